@@ -1,0 +1,66 @@
+# mlops-tracking: `make demo` and `make test` create the environment when it is missing.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP_VERSION := 26.3
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+UI_PORT ?= 5000
+
+# Offline by design: no telemetry, and MLflow's INFO chatter kept out of the output.
+export MLFLOW_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := true
+
+.PHONY: help setup demo test test-fast lint format ui bench lock clean
+
+help: ## Show the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required (found " + sys.version.split()[0] + ")"'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check pip==$(PIP_VERSION)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@rm -f $(VENV)/.installed-* && touch $@
+
+setup: $(STAMP) ## Create .venv from requirements.lock (only when missing or stale)
+
+demo: setup ## Run the main job on the local store (sqlite:///mlflow.db)
+	$(BIN)/mlops-tracking demo
+
+test: setup lint ## Lint, type-check, then run every test (slow end-to-end ones included)
+	$(BIN)/python -m pytest
+
+test-fast: setup ## Run the tests without the slow end-to-end ones
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: setup ## ruff (format check and lint) and mypy
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
+
+format: setup ## Apply ruff formatting and safe fixes
+	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks
+
+ui: setup ## Open the MLflow UI on the local store at http://127.0.0.1:$(UI_PORT)
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port $(UI_PORT)
+
+bench: setup ## Measure tracking overhead, logging rates, CLI start-up and the demo
+	$(BIN)/python benchmarks/run.py
+
+lock: ## Re-resolve requirements.lock from pyproject.toml in a scratch environment
+	rm -rf .lock-env && $(PYTHON) -m venv .lock-env
+	.lock-env/bin/python -m pip install --quiet pip==$(PIP_VERSION)
+	.lock-env/bin/python -m pip install --quiet -e ".[dev]"
+	{ echo "# Exact pins of every dependency (runtime and dev). Installed by \`make setup\`."; \
+	  echo "# Regenerate with \`make lock\` after changing pyproject.toml; commit the result."; \
+	  .lock-env/bin/python -m pip freeze --all --exclude-editable | grep -v -e '^pip==' -e '^-e'; \
+	} > requirements.lock
+	rm -rf .lock-env
+
+clean: ## Remove the local store, artifacts and caches (keeps .venv)
+	rm -rf mlflow.db mlflow.db.lock mlruns mlartifacts .pytest_cache .mypy_cache .ruff_cache

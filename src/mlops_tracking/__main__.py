@@ -1,0 +1,3 @@
+from mlops_tracking.cli import main
+
+main()

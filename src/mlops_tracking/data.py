@@ -1,0 +1,283 @@
+"""Load, validate and split tabular datasets: scikit-learn's shipped ones or a user's CSV.
+
+Everything here is pure pandas and scikit-learn; the tracking shell decides how a ``Dataset``
+becomes an MLflow dataset input. Column conventions that every later stage relies on:
+
+* numeric feature columns are ``float64`` (so a missing value at inference is representable);
+* categorical feature columns are strings, with missing values spelled ``"missing"``;
+* classification targets are integer codes ``0..K-1``; ``Dataset.labels`` holds their names.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from mlops_tracking.config import DataConfig
+from mlops_tracking.errors import DataError
+
+Task = Literal["binary", "multiclass", "regression"]
+SplitName = Literal["train", "validation", "test"]
+
+MISSING_CATEGORY = "missing"
+MIN_ROWS = 30
+MAX_CLASSES_FOR_AUTO = 10
+
+_SHIPPED_TASKS: dict[str, Task] = {
+    "breast_cancer": "binary",
+    "wine": "multiclass",
+    "iris": "multiclass",
+    "digits": "multiclass",
+    "diabetes": "regression",
+}
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A validated table: features, an encoded target, and where it came from."""
+
+    name: str
+    features: pd.DataFrame
+    target: pd.Series
+    target_name: str
+    task: Task
+    labels: tuple[str, ...]
+    source: str
+    source_kind: Literal["sklearn", "file"]
+    dropped_columns: tuple[str, ...] = ()
+    dropped_rows: int = 0
+
+    @property
+    def is_classification(self) -> bool:
+        return self.task != "regression"
+
+    @property
+    def categorical_columns(self) -> list[str]:
+        return [c for c in self.features.columns if self.features[c].dtype == object]
+
+    @property
+    def numeric_columns(self) -> list[str]:
+        categorical = set(self.categorical_columns)
+        return [c for c in self.features.columns if c not in categorical]
+
+
+@dataclass(frozen=True)
+class Split:
+    """One partition of a dataset; the index keeps the original row ids."""
+
+    name: SplitName
+    X: pd.DataFrame
+    y: pd.Series
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def frame(self, target_name: str) -> pd.DataFrame:
+        """Features and target in one table, as logged for lineage and snapshots."""
+        return self.X.assign(**{target_name: self.y})
+
+
+@dataclass(frozen=True)
+class Splits:
+    train: Split
+    validation: Split
+    test: Split
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        return {split.name: len(split) for split in self}
+
+    def __iter__(self) -> Iterator[Split]:
+        return iter((self.train, self.validation, self.test))
+
+
+def load_dataset(config: DataConfig) -> Dataset:
+    """Load the configured dataset and validate it; raise ``DataError`` with a fix on failure."""
+    if config.path is not None:
+        assert config.target is not None  # guaranteed by DataConfig validation
+        return _load_csv(config.path, config.target, config.task)
+    assert config.dataset is not None
+    return _load_shipped(config.dataset, config.task)
+
+
+def split_dataset(dataset: Dataset, config: DataConfig) -> Splits:
+    """Split into train, validation and test sets (stratified for classification if asked)."""
+    from sklearn.model_selection import train_test_split
+
+    stratify = dataset.is_classification and config.stratify
+    if stratify:
+        _check_stratifiable(dataset, config)
+    X, y = dataset.features, dataset.target
+    X_rest, X_test, y_rest, y_test = train_test_split(
+        X,
+        y,
+        test_size=config.test_size,
+        random_state=config.seed,
+        stratify=y if stratify else None,
+    )
+    relative_validation = config.validation_size / (1 - config.test_size)
+    X_train, X_val, y_train, y_val = train_test_split(
+        X_rest,
+        y_rest,
+        test_size=relative_validation,
+        random_state=config.seed,
+        stratify=y_rest if stratify else None,
+    )
+    if dataset.is_classification and y_train.nunique() < len(dataset.labels):
+        missing = sorted(set(range(len(dataset.labels))) - set(y_train.unique()))
+        names = ", ".join(dataset.labels[code] for code in missing)
+        raise DataError(
+            f"the training split has no rows of class(es) {names}; set data.stratify=true or "
+            "add rows of those classes."
+        )
+    return Splits(
+        train=Split("train", X_train, y_train),
+        validation=Split("validation", X_val, y_val),
+        test=Split("test", X_test, y_test),
+    )
+
+
+def _check_stratifiable(dataset: Dataset, config: DataConfig) -> None:
+    counts = dataset.target.value_counts()
+    smallest = min(config.test_size, config.validation_size)
+    needed = int(np.ceil(2 / smallest))
+    rare = counts[counts < needed]
+    if not rare.empty:
+        names = ", ".join(
+            f"{dataset.labels[int(str(code))]} ({n} rows)" for code, n in rare.items()
+        )
+        raise DataError(
+            f"classes too small to stratify a {smallest:g} split: {names}. Each class needs at "
+            f"least {needed} rows; add data, merge rare classes, or set data.stratify=false."
+        )
+
+
+def _load_shipped(name: str, task_setting: str) -> Dataset:
+    from sklearn import datasets
+
+    loader = getattr(datasets, f"load_{name}")
+    bunch = loader(as_frame=True)
+    task = _SHIPPED_TASKS[name]
+    if task_setting not in {"auto", task}:
+        raise DataError(
+            f"data.dataset={name} is a {task} dataset; data.task={task_setting} does not fit it. "
+            "Set data.task=auto."
+        )
+    features = bunch.data.astype("float64")
+    target = bunch.target
+    labels: tuple[str, ...] = ()
+    if task != "regression":
+        labels = tuple(str(label) for label in bunch.target_names)
+        target = target.astype("int64")
+    else:
+        target = target.astype("float64")
+    return Dataset(
+        name=name,
+        features=features,
+        target=target.rename(target.name or "target"),
+        target_name=str(target.name or "target"),
+        task=task,
+        labels=labels,
+        source=f"sklearn.datasets.load_{name}",
+        source_kind="sklearn",
+    )
+
+
+def _load_csv(path: Path, target: str, task_setting: str) -> Dataset:
+    if not path.is_file():
+        raise DataError(f"CSV file not found: {path}. Check data.path (relative to {Path.cwd()}).")
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise DataError(f"cannot read {path} as CSV: {error}") from None
+    if target not in frame.columns:
+        close = difflib.get_close_matches(target, [str(c) for c in frame.columns], n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        raise DataError(
+            f"target column '{target}' is not in {path}.{hint} "
+            f"Columns: {', '.join(map(str, frame.columns))}."
+        )
+    labelled = frame[frame[target].notna()]
+    if len(labelled) < MIN_ROWS:
+        raise DataError(
+            f"{path} has {len(labelled)} rows with a target value; at least {MIN_ROWS} are needed."
+        )
+    features, dropped = _clean_features(labelled.drop(columns=[target]))
+    if features.shape[1] == 0:
+        raise DataError(f"{path} has no usable feature columns besides the target '{target}'.")
+    task = _infer_task(labelled[target], task_setting, target)
+    encoded, labels = _encode_target(labelled[target], task)
+    return Dataset(
+        name=path.stem,
+        features=features,
+        target=encoded.rename(target),
+        target_name=target,
+        task=task,
+        labels=labels,
+        source=str(path.resolve()),
+        source_kind="file",
+        dropped_columns=dropped,
+        dropped_rows=len(frame) - len(labelled),
+    )
+
+
+def _clean_features(frame: pd.DataFrame) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """Normalise column types; drop identifier-like and empty columns (and report them)."""
+    columns: dict[str, pd.Series] = {}
+    dropped: list[str] = []
+    for name, column in frame.items():
+        key = str(name)
+        if column.isna().all():
+            dropped.append(key)
+        elif pd.api.types.is_bool_dtype(column) or not pd.api.types.is_numeric_dtype(column):
+            text = column.astype("object").where(column.notna(), MISSING_CATEGORY).astype(str)
+            if text.nunique() == len(text):
+                dropped.append(key)  # every value unique: an identifier, not a feature
+            else:
+                columns[key] = text.astype(object)
+        else:
+            columns[key] = column.astype("float64")
+    return pd.DataFrame(columns, index=frame.index), tuple(dropped)
+
+
+def _infer_task(target: pd.Series, setting: str, name: str) -> Task:
+    numeric = pd.api.types.is_numeric_dtype(target) and not pd.api.types.is_bool_dtype(target)
+    n_classes = target.nunique()
+    if setting == "regression":
+        if not numeric:
+            raise DataError(f"data.task=regression needs a numeric target; '{name}' is not.")
+        return "regression"
+    if setting in {"binary", "multiclass"}:
+        expected: Task = "binary" if n_classes == 2 else "multiclass"
+        if setting != expected:
+            raise DataError(
+                f"data.task={setting} but target '{name}' has {n_classes} classes; "
+                f"use data.task={expected} or auto."
+            )
+        return expected
+    integral = numeric and bool(np.all(np.mod(target.to_numpy(dtype=float), 1) == 0))
+    if numeric and not (integral and n_classes <= MAX_CLASSES_FOR_AUTO):
+        return "regression"
+    if n_classes < 2:
+        raise DataError(f"target '{name}' has a single value; there is nothing to learn.")
+    return "binary" if n_classes == 2 else "multiclass"
+
+
+def _encode_target(target: pd.Series, task: Task) -> tuple[pd.Series, tuple[str, ...]]:
+    if task == "regression":
+        return target.astype("float64"), ()
+    classes = sorted(target.unique(), key=lambda value: (str(type(value)), value))
+    codes = {value: code for code, value in enumerate(classes)}
+    return target.map(codes).astype("int64"), tuple(_label_text(value) for value in classes)
+
+
+def _label_text(value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)

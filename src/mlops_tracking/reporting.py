@@ -1,0 +1,91 @@
+"""Readable terminal output: Rich tables for runs, audits and demo summaries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from mlops_tracking.tracking.audit import AuditReport
+    from mlops_tracking.tracking.queries import RunRow
+
+STATUS_STYLE = {"FINISHED": "green", "FAILED": "red", "KILLED": "yellow", "RUNNING": "cyan"}
+AUDIT_STYLE = {"present": "green", "missing": "bold red", "n/a": "dim"}
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4f}" if abs(value) < 1000 else f"{value:,.1f}"
+
+
+def _duration(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds:.1f}s"
+
+
+def runs_table(
+    rows: Sequence[RunRow],
+    metrics: Sequence[str],
+    title: str,
+    audits: dict[str, AuditReport] | None = None,
+) -> Table:
+    """One row per run: name, model, status, chosen metrics, duration (and audit result)."""
+    table = Table(title=title, title_justify="left", header_style="bold")
+    for column in ("run", "status", *metrics, "duration"):
+        table.add_column(column, justify="right" if column in metrics else "left")
+    if audits is not None:
+        table.add_column("audit")
+    table.add_column("run id", style="dim", no_wrap=True)
+    for row in rows:
+        name = f"  └ {row.run_name}" if row.parent_run_id else row.run_name
+        cells = [
+            name,
+            f"[{STATUS_STYLE.get(row.status, '')}]{row.status}[/]",
+            *(_number(row.metrics.get(m)) for m in metrics),
+            _duration(row.duration_seconds),
+        ]
+        if audits is not None:
+            report = audits.get(row.run_id)
+            cells.append(
+                "-"
+                if report is None
+                else "[green]pass[/]"
+                if report.passed
+                else f"[red]{len(report.missing)} missing[/]"
+            )
+        table.add_row(*cells, row.run_id)
+    return table
+
+
+def audit_table(report: AuditReport) -> Table:
+    title = (
+        f"Audit of run {report.run_name} ({report.run_id}) · {report.profile} run · "
+        f"{report.task} · {report.status}"
+    )
+    table = Table(title=title, title_justify="left", header_style="bold")
+    for column in ("section", "item", "status", "where / what is missing"):
+        table.add_column(column, overflow="fold")
+    previous = ""
+    for item in report.items:
+        section = item.section if item.section != previous else ""
+        previous = item.section
+        table.add_row(
+            section, item.item, f"[{AUDIT_STYLE[item.status]}]{item.status}[/]", item.location
+        )
+    return table
+
+
+def order_runs(rows: Sequence[RunRow]) -> list[RunRow]:
+    """Parents first, each followed by its children; order otherwise kept."""
+    by_parent: dict[str, list[RunRow]] = {}
+    for row in rows:
+        by_parent.setdefault(row.parent_run_id, []).append(row)
+    ordered: list[RunRow] = []
+    for row in by_parent.get("", []):
+        ordered.append(row)
+        ordered.extend(sorted(by_parent.get(row.run_id, []), key=lambda r: r.run_name))
+    seen = {row.run_id for row in ordered}
+    ordered.extend(row for row in rows if row.run_id not in seen)
+    return ordered

@@ -1,0 +1,77 @@
+"""Stage a run's files in a temporary directory and upload them in one ``log_artifacts`` call.
+
+One upload instead of dozens of ``log_artifact`` calls matters on a remote tracking server,
+where each call is an HTTP round trip.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+
+class ArtifactStage:
+    """A scratch directory whose tree becomes the run's artifact tree on ``upload``."""
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="mlops-artifacts-"))
+
+    def __enter__(self) -> ArtifactStage:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def path(self, relative: str) -> Path:
+        target = self.root / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return target
+
+    def text(self, relative: str, content: str) -> None:
+        self.path(relative).write_text(content, encoding="utf-8")
+
+    def json(self, relative: str, data: Any) -> None:
+        self.text(relative, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+    def yaml(self, relative: str, data: Any) -> None:
+        self.text(relative, yaml.safe_dump(data, sort_keys=False))
+
+    def csv(self, relative: str, frame: pd.DataFrame, index: bool = False) -> None:
+        frame.to_csv(self.path(relative), index=index)
+
+    def figure(self, relative: str, figure: Figure) -> None:
+        figure.savefig(self.path(relative))
+
+    def copy(self, relative: str, source: Path) -> None:
+        if source.is_dir():
+            shutil.copytree(
+                source,
+                self.path(relative),
+                dirs_exist_ok=True,
+                ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+            )
+        else:
+            shutil.copy2(source, self.path(relative))
+
+    def files(self) -> list[str]:
+        return sorted(str(p.relative_to(self.root)) for p in self.root.rglob("*") if p.is_file())
+
+    def upload(self, run_id: str) -> None:
+        from mlflow import MlflowClient
+
+        MlflowClient().log_artifacts(run_id, str(self.root))

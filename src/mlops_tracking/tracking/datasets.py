@@ -1,0 +1,78 @@
+"""Turn data splits into MLflow datasets (name, digest, source, schema) and log them as inputs."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from mlops_tracking.environment import package_version
+
+if TYPE_CHECKING:
+    from mlflow.data.dataset_source import DatasetSource
+    from mlflow.data.pandas_dataset import PandasDataset
+
+    from mlops_tracking.data import Dataset, Split, Splits
+
+# MLflow's conventional input contexts; the UI shows them as badges on the run.
+CONTEXTS = {"train": "training", "validation": "validation", "test": "testing"}
+
+
+@contextmanager
+def integer_codes_expected() -> Iterator[None]:
+    """Silence MLflow's schema hint about integer columns where integers are by design.
+
+    Class labels are encoded as integer codes and are never missing, and feature columns are
+    always float64, so the hint ("integer columns cannot represent missing values") would only
+    ever fire for the target and the predicted labels.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        yield
+
+
+def _source(dataset: Dataset) -> DatasetSource:
+    from mlflow.data.code_dataset_source import CodeDatasetSource
+    from mlflow.data.dataset_source_registry import get_dataset_source_from_json
+
+    if dataset.source_kind == "sklearn":
+        # A shipped dataset is produced by code, not read from a file the user owns.
+        return CodeDatasetSource(
+            tags={
+                "loader": dataset.source,
+                "scikit-learn": package_version("scikit-learn"),
+            }
+        )
+    # Resolving a plain path makes MLflow warn that two local source types match; naming the
+    # source type directly is unambiguous.
+    return get_dataset_source_from_json(json.dumps({"uri": dataset.source}), source_type="local")
+
+
+def to_mlflow_dataset(dataset: Dataset, split: Split) -> PandasDataset:
+    """An MLflow dataset for ``split``: features plus target, named ``<dataset>-<split>``."""
+    from mlflow.data.pandas_dataset import from_pandas
+
+    with integer_codes_expected():
+        return from_pandas(
+            split.frame(dataset.target_name),
+            source=_source(dataset),
+            targets=dataset.target_name,
+            name=f"{dataset.name}-{split.name}",
+        )
+
+
+def log_splits(dataset: Dataset, splits: Splits) -> dict[str, PandasDataset]:
+    """Log every split as an input of the active run, with its context and row count."""
+    import mlflow
+
+    datasets: dict[str, PandasDataset] = {
+        split.name: to_mlflow_dataset(dataset, split) for split in splits
+    }
+    mlflow.log_inputs(
+        datasets=list(datasets.values()),
+        contexts=[CONTEXTS[name] for name in datasets],
+        tags_list=[{"rows": str(size)} for size in splits.sizes.values()],
+    )
+    return datasets

@@ -1,0 +1,121 @@
+"""Run lifecycle: start a run, and end it with a status that tells the truth.
+
+MLflow's own ``with mlflow.start_run()`` marks *any* exception FAILED, Ctrl-C included, and a
+SIGTERM (a scheduler cancelling the job) kills the process with the run left RUNNING forever.
+``tracked_run`` ends runs FINISHED, FAILED (with the traceback as an artifact) or KILLED.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from types import FrameType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mlflow import ActiveRun
+
+TRACEBACK_ARTIFACT = "error/traceback.txt"
+MAX_TAG_LENGTH = 500
+
+
+class RunInterrupted(BaseException):
+    """The process was asked to stop (SIGINT or SIGTERM) while a run was active.
+
+    A ``BaseException``, like ``KeyboardInterrupt``, so ``except Exception`` cannot swallow it.
+    """
+
+    def __init__(self, signal_name: str) -> None:
+        super().__init__(f"interrupted by {signal_name}")
+        self.signal_name = signal_name
+        self.exit_code = 128 + int(getattr(signal, signal_name))
+
+
+def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
+    raise RunInterrupted(signal.Signals(signum).name)
+
+
+@contextmanager
+def stop_signals_raise() -> Iterator[None]:
+    """Turn SIGTERM and SIGINT into ``RunInterrupted`` while the block runs (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    for sig in previous:
+        signal.signal(sig, _raise_interrupted)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextmanager
+def tracked_run(
+    experiment_id: str,
+    run_name: str,
+    tags: dict[str, str],
+    description: str,
+    system_metrics_interval: float | None = 1.0,
+) -> Iterator[ActiveRun]:
+    """Start a run (nested under the active run, if any) and end it with the right status.
+
+    ``system_metrics_interval`` is the CPU/memory sampling period in seconds (None: off).
+    """
+    import mlflow
+
+    if system_metrics_interval is not None:
+        mlflow.set_system_metrics_sampling_interval(system_metrics_interval)  # type: ignore[no-untyped-call]
+        mlflow.set_system_metrics_samples_before_logging(1)  # type: ignore[no-untyped-call]
+    parent = mlflow.active_run()
+    # The outermost run owns the signal handlers; nested runs inherit them.
+    with stop_signals_raise() if parent is None else nullcontext():
+        run = mlflow.start_run(
+            experiment_id=experiment_id,
+            run_name=run_name,
+            tags=tags,
+            description=description or None,
+            nested=parent is not None,
+            log_system_metrics=system_metrics_interval is not None,
+        )
+        try:
+            yield run
+        except (KeyboardInterrupt, RunInterrupted) as interrupt:
+            _end(run, "KILLED", interrupt)
+            raise
+        except BaseException as error:
+            _end(run, "FAILED", error)
+            raise
+        else:
+            _end(run, "FINISHED", None)
+
+
+def _end(run: ActiveRun, status: str, error: BaseException | None) -> None:
+    import mlflow
+
+    run_id = run.info.run_id
+    if error is not None:
+        _record_error(run_id, error)
+    active = mlflow.active_run()
+    if active is not None and active.info.run_id == run_id:
+        mlflow.end_run(status=status)
+    else:  # the block ended the run itself or switched runs: end ours explicitly
+        mlflow.MlflowClient().set_terminated(run_id, status=status)
+
+
+def _record_error(run_id: str, error: BaseException) -> None:
+    """Keep the traceback and a one-line reason on the run; never mask the original error."""
+    import mlflow
+
+    text = "".join(traceback.format_exception(error))
+    reason = f"{type(error).__name__}: {error}"[:MAX_TAG_LENGTH]
+    try:
+        client = mlflow.MlflowClient()
+        client.log_text(run_id, text, TRACEBACK_ARTIFACT)
+        client.set_tag(run_id, "mlops.error", reason)
+    except Exception as logging_error:  # the store itself may be what failed
+        print(f"warning: could not record the error on run {run_id}: {logging_error}")

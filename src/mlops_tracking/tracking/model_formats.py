@@ -1,0 +1,206 @@
+"""Log one fitted pipeline in four formats, each a LoggedModel with signature and example.
+
+* ``sklearn``: the scikit-learn flavor in skops format, the safe default;
+* ``pickle``: the same flavor with cloudpickle, for tools that still expect it;
+* ``onnx``: the whole pipeline as an ONNX graph, for onnxruntime in any language;
+* ``pyfunc``: the deployable bundle (``deployable_model.py``) returning labels and probabilities.
+
+Pip requirements are computed once per process from the installed versions and passed to
+``log_model``; otherwise MLflow infers them per model in a subprocess (~4.5 s each).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from mlops_tracking.environment import package_version
+from mlops_tracking.tracking.datasets import integer_codes_expected
+
+if TYPE_CHECKING:
+    from mlflow.models.model import ModelInfo
+    from sklearn.pipeline import Pipeline
+
+    from mlops_tracking.export import OnnxExport, SkopsExport
+
+DEPLOYABLE_MODEL_CODE = Path(__file__).with_name("deployable_model.py")
+
+_COMMON = ("mlflow", "numpy", "pandas", "scipy")
+_REQUIREMENTS: dict[str, tuple[str, ...]] = {
+    "sklearn": (*_COMMON, "scikit-learn", "skops"),
+    "pickle": (*_COMMON, "scikit-learn", "cloudpickle"),
+    "onnx": (*_COMMON, "onnx", "onnxruntime"),
+    "pyfunc": (*_COMMON, "scikit-learn", "skops"),
+}
+
+
+@cache
+def pip_requirements(model_format: str) -> list[str]:
+    """Exact ``name==version`` pins of what loading ``model_format`` needs (cached)."""
+    return [f"{name}=={package_version(name)}" for name in _REQUIREMENTS[model_format]]
+
+
+@dataclass(frozen=True)
+class ModelPackage:
+    """What the shell needs to log a fitted pipeline in every format."""
+
+    pipeline: Pipeline
+    family: str
+    task: str
+    labels: tuple[str, ...]
+    columns: list[str]
+    categorical: list[str]
+    input_example: pd.DataFrame
+    skops: SkopsExport
+    onnx: OnnxExport | None
+    hyperparameters: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def model_type(self) -> str:
+        return "regressor" if self.task == "regression" else "classifier"
+
+    def tags(self, model_format: str) -> dict[str, str]:
+        return {"format": model_format, "family": self.family, "task": self.task}
+
+
+def log_model_formats(package: ModelPackage, formats: tuple[str, ...]) -> dict[str, ModelInfo]:
+    """Log ``package`` in each of ``formats``; return the ``ModelInfo`` of each, by format."""
+    loggers: dict[str, Callable[[ModelPackage], ModelInfo]] = {
+        "sklearn": _log_skops,
+        "pickle": _log_pickle,
+        "onnx": _log_onnx,
+        "pyfunc": _log_pyfunc,
+    }
+    return {
+        model_format: loggers[model_format](package)
+        for model_format in formats
+        if model_format != "onnx" or package.onnx is not None
+    }
+
+
+def _infer_signature(model_input: Any, model_output: Any) -> Any:
+    from mlflow.models import infer_signature
+
+    with integer_codes_expected():
+        return infer_signature(model_input, model_output)
+
+
+def _sklearn_signature(package: ModelPackage) -> Any:
+    example = package.input_example
+    return _infer_signature(example, package.pipeline.predict(example))
+
+
+def _log_skops(package: ModelPackage) -> ModelInfo:
+    import mlflow
+
+    # skops stores only an allow-list of types; tree ensembles, boosting predictors and the
+    # MLP optimiser must be named, and the list is written to MLmodel and enforced at load.
+    info: ModelInfo = mlflow.sklearn.log_model(
+        package.pipeline,
+        name=f"{package.family}-sklearn",
+        serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
+        skops_trusted_types=package.skops.trusted_types,
+        signature=_sklearn_signature(package),
+        input_example=package.input_example,
+        pip_requirements=pip_requirements("sklearn"),
+        params=package.hyperparameters,
+        tags=package.tags("skops"),
+        model_type=package.model_type,
+    )
+    return info
+
+
+def _log_pickle(package: ModelPackage) -> ModelInfo:
+    import mlflow
+
+    # SECURITY: unpickling executes whatever code the file contains. Load a pickled model only
+    # from a store you control, never from an upload or an untrusted registry. It is logged
+    # because older tools expect it; prefer the skops, ONNX or pyfunc formats.
+    info: ModelInfo = mlflow.sklearn.log_model(
+        package.pipeline,
+        name=f"{package.family}-pickle",
+        serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
+        signature=_sklearn_signature(package),
+        input_example=package.input_example,
+        pip_requirements=pip_requirements("pickle"),
+        params=package.hyperparameters,
+        tags=package.tags("cloudpickle"),
+        model_type=package.model_type,
+    )
+    return info
+
+
+def _log_onnx(package: ModelPackage) -> ModelInfo:
+    import mlflow
+
+    from mlops_tracking.export import onnx_session
+
+    assert package.onnx is not None
+    feed = package.onnx.feed(package.input_example)
+    session = onnx_session(package.onnx)
+    outputs = dict(
+        zip([o.name for o in session.get_outputs()], session.run(None, feed), strict=True)
+    )
+    example: Any = feed["X"] if package.onnx.single_input else feed
+    info: ModelInfo = mlflow.onnx.log_model(
+        package.onnx.model,
+        name=f"{package.family}-onnx",
+        signature=_infer_signature(example, outputs),
+        input_example=example,
+        pip_requirements=pip_requirements("onnx"),
+        onnx_execution_providers=["CPUExecutionProvider"],
+        params=package.hyperparameters,
+        tags=package.tags("onnx"),
+        model_type=package.model_type,
+    )
+    return info
+
+
+def _pyfunc_signature(package: ModelPackage) -> Any:
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    outputs: list[Any] = [ColSpec("double", "prediction")]
+    if package.labels:
+        probabilities = [ColSpec("double", f"proba_{label}") for label in package.labels]
+        outputs = [ColSpec("string", "label"), *probabilities]
+    inputs: list[Any] = [
+        ColSpec("string" if c in package.categorical else "double", c) for c in package.columns
+    ]
+    return ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs))
+
+
+def _log_pyfunc(package: ModelPackage) -> ModelInfo:
+    import mlflow
+
+    metadata = {
+        "columns": package.columns,
+        "categorical": package.categorical,
+        "labels": list(package.labels),
+        "trusted_types": package.skops.trusted_types,
+        "task": package.task,
+    }
+    with tempfile.TemporaryDirectory(prefix="mlops-pyfunc-") as scratch:
+        pipeline_path = Path(scratch) / "pipeline.skops"
+        metadata_path = Path(scratch) / "metadata.json"
+        pipeline_path.write_bytes(package.skops.data)
+        metadata_path.write_text(json.dumps(metadata, indent=2), encoding="utf-8")
+        info: ModelInfo = mlflow.pyfunc.log_model(
+            name=f"{package.family}-pyfunc",
+            python_model=str(DEPLOYABLE_MODEL_CODE),
+            artifacts={"pipeline": str(pipeline_path), "metadata": str(metadata_path)},
+            signature=_pyfunc_signature(package),
+            input_example=package.input_example,
+            pip_requirements=pip_requirements("pyfunc"),
+            params=package.hyperparameters,
+            tags=package.tags("pyfunc"),
+            model_type=package.model_type,
+        )
+        return info

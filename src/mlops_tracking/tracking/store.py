@@ -1,0 +1,91 @@
+"""Open the tracking store: resolve its URI, create it once, and find or create experiments."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlparse
+
+from mlops_tracking.errors import StoreError
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+
+
+def tracking_uri() -> str:
+    """``MLFLOW_TRACKING_URI`` when set, else ``sqlite:///mlflow.db`` in the working directory.
+
+    The ``./mlruns`` file store is refused by MLflow since 3.13 and is never used here.
+    """
+    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI, or None for any other store."""
+    parsed = urlparse(uri)
+    if parsed.scheme != "sqlite":
+        return None
+    # sqlite:///relative.db -> path "/relative.db"; sqlite:////abs.db -> "//abs.db"
+    raw = uri[len("sqlite:///") :]
+    return Path(raw) if raw else None
+
+
+@contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    with lock_path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def open_store(uri: str | None = None) -> str:
+    """Point MLflow at the store and make sure its schema exists; return the URI.
+
+    Several processes opening a *fresh* SQLite file at once race in MLflow's schema creation
+    (``table already exists`` / ``duplicate column``), so the first opening happens under an
+    exclusive file lock next to the database. Servers handle their own concurrency.
+    """
+    import mlflow
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    uri = uri or tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    database = sqlite_path(uri)
+    try:
+        if database is None:
+            return uri
+        database.parent.mkdir(parents=True, exist_ok=True)
+        with _exclusive(database.with_name(database.name + ".lock")):
+            MlflowClient(uri).search_experiments(max_results=1)
+    except (MlflowException, OSError) as error:
+        raise StoreError(f"cannot open the tracking store {uri}: {error}") from None
+    return uri
+
+
+def ensure_experiment(name: str, tags: dict[str, str] | None = None) -> str:
+    """Return the id of experiment ``name``, creating it (with ``tags``) if needed."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        try:
+            return str(client.create_experiment(name, tags=tags))
+        except MlflowException as error:
+            # Another process created it between our lookup and create: use theirs.
+            experiment = client.get_experiment_by_name(name)
+            if experiment is None:
+                raise StoreError(f"cannot create experiment '{name}': {error}") from None
+    if experiment.lifecycle_stage == "deleted":
+        raise StoreError(
+            f"experiment '{name}' (id {experiment.experiment_id}) is deleted. Restore it with "
+            f"`mlflow experiments restore --experiment-id {experiment.experiment_id}` or pick "
+            "another name with --experiment."
+        )
+    return str(experiment.experiment_id)

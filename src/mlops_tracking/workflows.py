@@ -1,0 +1,175 @@
+"""Compose the functional core with the tracking shell: one fully tracked training run.
+
+Each workflow validates everything it can (config, data, model/task fit) *before* it creates a
+run, so bad input never leaves an empty or half-written run behind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from mlops_tracking.config import Config
+from mlops_tracking.data import Dataset, Splits, load_dataset, split_dataset
+from mlops_tracking.environment import author, entry_point
+from mlops_tracking.models import ModelFamily, family_for
+
+HISTORY_UNITS = {
+    "epochs": "epoch",
+    "boosting": "iteration",
+    "trees": "trees",
+    "training_size": "training_samples",
+}
+
+
+class Progress(Protocol):
+    """Where workflows report what they are doing (the CLI shows a progress bar)."""
+
+    def begin(self, total: int) -> None: ...
+
+    def step(self, description: str) -> None: ...
+
+
+class SilentProgress:
+    def begin(self, total: int) -> None:
+        pass
+
+    def step(self, description: str) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class TrainingInputs:
+    """A validated config and the data it selects: everything a run trains on."""
+
+    config: Config
+    config_file: Path | None
+    dataset: Dataset
+    splits: Splits
+
+    def with_model(self, name: str) -> TrainingInputs:
+        config = self.config.with_overrides([f"model.name={name}"])
+        return TrainingInputs(config, self.config_file, self.dataset, self.splits)
+
+
+@dataclass(frozen=True)
+class ExperimentRef:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What a finished training run is, in terms a caller can print or look up."""
+
+    run_id: str
+    run_name: str
+    experiment: ExperimentRef
+    model_name: str
+    task: str
+    metrics: dict[str, float]
+    model_uris: dict[str, str]
+
+
+def prepare(config: Config, config_file: Path | None = None) -> TrainingInputs:
+    """Load and split the configured data; raises ``DataError`` before any run exists."""
+    dataset = load_dataset(config.data)
+    return TrainingInputs(config, config_file, dataset, split_dataset(dataset, config.data))
+
+
+def open_experiment(config: Config, dataset: Dataset, override: str | None = None) -> ExperimentRef:
+    """Open the store and find or create the run's experiment (default ``<dataset>-<task>``)."""
+    from mlops_tracking.tracking.context import NOTE
+    from mlops_tracking.tracking.store import ensure_experiment, open_store
+
+    name = override or config.tracking.experiment or f"{dataset.name}-{dataset.task}"
+    open_store()
+    experiment_id = ensure_experiment(
+        name,
+        tags={
+            "task": dataset.task,
+            "dataset": dataset.name,
+            NOTE: f"{dataset.task.capitalize()} experiments on `{dataset.name}` "
+            f"({len(dataset.target)} rows, {dataset.features.shape[1]} features).",
+        },
+    )
+    return ExperimentRef(experiment_id, name)
+
+
+def describe_run(inputs: TrainingInputs, what: str) -> str:
+    """The run description (Markdown): configured, else what ran on which data and how."""
+    if inputs.config.tracking.description:
+        return inputs.config.tracking.description
+    command, _ = entry_point()
+    sizes = ", ".join(f"{name} {size}" for name, size in inputs.splits.sizes.items())
+    return (
+        f"{what} on `{inputs.dataset.name}` ({inputs.dataset.task}; {sizes} rows).\n\n"
+        f"Started with `{command}`."
+    )
+
+
+def base_tags(inputs: TrainingInputs, run_type: str) -> dict[str, str]:
+    from mlops_tracking.evaluation import custom_metric_name
+
+    config, dataset = inputs.config, inputs.dataset
+    return {
+        **config.tracking.tags,
+        "author": author(config.tracking.author),
+        "task": dataset.task,
+        "dataset": dataset.name,
+        "mlops.run_type": run_type,
+        "mlops.custom_metric": f"test_{custom_metric_name(dataset.task)}",
+    }
+
+
+def system_metrics_interval(config: Config) -> float | None:
+    return config.tracking.system_metrics_interval if config.tracking.system_metrics else None
+
+
+def train_and_log(
+    config: Config,
+    config_file: Path | None = None,
+    experiment: str | None = None,
+    progress: Progress | None = None,
+) -> RunOutcome:
+    """Train the configured model and record a fully tracked run; return where it lives."""
+    inputs = prepare(config, config_file)
+    family = family_for(config.model.name, inputs.dataset.task)
+    target = open_experiment(config, inputs.dataset, experiment)
+    (progress or SilentProgress()).step(f"{family.name} on {inputs.dataset.name}")
+    run_name = config.tracking.run_name or f"{family.name}-{inputs.dataset.name}"
+    return train_run(inputs, family, target, run_name)
+
+
+def train_run(
+    inputs: TrainingInputs, family: ModelFamily, experiment: ExperimentRef, run_name: str
+) -> RunOutcome:
+    """One training run in ``experiment`` (nested under the active run, if any)."""
+    from mlops_tracking.modelling import train_and_evaluate
+    from mlops_tracking.tracking.context import run_tags
+    from mlops_tracking.tracking.lifecycle import tracked_run
+    from mlops_tracking.tracking.recorder import record_training
+
+    tags = run_tags(
+        {
+            **base_tags(inputs, "training"),
+            "model.family": family.name,
+            "history.unit": HISTORY_UNITS[family.history],
+        }
+    )
+    description = describe_run(inputs, family.summary.capitalize())
+    interval = system_metrics_interval(inputs.config)
+    with tracked_run(experiment.id, run_name, tags, description, interval) as run:
+        record = train_and_evaluate(inputs, family)
+        models = record_training(run.info.run_id, record)
+    history = record.fit.history.series
+    return RunOutcome(
+        run_id=run.info.run_id,
+        run_name=run_name,
+        experiment=experiment,
+        model_name=family.name,
+        task=inputs.dataset.task,
+        metrics={**record.metrics, **{key: values[-1] for key, values in history.items()}},
+        model_uris={fmt: info.model_uri for fmt, info in models.items()},
+    )
