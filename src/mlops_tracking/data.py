@@ -4,6 +4,8 @@ Everything here is pure pandas and scikit-learn; the tracking shell decides how 
 becomes an MLflow dataset input. Column conventions that every later stage relies on:
 
 * numeric feature columns are ``float64`` (so a missing value at inference is representable);
+  ``Dataset.integer_columns`` remembers which of them held integers in the source file, so a
+  served model can accept raw integers for them;
 * categorical feature columns are strings, with missing values spelled ``"missing"``;
 * classification targets are integer codes ``0..K-1``; ``Dataset.labels`` holds their names.
 """
@@ -52,6 +54,7 @@ class Dataset:
     source_kind: Literal["sklearn", "file"]
     dropped_columns: tuple[str, ...] = ()
     dropped_rows: int = 0
+    integer_columns: tuple[str, ...] = ()
 
     @property
     def is_classification(self) -> bool:
@@ -208,7 +211,7 @@ def _load_csv(path: Path, target: str, task_setting: str) -> Dataset:
         raise DataError(
             f"{path} has {len(labelled)} rows with a target value; at least {MIN_ROWS} are needed."
         )
-    features, dropped = _clean_features(labelled.drop(columns=[target]))
+    features, dropped, integers = _clean_features(labelled.drop(columns=[target]))
     if features.shape[1] == 0:
         raise DataError(f"{path} has no usable feature columns besides the target '{target}'.")
     task = _infer_task(labelled[target], task_setting, target)
@@ -224,13 +227,18 @@ def _load_csv(path: Path, target: str, task_setting: str) -> Dataset:
         source_kind="file",
         dropped_columns=dropped,
         dropped_rows=len(frame) - len(labelled),
+        integer_columns=integers,
     )
 
 
-def _clean_features(frame: pd.DataFrame) -> tuple[pd.DataFrame, tuple[str, ...]]:
-    """Normalise column types; drop identifier-like and empty columns (and report them)."""
+def _clean_features(frame: pd.DataFrame) -> tuple[pd.DataFrame, tuple[str, ...], tuple[str, ...]]:
+    """Normalise column types; drop identifier-like and empty columns (and report them).
+
+    Returns the features, the dropped columns and the columns that held integers.
+    """
     columns: dict[str, pd.Series] = {}
     dropped: list[str] = []
+    integers: list[str] = []
     for name, column in frame.items():
         key = str(name)
         if column.isna().all():
@@ -242,8 +250,10 @@ def _clean_features(frame: pd.DataFrame) -> tuple[pd.DataFrame, tuple[str, ...]]
             else:
                 columns[key] = text.astype(object)
         else:
+            if pd.api.types.is_integer_dtype(column):
+                integers.append(key)
             columns[key] = column.astype("float64")
-    return pd.DataFrame(columns, index=frame.index), tuple(dropped)
+    return pd.DataFrame(columns, index=frame.index), tuple(dropped), tuple(integers)
 
 
 def _infer_task(target: pd.Series, setting: str, name: str) -> Task:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import inspect
 from typing import TYPE_CHECKING
 
+import pandas as pd
+
 from mlops_tracking.config import flatten
 from mlops_tracking.data import Dataset, Splits
 
@@ -97,11 +99,21 @@ def _package(
         labels=dataset.labels,
         columns=[str(c) for c in dataset.features.columns],
         categorical=dataset.categorical_columns,
-        input_example=splits.test.X.head(5),
+        integer=list(dataset.integer_columns),
+        input_example=_raw_example(splits.test.X.head(5), dataset.integer_columns),
         skops=skops,
         onnx=onnx,
         hyperparameters={key.removeprefix("model."): value for key, value in estimator.items()},
     )
+
+
+def _raw_example(rows: pd.DataFrame, integer_columns: tuple[str, ...]) -> pd.DataFrame:
+    """Rows as a user would send them: integer columns as integers (when none is missing)."""
+    example = rows.copy()
+    for column in integer_columns:
+        if example[column].notna().all():
+            example[column] = example[column].astype("int64")
+    return example
 
 
 def onnx_parity_metrics(

@@ -103,7 +103,9 @@ FAMILIES: dict[str, ModelFamily] = {
 
 def family_for(name: str, task: str) -> ModelFamily:
     """Return the family ``name``; raise ``ConfigError`` if it cannot do ``task``."""
-    family = FAMILIES[name]
+    family = FAMILIES.get(name)
+    if family is None:
+        raise ConfigError(f"unknown model '{name}'; choose one of: {', '.join(FAMILIES)}.")
     if not family.supports(task):
         suitable = [f.name for f in FAMILIES.values() if f.supports(task)]
         raise ConfigError(

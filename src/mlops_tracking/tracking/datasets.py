@@ -70,9 +70,10 @@ def log_splits(dataset: Dataset, splits: Splits) -> dict[str, PandasDataset]:
     datasets: dict[str, PandasDataset] = {
         split.name: to_mlflow_dataset(dataset, split) for split in splits
     }
-    mlflow.log_inputs(
-        datasets=list(datasets.values()),
-        contexts=[CONTEXTS[name] for name in datasets],
-        tags_list=[{"rows": str(size)} for size in splits.sizes.values()],
-    )
+    with integer_codes_expected():  # the schema is inferred lazily, here
+        mlflow.log_inputs(
+            datasets=list(datasets.values()),
+            contexts=[CONTEXTS[name] for name in datasets],
+            tags_list=[{"rows": str(size)} for size in splits.sizes.values()],
+        )
     return datasets

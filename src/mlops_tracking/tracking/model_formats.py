@@ -57,6 +57,7 @@ class ModelPackage:
     labels: tuple[str, ...]
     columns: list[str]
     categorical: list[str]
+    integer: list[str]
     input_example: pd.DataFrame
     skops: SkopsExport
     onnx: OnnxExport | None
@@ -171,9 +172,14 @@ def _pyfunc_signature(package: ModelPackage) -> Any:
     if package.labels:
         probabilities = [ColSpec("double", f"proba_{label}") for label in package.labels]
         outputs = [ColSpec("string", "label"), *probabilities]
-    inputs: list[Any] = [
-        ColSpec("string" if c in package.categorical else "double", c) for c in package.columns
-    ]
+    # The deployable model takes raw rows: text for categories, and integers where the source
+    # data had them (MLflow refuses to cast int64 to double, so a JSON payload with `"visits": 3`
+    # would be rejected by a double column).
+    kinds = {
+        **dict.fromkeys(package.integer, "long"),
+        **dict.fromkeys(package.categorical, "string"),
+    }
+    inputs: list[Any] = [ColSpec(kinds.get(c, "double"), c) for c in package.columns]
     return ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs))
 
 

@@ -1,0 +1,182 @@
+"""Every test gets its own tracking store and working directory; MLflow state is reset after.
+
+Shared training runs (expensive) are made once per session in their own store and exposed
+through fixtures that point MLflow at that store for the duration of a test.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PARAMS = REPO / "params.yaml"
+
+# Small but real models: enough to exercise every code path in seconds.
+FAST = [
+    "model.random_forest.n_estimators=25",
+    "model.hist_gradient_boosting.max_iter=25",
+    "model.mlp.max_epochs=15",
+    "evaluation.permutation_repeats=2",
+    "tracking.system_metrics_interval=0.5",
+]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    os.environ["MLFLOW_LOGGING_LEVEL"] = "WARNING"
+
+
+def _point_mlflow_at(uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import mlflow
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+
+
+def _reset_mlflow() -> None:
+    """End runs and forget the active experiment, as MLflow's own test suite does."""
+    import mlflow
+    import mlflow.tracking.fluent
+
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+    mlflow.tracking.fluent._active_experiment_id = None
+    os.environ.pop("MLFLOW_EXPERIMENT_ID", None)  # mlflow.set_experiment exports it
+    mlflow.set_tracking_uri(None)
+
+
+@pytest.fixture(autouse=True)
+def isolated_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh sqlite store and working directory (artifacts land in tmp_path/mlruns)."""
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    yield uri
+    _reset_mlflow()
+
+
+@pytest.fixture
+def fast_config():  # type: ignore[no-untyped-def]
+    from mlops_tracking.config import load_config
+
+    return load_config(PARAMS, FAST)
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    """A run trained once per session, in its own store."""
+
+    uri: str
+    run_id: str
+    outcome: object
+
+
+def _train_in_store(directory: Path, overrides: list[str]) -> StoredRun:
+    import mlflow
+
+    from mlops_tracking.config import load_config
+    from mlops_tracking.workflows import train_and_log
+
+    previous = Path.cwd()
+    os.chdir(directory)
+    uri = f"sqlite:///{directory / 'mlflow.db'}"
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    try:
+        outcome = train_and_log(load_config(PARAMS, [*FAST, *overrides]), PARAMS)
+    finally:
+        os.chdir(previous)
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+        _reset_mlflow()
+        mlflow.set_tracking_uri(None)
+    return StoredRun(uri, outcome.run_id, outcome)
+
+
+@pytest.fixture(scope="session")
+def _binary_store(tmp_path_factory: pytest.TempPathFactory) -> StoredRun:
+    return _train_in_store(
+        tmp_path_factory.mktemp("binary"),
+        ["data.dataset=breast_cancer", "model.name=hist_gradient_boosting"],
+    )
+
+
+@pytest.fixture(scope="session")
+def _multiclass_store(tmp_path_factory: pytest.TempPathFactory) -> StoredRun:
+    return _train_in_store(
+        tmp_path_factory.mktemp("multiclass"), ["data.dataset=wine", "model.name=mlp"]
+    )
+
+
+@pytest.fixture(scope="session")
+def _regression_store(tmp_path_factory: pytest.TempPathFactory) -> StoredRun:
+    return _train_in_store(
+        tmp_path_factory.mktemp("regression"), ["data.dataset=diabetes", "model.name=random_forest"]
+    )
+
+
+@pytest.fixture
+def binary_run(_binary_store: StoredRun, monkeypatch: pytest.MonkeyPatch) -> StoredRun:
+    _point_mlflow_at(_binary_store.uri, monkeypatch)
+    return _binary_store
+
+
+@pytest.fixture
+def multiclass_run(_multiclass_store: StoredRun, monkeypatch: pytest.MonkeyPatch) -> StoredRun:
+    _point_mlflow_at(_multiclass_store.uri, monkeypatch)
+    return _multiclass_store
+
+
+@pytest.fixture
+def regression_run(_regression_store: StoredRun, monkeypatch: pytest.MonkeyPatch) -> StoredRun:
+    _point_mlflow_at(_regression_store.uri, monkeypatch)
+    return _regression_store
+
+
+@pytest.fixture(params=["binary", "multiclass", "regression"])
+def any_run(request: pytest.FixtureRequest) -> StoredRun:
+    run: StoredRun = request.getfixturevalue(f"{request.param}_run")
+    return run
+
+
+@pytest.fixture
+def client():  # type: ignore[no-untyped-def]
+    from mlflow import MlflowClient
+
+    return MlflowClient()
+
+
+def count_runs() -> int:
+    """Runs in the current store, across experiments (0 when the store is empty or absent)."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    return len(client.search_runs(experiments)) if experiments else 0
+
+
+def write_csv(path: Path, rows: int = 120, seed: int = 0) -> Path:
+    """A tidy table with numeric, categorical, missing values, an id column and a text target."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    size = rng.normal(50, 10, rows)
+    colour = rng.choice(["red", "green", "blue"], rows)
+    score = size / 10 + (colour == "red") * 3 + rng.normal(0, 1, rows)
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"c{i:05d}" for i in range(rows)],
+            "size": size.round(2),
+            "visits": rng.integers(0, 20, rows),
+            "colour": colour,
+            "plan": rng.choice(["basic", "pro", None], rows),
+            "churned": np.where(score > np.median(score), "yes", "no"),
+        }
+    )
+    frame.loc[::9, "size"] = np.nan
+    frame.to_csv(path, index=False)
+    return path

@@ -1,0 +1,204 @@
+"""The command line as a user drives it: exit codes, messages, and what lands in the store."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import FAST, PARAMS, count_runs, write_csv
+
+runner = CliRunner()
+
+
+def _invoke(*args: str):  # type: ignore[no-untyped-def]
+    from mlops_tracking.cli import app
+
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def _fast_args() -> list[str]:
+    return [arg for override in FAST for arg in ("--set", override)]
+
+
+def test_help_lists_every_command() -> None:
+    result = _invoke("--help")
+    assert result.exit_code == 0
+    for command in ("train", "compare", "runs", "audit", "demo"):
+        assert command in result.output
+
+
+def test_help_does_not_import_heavy_libraries() -> None:
+    code = (
+        "import sys; from mlops_tracking.cli import app; "
+        "heavy = {'mlflow', 'sklearn', 'matplotlib', 'pandas', 'skl2onnx'} & set(sys.modules);"
+        "print(sorted(heavy))"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert output == "[]"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["data.test_size=1.5"], "data.test_size: Input should be less than 1 (got 1.5)"),
+        (["data.seed=abc"], "data.seed: Input should be a valid integer"),
+        (["model.name=xgboost"], "model.name: Input should be 'logistic_regression'"),
+        (["model.max_dept=3"], "Did you mean model.random_forest.max_depth"),
+        (["nonsense.key=1"], "unknown key 'nonsense'"),
+        (["data.test_size"], "--set expects KEY=VALUE"),
+        (["model.name=ridge"], "model.name=ridge cannot do binary"),
+        (["data.path=missing.csv", "data.target=y"], "CSV file not found: missing.csv"),
+    ],
+)
+def test_invalid_input_exits_2_with_a_clear_message_and_no_run(
+    overrides: list[str], message: str
+) -> None:
+    args = [arg for override in overrides for arg in ("--set", override)]
+    result = _invoke("train", "--config", str(PARAMS), *args)
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+    assert count_runs() == 0
+
+
+def test_invalid_params_file_exits_2(tmp_path: Path) -> None:
+    broken = tmp_path / "params.yaml"
+    broken.write_text("data:\n  test_sise: 0.2\n")
+    result = _invoke("train", "--config", str(broken))
+    assert result.exit_code == 2
+    assert (
+        "unknown key 'test_sise'" in result.output and "Did you mean 'test_size'" in result.output
+    )
+    missing = _invoke("train", "--config", str(tmp_path / "nope.yaml"))
+    assert missing.exit_code == 2 and "config file not found" in missing.output
+    assert count_runs() == 0
+
+
+def test_a_missing_target_column_exits_2_and_suggests(tmp_path: Path) -> None:
+    csv = write_csv(tmp_path / "churn.csv")
+    result = _invoke(
+        "train", "--config", str(PARAMS), "--set", f"data.path={csv}", "--set", "data.target=churn"
+    )
+    assert result.exit_code == 2
+    assert "target column 'churn' is not in" in result.output
+    assert "Did you mean 'churned'?" in result.output
+    assert count_runs() == 0
+
+
+def test_train_on_a_users_csv_end_to_end(tmp_path: Path, client) -> None:  # type: ignore[no-untyped-def]
+    import mlflow
+    import pandas as pd
+
+    from mlops_tracking.tracking.audit import audit_run
+
+    csv = write_csv(tmp_path / "churn.csv")
+    result = _invoke(
+        "train",
+        "--config",
+        str(PARAMS),
+        *_fast_args(),
+        "--set",
+        f"data.path={csv}",
+        "--set",
+        "data.target=churned",
+        "--set",
+        "model.name=hist_gradient_boosting",
+        "--experiment",
+        "churn",
+    )
+    assert result.exit_code == 0, result.output
+    assert "mlflow ui --backend-store-uri" in result.output
+    (run,) = client.search_runs([client.get_experiment_by_name("churn").experiment_id])
+    assert run.info.status == "FINISHED"
+    assert run.data.params["data.path"] == str(csv)
+    assert run.data.params["data.dropped_columns"] == "customer_id"
+    assert run.data.params["data.n_categorical"] == "2"
+    assert audit_run(run.info.run_id).passed
+    # the deployable model takes raw rows: text categories, missing values and all
+    raw = pd.read_csv(csv).drop(columns=["churned", "customer_id"]).head(8)
+    raw.loc[0, "plan"] = None
+    output = mlflow.pyfunc.load_model(run.data.tags["model_uri.pyfunc"]).predict(raw)
+    assert set(output["label"]) <= {"no", "yes"}
+    assert output[["proba_no", "proba_yes"]].sum(axis=1).round(6).eq(1).all()
+    onnx_inputs = mlflow.models.get_model_info(run.data.tags["model_uri.onnx"]).signature.inputs
+    assert len(onnx_inputs.inputs) == 4  # one tensor per column: size, visits, colour, plan
+
+
+def test_runs_and_audit_commands_read_the_store(binary_run) -> None:  # type: ignore[no-untyped-def]
+    listing = _invoke("runs")
+    assert listing.exit_code == 0
+    assert "hist_gradient_boosting-breast_cancer" in listing.output
+    assert binary_run.run_id in listing.output and "FINISHED" in listing.output
+    table = _invoke("audit", binary_run.run_id)
+    assert table.exit_code == 0 and "PASS" in table.output
+    report = json.loads(_invoke("audit", binary_run.run_id, "--json").output)
+    assert report["passed"] is True and report["run_id"] == binary_run.run_id
+
+
+def test_audit_exit_codes_for_incomplete_and_unknown_runs() -> None:
+    import mlflow
+
+    mlflow.set_experiment("plain")
+    with mlflow.start_run() as run:
+        mlflow.log_metric("loss", 1.0)
+    incomplete = _invoke("audit", run.info.run_id)
+    assert incomplete.exit_code == 1
+    assert "FAIL" in incomplete.output and "missing" in incomplete.output
+    unknown = _invoke("audit", "0123456789abcdef")
+    assert unknown.exit_code == 2
+    assert "is not in the tracking store" in unknown.output
+    assert _invoke("runs", "--experiment", "nope").exit_code == 2
+
+
+def test_compare_command_shows_a_ranked_table(client) -> None:  # type: ignore[no-untyped-def]
+    result = _invoke(
+        "compare", "--models", "logistic_regression,mlp", "--config", str(PARAMS), *_fast_args()
+    )
+    assert result.exit_code == 0, result.output
+    assert "compare-breast_cancer" in result.output and "Best:" in result.output
+    experiment = client.get_experiment_by_name("breast_cancer-binary")
+    assert len(client.search_runs([experiment.experiment_id])) == 3
+
+
+@pytest.mark.slow
+def test_demo_end_to_end(tmp_path: Path) -> None:
+    """`mlops-tracking demo` as a user runs it; every run it makes passes the audit."""
+    from mlflow import MlflowClient
+
+    from mlops_tracking.tracking.audit import audit_run
+
+    store = f"sqlite:///{tmp_path / 'demo.db'}"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": store}
+    result = subprocess.run(
+        [sys.executable, "-m", "mlops_tracking", "demo", "--config", str(PARAMS)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Audit: 7/7 runs pass every outline item." in result.stdout
+    assert f"mlflow ui --backend-store-uri {store}" in result.stdout
+    os.environ["MLFLOW_TRACKING_URI"] = store
+    client = MlflowClient(store)
+    experiments = {e.name: e.experiment_id for e in client.search_experiments()}
+    assert {"breast_cancer-binary", "wine-multiclass", "diabetes-regression"} <= set(experiments)
+    runs = client.search_runs(list(experiments.values()))
+    assert len(runs) == 7 and all(r.info.status == "FINISHED" for r in runs)
+    parent = next(r for r in runs if r.data.tags.get("mlops.run_type") == "comparison")
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert sorted(r.data.tags["model.family"] for r in children) == sorted(
+        ["logistic_regression", "random_forest", "hist_gradient_boosting", "mlp"]
+    )
+    for run in runs:
+        assert audit_run(run.info.run_id).passed, run.info.run_name
