@@ -10,6 +10,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -180,3 +181,39 @@ def write_csv(path: Path, rows: int = 120, seed: int = 0) -> Path:
     frame.loc[::9, "size"] = np.nan
     frame.to_csv(path, index=False)
     return path
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """A pipeline trained through the production path, without tracking."""
+
+    inputs: Any
+    family: Any
+    pipeline: Any
+    fit: Any
+
+    @property
+    def config(self) -> Any:
+        return self.inputs.config
+
+    @property
+    def dataset(self) -> Any:
+        return self.inputs.dataset
+
+    @property
+    def splits(self) -> Any:
+        return self.inputs.splits
+
+
+def fit_model(*overrides: str, fast: bool = True) -> Fitted:
+    """Load params.yaml with ``overrides`` and fit exactly as a run does (prepare, fit_pipeline)."""
+    from mlops_tracking.config import load_config
+    from mlops_tracking.modelling import fit_pipeline
+    from mlops_tracking.models import family_for
+    from mlops_tracking.workflows import prepare
+
+    config = load_config(PARAMS, [*(FAST if fast else []), *overrides])
+    inputs = prepare(config)
+    family = family_for(config.model.name, inputs.dataset.task)
+    pipeline, fit = fit_pipeline(inputs, family)
+    return Fitted(inputs, family, pipeline, fit)

@@ -75,7 +75,8 @@ def test_invalid_params_file_exits_2(tmp_path: Path) -> None:
     result = _invoke("train", "--config", str(broken))
     assert result.exit_code == 2
     assert (
-        "unknown key 'test_sise'" in result.output and "Did you mean 'test_size'" in result.output
+        "unknown key 'data.test_sise'" in result.output
+        and "Did you mean 'data.test_size'" in result.output
     )
     missing = _invoke("train", "--config", str(tmp_path / "nope.yaml"))
     assert missing.exit_code == 2 and "config file not found" in missing.output

@@ -9,7 +9,8 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, get_args
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -244,11 +245,7 @@ def apply_overrides(tree: dict[str, Any], overrides: Iterable[str]) -> dict[str,
         key = key.strip()
         if not separator or not key:
             raise ConfigError(f"--set expects KEY=VALUE, got {override!r} (e.g. model.name=mlp)")
-        _check_key_path(key.split("."), Config, override)
-        try:
-            value = yaml.safe_load(text) if text.strip() else None
-        except yaml.YAMLError:
-            value = text
+        value = _parse_value(text, text_field=_check_key_path(key.split("."), Config, override))
         node = result
         *parents, leaf = key.split(".")
         for part in parents:
@@ -257,6 +254,30 @@ def apply_overrides(tree: dict[str, Any], overrides: Iterable[str]) -> dict[str,
             node = child
         node[leaf] = value
     return result
+
+
+def _parse_value(text: str, text_field: bool) -> Any:
+    """YAML scalars (``5``, ``true``, ``null``, ``[64, 32]``) except for text fields.
+
+    Text fields (names, descriptions, tags, column names) keep what was typed: a run named
+    ``2024`` or a tag ``sprint=42`` must not become a number.
+    """
+    stripped = text.strip()
+    if stripped in {"", "null", "~"}:
+        return None
+    if text_field:
+        return text
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _is_text(annotation: Any) -> bool:
+    return annotation is str or (
+        get_origin(annotation) in {Union, UnionType}
+        and set(get_args(annotation)) <= {str, type(None)}
+    )
 
 
 def _deep_copy(tree: dict[str, Any]) -> dict[str, Any]:
@@ -275,12 +296,12 @@ def _section_fields(model: type[BaseModel]) -> dict[str, type[BaseModel] | None]
 
 def _unknown_key_message(key: str, where: str, model: type[BaseModel]) -> str:
     valid = list(model.model_fields)
-    leaf = key.rsplit(".", 1)[-1]
+    parent, _, leaf = key.rpartition(".")
+    prefix = f"{parent}." if parent else ""
     hint = difflib.get_close_matches(leaf, valid, n=1)
-    suggestion = f" Did you mean '{hint[0]}'?" if hint else ""
+    suggestion = f" Did you mean '{prefix}{hint[0]}'?" if hint else ""
     if not hint:
-        parent = key.rsplit(".", 1)[0] + "." if "." in key else ""
-        nested = [parent + path for path in _nested_matches(leaf, model)]
+        nested = [prefix + path for path in _nested_matches(leaf, model)]
         if nested:
             suggestion = f" Did you mean {' or '.join(nested)}?"
     return f"unknown key '{key}' in {where}.{suggestion} Valid keys here: {', '.join(valid)}."
@@ -296,29 +317,35 @@ def _nested_matches(leaf: str, model: type[BaseModel]) -> list[str]:
     return matches
 
 
-def _check_key_path(parts: list[str], model: type[BaseModel], override: str) -> None:
+def _check_key_path(parts: list[str], model: type[BaseModel], override: str) -> bool:
+    """Check that ``parts`` names a field; return whether that field holds free text."""
     current: type[BaseModel] | None = model
+    annotation: Any = None
     for depth, part in enumerate(parts):
         if current is None:
             if depth == len(parts) - 1 and parts[depth - 1] == "tags":
-                return  # free-form tags: tracking.tags.owner=me
+                return True  # free-form tags: tracking.tags.owner=me
             raise ConfigError(f"--set {override}: '{'.'.join(parts[:depth])}' is not a section")
         fields = _section_fields(current)
         if part not in fields:
             dotted = ".".join(parts[: depth + 1])
             raise ConfigError(_unknown_key_message(dotted, f"--set {override}", current))
+        annotation = current.model_fields[part].annotation
         current = fields[part]
+    return _is_text(annotation)
 
 
-def _check_known_keys(tree: Mapping[str, Any], model: type[BaseModel], origin: str) -> None:
+def _check_known_keys(
+    tree: Mapping[str, Any], model: type[BaseModel], origin: str, prefix: str = ""
+) -> None:
     """Reject unknown keys with a suggestion (pydantic alone says only 'extra inputs')."""
     fields = _section_fields(model)
     for key, value in tree.items():
         if key not in fields:
-            raise ConfigError(_unknown_key_message(str(key), origin, model))
+            raise ConfigError(_unknown_key_message(f"{prefix}{key}", origin, model))
         nested = fields[key]
         if nested is not None and isinstance(value, Mapping):
-            _check_known_keys(value, nested, origin)
+            _check_known_keys(value, nested, origin, f"{prefix}{key}.")
 
 
 def _validate(tree: dict[str, Any], origin: str) -> Config:

@@ -259,6 +259,8 @@ def _clean_features(frame: pd.DataFrame) -> tuple[pd.DataFrame, tuple[str, ...],
 def _infer_task(target: pd.Series, setting: str, name: str) -> Task:
     numeric = pd.api.types.is_numeric_dtype(target) and not pd.api.types.is_bool_dtype(target)
     n_classes = target.nunique()
+    if n_classes < 2:
+        raise DataError(f"target '{name}' has a single value; there is nothing to learn.")
     if setting == "regression":
         if not numeric:
             raise DataError(f"data.task=regression needs a numeric target; '{name}' is not.")
@@ -274,8 +276,6 @@ def _infer_task(target: pd.Series, setting: str, name: str) -> Task:
     integral = numeric and bool(np.all(np.mod(target.to_numpy(dtype=float), 1) == 0))
     if numeric and not (integral and n_classes <= MAX_CLASSES_FOR_AUTO):
         return "regression"
-    if n_classes < 2:
-        raise DataError(f"target '{name}' has a single value; there is nothing to learn.")
     return "binary" if n_classes == 2 else "multiclass"
 
 

@@ -19,16 +19,21 @@ def build_preprocessor(
     numeric: list[str],
     categorical: list[str],
     classification: bool,
+    scale: bool = True,
 ) -> Pipeline:
     """Return an unfitted transformer: impute, scale, encode, expand, then select.
 
     With only numeric columns the transformer works on the whole matrix, which keeps the ONNX
     export a single float tensor input; categorical columns need a ``ColumnTransformer``.
+    ``scale=False`` skips scaling for scale-invariant models (trees), where it changes nothing in
+    scikit-learn but makes the float32 ONNX graph cross split thresholds differently.
+    kbest's ``k`` is capped at the raw column count here; ``fit_selection_size`` raises it to
+    the configured ``k`` when encoding or polynomial features make the table wider.
     """
     from sklearn.pipeline import Pipeline
 
     steps: list[tuple[str, Any]] = []
-    numeric_steps = _numeric_steps(config)
+    numeric_steps = _numeric_steps(config, scale)
     if categorical:
         steps.append(("columns", _column_transformer(config, numeric, categorical, numeric_steps)))
     else:
@@ -36,33 +41,41 @@ def build_preprocessor(
     if config.polynomial.degree > 1:
         from sklearn.preprocessing import PolynomialFeatures
 
-        steps.append(
-            (
-                "polynomial",
-                PolynomialFeatures(
-                    degree=config.polynomial.degree,
-                    interaction_only=config.polynomial.interaction_only,
-                    include_bias=False,
-                ),
-            )
+        polynomial = PolynomialFeatures(
+            degree=config.polynomial.degree,
+            interaction_only=config.polynomial.interaction_only,
+            include_bias=False,
         )
+        steps.append(("polynomial", polynomial))
     if config.selection.method == "kbest":
-        steps.append(
-            (
-                "select",
-                _select_k_best(config.selection.k, len(numeric) + len(categorical), classification),
-            )
-        )
-    if not steps:
-        steps.append(("identity", "passthrough"))
+        # A first, safe cap: the raw column count never exceeds the encoded width, so sklearn
+        # never warns "k is greater than n_features". fit_selection_size refines it.
+        k = min(config.selection.k, len(numeric) + len(categorical))
+        steps.append(("select", _select_k_best(k, classification)))
     return Pipeline(steps)
 
 
-def _numeric_steps(config: FeaturesConfig) -> list[tuple[str, Any]]:
+def fit_selection_size(
+    preprocessor: Pipeline, config: FeaturesConfig, X: Any, y: Any
+) -> int | None:
+    """Set kbest's ``k`` to the configured value capped at the width it selects from.
+
+    The width is known only after encoding and polynomial expansion, so the steps before the
+    selector are fitted once on ``X`` to measure it. Returns the final ``k`` (None: no selection).
+    """
+    if "select" not in preprocessor.named_steps:
+        return None
+    width = int(preprocessor[:-1].fit_transform(X, y).shape[1])
+    k = min(config.selection.k, width)
+    preprocessor.named_steps["select"].set_params(k=k)
+    return k
+
+
+def _numeric_steps(config: FeaturesConfig, scale: bool) -> list[tuple[str, Any]]:
     from sklearn.impute import SimpleImputer
 
     steps: list[tuple[str, Any]] = [("impute", SimpleImputer(strategy=config.imputation))]
-    if config.scaling != "none":
+    if scale and config.scaling != "none":
         steps.append(("scale", _scaler(config.scaling)))
     return steps
 
@@ -94,19 +107,10 @@ def _column_transformer(
     return ColumnTransformer(transformers, verbose_feature_names_out=False)
 
 
-def _select_k_best(k: int, n_columns: int, classification: bool) -> Any:
+def _select_k_best(k: int, classification: bool) -> Any:
     from sklearn.feature_selection import SelectKBest, f_classif, f_regression
 
-    # k may exceed the column count of a small dataset (wine has 13); keep every column then.
-    score = f_classif if classification else f_regression
-    return SelectKBest(score_func=score, k=min(k, n_columns))
-
-
-def effective_selection_k(config: FeaturesConfig, n_columns: int) -> int | None:
-    """The number of features ``kbest`` keeps for a table of ``n_columns`` (None: no selection)."""
-    if config.selection.method != "kbest":
-        return None
-    return min(config.selection.k, n_columns)
+    return SelectKBest(score_func=f_classif if classification else f_regression, k=k)
 
 
 def preprocessing_state(preprocessor: Pipeline) -> dict[str, Any]:
@@ -119,10 +123,18 @@ def preprocessing_state(preprocessor: Pipeline) -> dict[str, Any]:
                 entry[attribute.rstrip("_")] = _to_list(getattr(step, attribute))
         if hasattr(step, "categories_"):
             entry["categories"] = [_to_list(c) for c in step.categories_]
-        if hasattr(step, "get_support"):
-            entry["selected"] = _to_list(step.get_feature_names_out())
         if len(entry) > 1:
             state[name] = entry
+    if "select" in preprocessor.named_steps:
+        # The selector saw a bare array (x0, x1, ...); name its choice by the columns it chose.
+        select = preprocessor.named_steps["select"]
+        names = _feature_names_out(preprocessor[:-1])
+        chosen = list(select.get_support(indices=True))
+        state["select"] = {
+            "class": type(select).__name__,
+            "k": int(select.k),
+            "selected": [names[i] for i in chosen] if names else chosen,
+        }
     return state
 
 

@@ -48,7 +48,7 @@ def train_and_evaluate(inputs: TrainingInputs, family: ModelFamily) -> TrainingR
         evaluation=scores,
         figures=plots.evaluation_figures(scores, fit.history, dataset.labels),
         package=_package(inputs, family, pipeline, skops=skops, onnx=onnx, estimator=estimator),
-        params={**config.run_params(), **estimator, **derived_params(inputs)},
+        params={**config.run_params(), **estimator, **derived_params(inputs, family, pipeline)},
         metrics={
             **scores.metrics,
             **onnx_parity_metrics(onnx, pipeline, dataset, splits),
@@ -62,17 +62,19 @@ def train_and_evaluate(inputs: TrainingInputs, family: ModelFamily) -> TrainingR
 
 
 def fit_pipeline(inputs: TrainingInputs, family: ModelFamily) -> tuple[Pipeline, FitResult]:
-    from mlops_tracking.features import build_preprocessor
+    from mlops_tracking.features import build_preprocessor, fit_selection_size
     from mlops_tracking.models import build_model, build_pipeline
     from mlops_tracking.training import fit_with_history
 
-    config, dataset = inputs.config, inputs.dataset
+    config, dataset, train = inputs.config, inputs.dataset, inputs.splits.train
     preprocessor = build_preprocessor(
         config.features,
         dataset.numeric_columns,
         dataset.categorical_columns,
         dataset.is_classification,
+        scale=not family.scale_invariant,
     )
+    fit_selection_size(preprocessor, config.features, train.X, train.y)
     pipeline = build_pipeline(preprocessor, build_model(config.model, dataset.task, family.name))
     fit = fit_with_history(
         pipeline, inputs.splits, family, len(dataset.labels), config.model.mlp.patience
@@ -143,10 +145,10 @@ def custom_sources(task: str) -> dict[str, str]:
     }
 
 
-def derived_params(inputs: TrainingInputs) -> dict[str, str]:
-    """Facts about the data a run used, logged as params beside the configured ones."""
-    from mlops_tracking.features import effective_selection_k
-
+def derived_params(
+    inputs: TrainingInputs, family: ModelFamily, pipeline: Pipeline
+) -> dict[str, str]:
+    """Facts about the data and preprocessing a run used, logged beside the configured params."""
     dataset = inputs.dataset
     derived = {
         "data.name": dataset.name,
@@ -159,8 +161,12 @@ def derived_params(inputs: TrainingInputs) -> dict[str, str]:
         "data.dropped_columns": ", ".join(dataset.dropped_columns) or "none",
         "data.dropped_rows": str(dataset.dropped_rows),
         **{f"data.n_{name}": str(size) for name, size in inputs.splits.sizes.items()},
+        "features.scaling_applied": str(
+            inputs.config.features.scaling != "none" and not family.scale_invariant
+        ).lower(),
+        "features.n_model_inputs": str(pipeline[-1].n_features_in_),
     }
-    k = effective_selection_k(inputs.config.features, dataset.features.shape[1])
-    if k is not None:
-        derived["features.selection.effective_k"] = str(k)
+    preprocess = pipeline[0]
+    if "select" in preprocess.named_steps:
+        derived["features.selection.effective_k"] = str(preprocess.named_steps["select"].k)
     return derived

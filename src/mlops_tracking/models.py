@@ -28,6 +28,7 @@ class ModelFamily:
     history: HistoryStrategy
     build: Callable[[dict[str, Any], int, bool], Any]
     summary: str
+    scale_invariant: bool = False  # trees split on thresholds: scaling cannot change them
 
     def supports(self, task: str) -> bool:
         return self.regression if task == "regression" else self.classification
@@ -77,26 +78,47 @@ FAMILIES: dict[str, ModelFamily] = {
     family.name: family
     for family in (
         ModelFamily(
-            "logistic_regression",
-            True,
-            False,
-            "training_size",
-            _logistic_regression,
-            "L2-regularised logistic regression (lbfgs)",
+            name="logistic_regression",
+            classification=True,
+            regression=False,
+            history="training_size",
+            build=_logistic_regression,
+            summary="L2-regularised logistic regression (lbfgs)",
         ),
         ModelFamily(
-            "ridge", False, True, "training_size", _ridge, "L2-regularised linear regression"
+            name="ridge",
+            classification=False,
+            regression=True,
+            history="training_size",
+            build=_ridge,
+            summary="L2-regularised linear regression",
         ),
-        ModelFamily("random_forest", True, True, "trees", _random_forest, "bagged decision trees"),
         ModelFamily(
-            "hist_gradient_boosting",
-            True,
-            True,
-            "boosting",
-            _hist_gradient_boosting,
-            "histogram-based gradient boosting",
+            name="random_forest",
+            classification=True,
+            regression=True,
+            history="trees",
+            build=_random_forest,
+            summary="bagged decision trees",
+            scale_invariant=True,
         ),
-        ModelFamily("mlp", True, True, "epochs", _mlp, "multi-layer perceptron trained with Adam"),
+        ModelFamily(
+            name="hist_gradient_boosting",
+            classification=True,
+            regression=True,
+            history="boosting",
+            build=_hist_gradient_boosting,
+            summary="histogram-based gradient boosting",
+            scale_invariant=True,
+        ),
+        ModelFamily(
+            name="mlp",
+            classification=True,
+            regression=True,
+            history="epochs",
+            build=_mlp,
+            summary="multi-layer perceptron trained with Adam",
+        ),
     )
 }
 
