@@ -74,8 +74,8 @@ class ModelPackage:
 def log_model_formats(package: ModelPackage, formats: tuple[str, ...]) -> dict[str, ModelInfo]:
     """Log ``package`` in each of ``formats``; return the ``ModelInfo`` of each, by format."""
     loggers: dict[str, Callable[[ModelPackage], ModelInfo]] = {
-        "sklearn": _log_skops,
-        "pickle": _log_pickle,
+        "sklearn": lambda package: _log_sklearn(package, "sklearn"),
+        "pickle": lambda package: _log_sklearn(package, "pickle"),
         "onnx": _log_onnx,
         "pyfunc": _log_pyfunc,
     }
@@ -93,47 +93,34 @@ def _infer_signature(model_input: Any, model_output: Any) -> Any:
         return infer_signature(model_input, model_output)
 
 
-def _sklearn_signature(package: ModelPackage) -> Any:
+def _log_sklearn(package: ModelPackage, model_format: str) -> ModelInfo:
+    """The scikit-learn flavor, saved with skops (``sklearn``) or cloudpickle (``pickle``)."""
+    import mlflow
+
+    if model_format == "sklearn":
+        # skops stores only an allow-list of types; tree ensembles, boosting predictors and
+        # the MLP optimiser must be named, and the list is written to MLmodel and enforced at
+        # load time.
+        storage = {
+            "serialization_format": mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
+            "skops_trusted_types": package.skops.trusted_types,
+        }
+    else:
+        # SECURITY: unpickling executes whatever code the file contains. Load a pickled model
+        # only from a store you control, never from an upload or an untrusted registry. It is
+        # logged because older tools expect it; prefer the skops, ONNX or pyfunc formats.
+        storage = {"serialization_format": mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE}
     example = package.input_example
-    return _infer_signature(example, package.pipeline.predict(example))
-
-
-def _log_skops(package: ModelPackage) -> ModelInfo:
-    import mlflow
-
-    # skops stores only an allow-list of types; tree ensembles, boosting predictors and the
-    # MLP optimiser must be named, and the list is written to MLmodel and enforced at load.
     info: ModelInfo = mlflow.sklearn.log_model(
         package.pipeline,
-        name=f"{package.family}-sklearn",
-        serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
-        skops_trusted_types=package.skops.trusted_types,
-        signature=_sklearn_signature(package),
-        input_example=package.input_example,
-        pip_requirements=pip_requirements("sklearn"),
+        name=f"{package.family}-{model_format}",
+        signature=_infer_signature(example, package.pipeline.predict(example)),
+        input_example=example,
+        pip_requirements=pip_requirements(model_format),
         params=package.hyperparameters,
-        tags=package.tags("skops"),
+        tags=package.tags(str(storage["serialization_format"])),
         model_type=package.model_type,
-    )
-    return info
-
-
-def _log_pickle(package: ModelPackage) -> ModelInfo:
-    import mlflow
-
-    # SECURITY: unpickling executes whatever code the file contains. Load a pickled model only
-    # from a store you control, never from an upload or an untrusted registry. It is logged
-    # because older tools expect it; prefer the skops, ONNX or pyfunc formats.
-    info: ModelInfo = mlflow.sklearn.log_model(
-        package.pipeline,
-        name=f"{package.family}-pickle",
-        serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
-        signature=_sklearn_signature(package),
-        input_example=package.input_example,
-        pip_requirements=pip_requirements("pickle"),
-        params=package.hyperparameters,
-        tags=package.tags("cloudpickle"),
-        model_type=package.model_type,
+        **storage,
     )
     return info
 
