@@ -22,10 +22,15 @@ def test_parent_and_children_are_linked_and_ranked(fast_config, client) -> None:
     )
     assert sorted(c.info.run_name for c in children) == sorted(MODELS)
     assert all(c.info.status == "FINISHED" for c in children)
-    best = min(children, key=lambda c: c.data.metrics["val_loss"])  # read back, not returned
+    # read back, not returned: the lowest validation log loss wins
+    best = min(children, key=lambda c: c.data.metrics["validation_log_loss"])
     assert parent.data.tags["compare.best_run_id"] == best.info.run_id
     assert parent.data.tags["compare.best_model"] == best.data.tags["model.family"]
-    assert parent.data.metrics["best_val_loss"] == pytest.approx(best.data.metrics["val_loss"])
+    assert parent.data.metrics["best_validation_log_loss"] == pytest.approx(
+        best.data.metrics["validation_log_loss"]
+    )
+    assert parent.data.params["compare.selection_metric"] == "validation_log_loss"
+    assert parent.data.params["compare.selection_goal"] == "minimize"
     assert parent.data.params["compare.models"] == ",".join(MODELS)
     assert not any(key.startswith("model.") for key in parent.data.params)
     assert parent.info.status == "FINISHED"
@@ -80,7 +85,11 @@ def test_a_failing_model_fails_the_parent_but_not_its_siblings(  # type: ignore[
         (["logistic_regression", "xgboost"], [], "unknown model 'xgboost'; choose one of"),
         (["ridge"], [], "model.name=ridge cannot do binary"),
         ([], [], "at least one model"),
-        (["mlp"], ["evaluation.selection_metric=test_rmse"], "not a binary metric"),
+        (
+            ["mlp"],
+            ["evaluation.selection_metric=test_rmse"],
+            "cannot rank binary models; choose a validation metric",
+        ),
     ],
 )
 def test_bad_requests_fail_before_any_run(  # type: ignore[no-untyped-def]

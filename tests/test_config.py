@@ -277,7 +277,7 @@ def test_run_params_flattens_with_dotted_string_keys() -> None:
     assert params["features.selection.method"] == "kbest"
     assert params["features.selection.k"] == "20"
     assert params["features.polynomial.interaction_only"] == "false"
-    assert params["evaluation.selection_metric"] == "val_loss"
+    assert params["evaluation.selection_metric"] == "auto"
 
 
 def test_run_params_omit_the_tracking_section() -> None:

@@ -15,9 +15,10 @@ from mlops_tracking.evaluation import (
     compute_metrics,
     confusion_table,
     custom_metric_name,
+    default_selection_metric,
     expected_calibration_error,
     fraction_within_tolerance,
-    headline_metrics,
+    metric_goal,
     predictions_table,
     selectable_metrics,
 )
@@ -154,11 +155,27 @@ def test_regression_metric_values() -> None:
 def test_selectable_metrics(task: str) -> None:
     names = selectable_metrics(task)
 
-    assert names[:2] == ["train_loss", "val_loss"]
-    assert ("val_accuracy" in names) == (task != "regression")
-    assert [n for n in names if n.startswith("test_")] == [f"test_{m}" for m in METRIC_NAMES[task]]
-    assert set(headline_metrics(task)) <= set(names)
-    assert f"test_{custom_metric_name(task)}" in names
+    # only validation metrics: a model is never chosen by its test score
+    assert names == [f"validation_{m}" for m in METRIC_NAMES[task]]
+    assert default_selection_metric(task) in names
+    assert f"validation_{custom_metric_name(task)}" in names
+
+
+@pytest.mark.parametrize(
+    ("metric", "goal"),
+    [
+        ("validation_log_loss", "minimize"),
+        ("validation_rmse", "minimize"),
+        ("validation_mae", "minimize"),
+        ("validation_expected_calibration_error", "minimize"),
+        ("validation_accuracy", "maximize"),
+        ("validation_roc_auc", "maximize"),
+        ("validation_r2", "maximize"),
+        ("validation_within_10pct", "maximize"),
+    ],
+)
+def test_metric_goal_follows_the_metric(metric: str, goal: str) -> None:
+    assert metric_goal(metric) == goal
 
 
 # --- tables ----------------------------------------------------------------------------------

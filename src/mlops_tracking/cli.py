@@ -7,10 +7,9 @@ them, so ``mlops-tracking --help`` answers instantly.
 from __future__ import annotations
 
 import json
-import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -18,9 +17,9 @@ import typer
 
 if TYPE_CHECKING:
     from rich.console import Console
-    from rich.progress import Progress as RichProgress
 
     from mlops_tracking.config import Config
+    from mlops_tracking.terminal import BarProgress
     from mlops_tracking.tracking.audit import AuditReport
     from mlops_tracking.workflows import RunOutcome
 
@@ -30,6 +29,15 @@ app = typer.Typer(
     rich_markup_mode=None,
     help="Run, inspect and audit fully tracked MLflow experiments.",
 )
+_OPTIONS = {"debug": False}
+
+
+@app.callback()
+def _options(
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")] = False,
+) -> None:
+    _OPTIONS["debug"] = debug
+
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Parameter file to read.")]
 SetOption = Annotated[
@@ -52,91 +60,6 @@ ExperimentOption = Annotated[
 DEFAULT_CONFIG = Path("params.yaml")
 
 
-def _console() -> Console:
-    from rich.console import Console
-
-    console = Console(highlight=False)
-    if not console.is_terminal and "COLUMNS" not in os.environ:
-        # Logs and CI output are read later in wide viewers; Rich's 80-column default would
-        # fold run ids and metric names.
-        console = Console(highlight=False, width=150)
-    return console
-
-
-def _quiet_libraries() -> None:
-    """Keep MLflow's INFO chatter (schema creation, system-metrics threads) off the terminal."""
-    import logging
-    import warnings
-
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    # MLflow (re)configures its logger at import from MLFLOW_LOGGING_LEVEL, default INFO.
-    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    logging.getLogger("mlflow.sklearn").addFilter(_OnceFilter())
-    # MLflow 3.17 calls pandas APIs that pandas 3.1 deprecates; nothing a user can act on.
-    warnings.filterwarnings("ignore", module=r"mlflow\..*", category=FutureWarning)
-    warnings.filterwarnings("ignore", message=r".*Pandas4Warning.*")
-    try:
-        from pandas.errors import Pandas4Warning
-
-        warnings.filterwarnings("ignore", category=Pandas4Warning)
-    except ImportError:
-        pass
-
-
-class _OnceFilter:
-    """Let each distinct log message through once (MLflow repeats its pickle warning per model)."""
-
-    def __init__(self) -> None:
-        self.seen: set[str] = set()
-
-    def filter(self, record: object) -> bool:
-        message = str(getattr(record, "msg", ""))
-        if message in self.seen:
-            return False
-        self.seen.add(message)
-        return True
-
-
-@contextmanager
-def _progress(total: int) -> Iterator[_BarProgress]:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=_console(), transient=False) as bar:
-        progress = _BarProgress(bar, total)
-        yield progress
-        progress.finish()
-
-
-class _BarProgress:
-    """Adapts a Rich progress bar to the workflows' Progress protocol."""
-
-    def __init__(self, bar: RichProgress, total: int) -> None:
-        self.bar = bar
-        self.task = bar.add_task("starting", total=total)
-        self.started = False
-
-    def begin(self, total: int) -> None:
-        self.bar.update(self.task, total=total)
-
-    def step(self, description: str) -> None:
-        if self.started:
-            self.bar.advance(self.task)
-        self.started = True
-        self.bar.update(self.task, description=description)
-
-    def finish(self) -> None:
-        total = self.bar.tasks[0].total or 0
-        self.bar.update(self.task, completed=total, description="done")
-
-
 def _load(config_file: Path, overrides: list[str] | None) -> Config:
     from mlops_tracking.config import load_config
 
@@ -144,24 +67,21 @@ def _load(config_file: Path, overrides: list[str] | None) -> Config:
 
 
 def _run_command(body: Callable[[], None]) -> None:
-    """Run a command body; known failures become a short message and an exit code."""
-    from mlops_tracking.errors import IncompleteError, UserError
-    from mlops_tracking.tracking.lifecycle import RunInterrupted
+    from mlops_tracking.terminal import run_command
 
-    _quiet_libraries()
-    console = _console()
-    try:
-        body()
-    except UserError as error:
-        console.print(f"[red]error:[/] {error}")
-        raise typer.Exit(error.exit_code) from None
-    except IncompleteError as error:
-        console.print(f"[red]incomplete:[/] {error}")
-        raise typer.Exit(error.exit_code) from None
-    except (KeyboardInterrupt, RunInterrupted) as interrupt:
-        reason = interrupt if isinstance(interrupt, RunInterrupted) else "interrupted by SIGINT"
-        console.print(f"[yellow]{reason}: the active run was marked KILLED.[/]")
-        raise typer.Exit(getattr(interrupt, "exit_code", 130)) from None
+    run_command(body, debug=_OPTIONS["debug"])
+
+
+def _console() -> Console:
+    from mlops_tracking.terminal import console
+
+    return console()
+
+
+def _progress(total: int) -> AbstractContextManager[BarProgress]:
+    from mlops_tracking.terminal import progress
+
+    return progress(total)
 
 
 def _print_outcome(outcome: RunOutcome, report: AuditReport) -> None:
@@ -177,7 +97,14 @@ def _print_outcome(outcome: RunOutcome, report: AuditReport) -> None:
     for model_format, uri in outcome.model_uris.items():
         console.print(f"  model ({model_format}): {uri}")
     command, url = ui_command(outcome.experiment.id)
-    console.print(f"\nAudit: run `mlops-tracking audit {outcome.run_id}` for the checklist.")
+    if report.passed:
+        verdict = (
+            f"[green]PASS[/] ({sum(i.status == 'present' for i in report.items)} items present)"
+        )
+    else:
+        missing = "; ".join(f"{i.item} ({i.location})" for i in report.missing)
+        verdict = f"[red]{len(report.missing)} required item(s) missing[/]: {missing}"
+    console.print(f"\nAudit: {verdict}. Details: `mlops-tracking audit {outcome.run_id}`.")
     console.print(f"Open the UI: {command}  then visit {url}")
 
 
@@ -229,7 +156,7 @@ def compare(
         if outcome.best is not None:
             _console().print(
                 f"Best: {outcome.best.model_name} ({outcome.best.run_id}) by "
-                f"{settings.evaluation.selection_metric}"
+                f"{outcome.selection_metric}"
             )
 
     _run_command(body)

@@ -15,7 +15,12 @@ import pandas as pd
 
 from mlops_tracking.config import Config
 from mlops_tracking.errors import ConfigError, IncompleteError
-from mlops_tracking.evaluation import headline_metrics, selectable_metrics
+from mlops_tracking.evaluation import (
+    default_selection_metric,
+    headline_metrics,
+    metric_goal,
+    selectable_metrics,
+)
 from mlops_tracking.models import family_for
 from mlops_tracking.workflows import (
     ExperimentRef,
@@ -42,6 +47,7 @@ class ComparisonOutcome:
     children: list[RunOutcome]
     failed: dict[str, str] = field(default_factory=dict)
     best: RunOutcome | None = None
+    selection_metric: str = ""
 
 
 def rank(outcomes: Sequence[RunOutcome], metric: str, goal: str) -> list[RunOutcome]:
@@ -75,9 +81,10 @@ def compare_and_log(
 ) -> ComparisonOutcome:
     """Train each of ``models`` as a child of one parent run; rank them on the selection metric."""
     from mlops_tracking.plots import comparison_figure
+    from mlops_tracking.records import ComparisonRecord
     from mlops_tracking.tracking.context import run_tags
     from mlops_tracking.tracking.lifecycle import tracked_run
-    from mlops_tracking.tracking.recorder import ComparisonRecord, record_comparison
+    from mlops_tracking.tracking.recorder import record_comparison, record_inputs
 
     report = progress or SilentProgress()
     names = list(dict.fromkeys(models))
@@ -95,6 +102,7 @@ def compare_and_log(
     with tracked_run(
         target.id, run_name, tags, description, system_metrics_interval(config)
     ) as parent:
+        record_inputs(parent.info.run_id, inputs, comparison_params(config, names, metric, goal))
         for family in families:
             report.step(f"{family.name} on {inputs.dataset.name}")
             try:
@@ -114,14 +122,35 @@ def compare_and_log(
                 + "; ".join(f"{model} ({reason})" for model, reason in failed.items())
             )
     best = rank(children, metric, goal)[0] if children else None
-    return ComparisonOutcome(parent.info.run_id, target, children, failed, best)
+    return ComparisonOutcome(parent.info.run_id, target, children, failed, best, metric)
+
+
+def comparison_params(config: Config, models: list[str], metric: str, goal: str) -> dict[str, str]:
+    """The parent run's params: the shared config (no model section) and the ranking rule."""
+    params = {k: v for k, v in config.run_params().items() if not k.startswith("model.")}
+    return {
+        **params,
+        "compare.models": ",".join(models),
+        "compare.selection_metric": metric,
+        "compare.selection_goal": goal,
+    }
 
 
 def _selection(config: Config, task: str) -> tuple[str, str]:
+    """The validation metric models are ranked by, and whether lower or higher is better."""
     metric = config.evaluation.selection_metric
+    if metric == "auto":
+        metric = default_selection_metric(task)
     if metric not in selectable_metrics(task):
         raise ConfigError(
-            f"evaluation.selection_metric={metric} is not a {task} metric; choose one of: "
-            f"{', '.join(selectable_metrics(task))}."
+            f"evaluation.selection_metric={metric} cannot rank {task} models; choose a "
+            f"validation metric (never a test metric): {', '.join(selectable_metrics(task))}."
         )
-    return metric, config.evaluation.selection_goal
+    goal = metric_goal(metric)
+    configured = config.evaluation.selection_goal
+    if configured not in {"auto", goal}:
+        raise ConfigError(
+            f"evaluation.selection_goal={configured} contradicts {metric}, where "
+            f"{'lower' if goal == 'minimize' else 'higher'} is better; use auto or {goal}."
+        )
+    return metric, goal

@@ -40,6 +40,7 @@ class DataConfig(Section):
     dataset: ShippedDataset | None = "breast_cancer"
     path: Path | None = None
     target: str | None = None
+    drop_columns: tuple[str, ...] = ()
     task: TaskSetting = "auto"
     test_size: float = Field(0.2, gt=0, lt=1)
     validation_size: float = Field(0.2, gt=0, lt=1)
@@ -143,8 +144,10 @@ class ModelConfig(Section):
 
 
 class EvaluationConfig(Section):
-    selection_metric: str = "val_loss"
-    selection_goal: Literal["minimize", "maximize"] = "minimize"
+    # auto: validation_log_loss (classification) or validation_rmse (regression)
+    selection_metric: str = "auto"
+    # auto: minimise losses and errors, maximise scores (explicit values must agree)
+    selection_goal: Literal["auto", "minimize", "maximize"] = "auto"
     # auto: the estimator's own importances when it has them, else permutation importance
     importance: Literal["auto", "permutation"] = "auto"
     permutation_repeats: int = Field(5, ge=1)
@@ -163,6 +166,15 @@ class TrackingConfig(Section):
     system_metrics_interval: float = Field(1.0, gt=0)
     model_formats: tuple[ModelFormat, ...] = MODEL_FORMATS  # type: ignore[assignment]
     snapshot_max_rows: int = Field(100_000, ge=1)
+
+    @model_validator(mode="after")
+    def _formats_listed_once(self) -> TrackingConfig:
+        if not self.model_formats or len(set(self.model_formats)) != len(self.model_formats):
+            raise ValueError(
+                "tracking.model_formats must list each of sklearn, pickle, onnx, pyfunc at most "
+                f"once and at least one of them (got {list(self.model_formats)})"
+            )
+        return self
 
 
 class Config(Section):
@@ -234,7 +246,8 @@ def load_config(path: Path, overrides: Sequence[str] = ()) -> Config:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path} must contain a mapping of sections, not {type(raw).__name__}")
     _check_known_keys(raw, Config, origin=str(path))
-    return _validate(apply_overrides(raw, overrides), origin=f"{path} with --set overrides")
+    origin = f"{path} with --set overrides" if overrides else str(path)
+    return _validate(apply_overrides(raw, overrides), origin=origin)
 
 
 def apply_overrides(tree: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:

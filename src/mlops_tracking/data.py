@@ -4,16 +4,23 @@ Everything here is pure pandas and scikit-learn; the tracking shell decides how 
 becomes an MLflow dataset input. Column conventions that every later stage relies on:
 
 * numeric feature columns are ``float64`` (so a missing value at inference is representable);
-  ``Dataset.integer_columns`` remembers which of them held integers in the source file, so a
-  served model can accept raw integers for them;
-* categorical feature columns are strings, with missing values spelled ``"missing"``;
+* categorical feature columns (text and booleans) are strings, missing values spelled
+  ``"missing"``;
+* ``Dataset.column_kinds`` remembers what each column held in the source file (float, integer,
+  boolean, text), so a served model can accept raw values of those types;
 * classification targets are integer codes ``0..K-1``; ``Dataset.labels`` holds their names.
+
+A CSV is cleaned, not guessed at silently: identifier columns are dropped, a numeric column
+with a few stray strings is parsed as numbers, and every such decision is reported on the
+``Dataset`` (and from there logged with the run).
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator
+import hashlib
+import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -26,10 +33,14 @@ from mlops_tracking.errors import DataError
 
 Task = Literal["binary", "multiclass", "regression"]
 SplitName = Literal["train", "validation", "test"]
+ColumnKind = Literal["float", "integer", "boolean", "text"]
 
 MISSING_CATEGORY = "missing"
 MIN_ROWS = 30
 MAX_CLASSES_FOR_AUTO = 10
+NUMERIC_SHARE = 0.95  # a text column that parses as numbers this often is numeric with typos
+MAX_LISTED = 5
+IDENTIFIER_NAME = re.compile(r"(^|[_\s-])(id|uuid|key|index)$|^id[_\s-]|[a-z]Id$", re.IGNORECASE)
 
 _SHIPPED_TASKS: dict[str, Task] = {
     "breast_cancer": "binary",
@@ -54,11 +65,18 @@ class Dataset:
     source_kind: Literal["sklearn", "file"]
     dropped_columns: tuple[str, ...] = ()
     dropped_rows: int = 0
-    integer_columns: tuple[str, ...] = ()
+    column_kinds: dict[str, ColumnKind] | None = None
+    coerced_values: dict[str, int] | None = None
+    source_sha256: str = ""
 
     @property
     def is_classification(self) -> bool:
         return self.task != "regression"
+
+    def kind(self, column: str) -> ColumnKind:
+        kinds = self.column_kinds or {}
+        default: ColumnKind = "text" if self.features[column].dtype == object else "float"
+        return kinds.get(column, default)
 
     @property
     def categorical_columns(self) -> list[str]:
@@ -104,7 +122,7 @@ def load_dataset(config: DataConfig) -> Dataset:
     """Load the configured dataset and validate it; raise ``DataError`` with a fix on failure."""
     if config.path is not None:
         assert config.target is not None  # guaranteed by DataConfig validation
-        return _load_csv(config.path, config.target, config.task)
+        return _load_csv(config.path, config.target, config.task, config.drop_columns)
     assert config.dataset is not None
     return _load_shipped(config.dataset, config.task)
 
@@ -132,18 +150,32 @@ def split_dataset(dataset: Dataset, config: DataConfig) -> Splits:
         random_state=config.seed,
         stratify=y_rest if stratify else None,
     )
-    if dataset.is_classification and y_train.nunique() < len(dataset.labels):
-        missing = sorted(set(range(len(dataset.labels))) - set(y_train.unique()))
-        names = ", ".join(dataset.labels[code] for code in missing)
-        raise DataError(
-            f"the training split has no rows of class(es) {names}; set data.stratify=true or "
-            "add rows of those classes."
-        )
+    if dataset.is_classification:
+        for name, labels in (("training", y_train), ("validation", y_val), ("test", y_test)):
+            _check_every_class(dataset, name, labels)
     return Splits(
         train=Split("train", X_train, y_train),
         validation=Split("validation", X_val, y_val),
         test=Split("test", X_test, y_test),
     )
+
+
+def _listing(items: Iterable[str], limit: int = MAX_LISTED) -> str:
+    """Join at most ``limit`` items, saying how many more there are."""
+    values = list(items)
+    more = f" (+{len(values) - limit} more)" if len(values) > limit else ""
+    return ", ".join(values[:limit]) + more
+
+
+def _check_every_class(dataset: Dataset, split: str, labels: pd.Series) -> None:
+    """Metrics such as ROC AUC are undefined when a split lacks a class: refuse early."""
+    missing = sorted(set(range(len(dataset.labels))) - set(labels.unique()))
+    if missing:
+        names = _listing(dataset.labels[code] for code in missing)
+        raise DataError(
+            f"the {split} split has no rows of class(es) {names}; set data.stratify=true, "
+            "change data.seed, or add rows of those classes."
+        )
 
 
 def _check_stratifiable(dataset: Dataset, config: DataConfig) -> None:
@@ -152,9 +184,7 @@ def _check_stratifiable(dataset: Dataset, config: DataConfig) -> None:
     needed = int(np.ceil(2 / smallest))
     rare = counts[counts < needed]
     if not rare.empty:
-        names = ", ".join(
-            f"{dataset.labels[int(str(code))]} ({n} rows)" for code, n in rare.items()
-        )
+        names = _listing(f"{dataset.labels[int(str(code))]} ({n} rows)" for code, n in rare.items())
         raise DataError(
             f"classes too small to stratify a {smallest:g} split: {names}. Each class needs at "
             f"least {needed} rows; add data, merge rare classes, or set data.stratify=false."
@@ -192,73 +222,126 @@ def _load_shipped(name: str, task_setting: str) -> Dataset:
     )
 
 
-def _load_csv(path: Path, target: str, task_setting: str) -> Dataset:
-    if not path.is_file():
-        raise DataError(f"CSV file not found: {path}. Check data.path (relative to {Path.cwd()}).")
-    try:
-        frame = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise DataError(f"cannot read {path} as CSV: {error}") from None
+def _load_csv(path: Path, target: str, task_setting: str, drop: Iterable[str] = ()) -> Dataset:
+    frame = _read_csv(path)
     if target not in frame.columns:
         close = difflib.get_close_matches(target, [str(c) for c in frame.columns], n=1)
         hint = f" Did you mean '{close[0]}'?" if close else ""
         raise DataError(
             f"target column '{target}' is not in {path}.{hint} "
-            f"Columns: {', '.join(map(str, frame.columns))}."
+            f"Columns: {_listing(map(str, frame.columns), limit=40)}."
+        )
+    unknown = [name for name in drop if name not in frame.columns or name == target]
+    if unknown:
+        raise DataError(
+            f"data.drop_columns names {unknown}, which are not feature columns of "
+            f"{path}. Columns: {_listing(map(str, frame.columns), limit=40)}."
         )
     labelled = frame[frame[target].notna()]
     if len(labelled) < MIN_ROWS:
         raise DataError(
             f"{path} has {len(labelled)} rows with a target value; at least {MIN_ROWS} are needed."
         )
-    features, dropped, integers = _clean_features(labelled.drop(columns=[target]))
-    if features.shape[1] == 0:
+    cleaned = _clean_features(labelled.drop(columns=[target, *drop]))
+    if cleaned.features.shape[1] == 0:
         raise DataError(f"{path} has no usable feature columns besides the target '{target}'.")
     task = _infer_task(labelled[target], task_setting, target)
     encoded, labels = _encode_target(labelled[target], task)
     return Dataset(
         name=path.stem,
-        features=features,
+        features=cleaned.features,
         target=encoded.rename(target),
         target_name=target,
         task=task,
         labels=labels,
         source=str(path.resolve()),
         source_kind="file",
-        dropped_columns=dropped,
+        dropped_columns=(*drop, *cleaned.dropped),
         dropped_rows=len(frame) - len(labelled),
-        integer_columns=integers,
+        column_kinds=cleaned.kinds,
+        coerced_values=cleaned.coerced,
+        source_sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
     )
 
 
-def _clean_features(frame: pd.DataFrame) -> tuple[pd.DataFrame, tuple[str, ...], tuple[str, ...]]:
-    """Normalise column types; drop identifier-like and empty columns (and report them).
+def _read_csv(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise DataError(f"CSV file not found: {path}. Check data.path (relative to {Path.cwd()}).")
+    try:
+        return pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise DataError(f"cannot read {path} as CSV: {error}") from None
 
-    Returns the features, the dropped columns and the columns that held integers.
-    """
+
+@dataclass(frozen=True)
+class _Cleaned:
+    features: pd.DataFrame
+    dropped: tuple[str, ...]
+    kinds: dict[str, ColumnKind]
+    coerced: dict[str, int]
+
+
+def _clean_features(frame: pd.DataFrame) -> _Cleaned:
+    """Normalise column types; drop identifier-like and empty columns; report every decision."""
     columns: dict[str, pd.Series] = {}
     dropped: list[str] = []
-    integers: list[str] = []
+    kinds: dict[str, ColumnKind] = {}
+    coerced: dict[str, int] = {}
     for name, column in frame.items():
         key = str(name)
-        if column.isna().all():
+        kind, values, bad = _normalise(key, column)
+        if values is None:
             dropped.append(key)
-        elif pd.api.types.is_bool_dtype(column) or not pd.api.types.is_numeric_dtype(column):
-            text = column.astype("object").where(column.notna(), MISSING_CATEGORY).astype(str)
-            if text.nunique() == len(text):
-                dropped.append(key)  # every value unique: an identifier, not a feature
-            else:
-                columns[key] = text.astype(object)
-        else:
-            if pd.api.types.is_integer_dtype(column):
-                integers.append(key)
-            columns[key] = column.astype("float64")
-    return pd.DataFrame(columns, index=frame.index), tuple(dropped), tuple(integers)
+            continue
+        columns[key], kinds[key] = values, kind
+        if bad:
+            coerced[key] = bad
+    return _Cleaned(pd.DataFrame(columns, index=frame.index), tuple(dropped), kinds, coerced)
+
+
+def _normalise(name: str, column: pd.Series) -> tuple[ColumnKind, pd.Series | None, int]:
+    """(kind, normalised values or None to drop the column, count of values turned missing)."""
+    if column.isna().all():
+        return "text", None, 0
+    if pd.api.types.is_bool_dtype(column):
+        return "boolean", _as_text(column), 0
+    if pd.api.types.is_numeric_dtype(column):
+        integer = pd.api.types.is_integer_dtype(column)
+        kind: ColumnKind = "integer" if integer else "float"
+        keep = not (integer and _is_identifier(name, column))
+        return kind, column.astype("float64") if keep else None, 0
+    return _normalise_text(column)
+
+
+def _normalise_text(column: pd.Series) -> tuple[ColumnKind, pd.Series | None, int]:
+    """Numbers with a few typos become numeric (typos -> missing); other text is categorical."""
+    parsed = pd.to_numeric(column, errors="coerce")
+    present = int(column.notna().sum())
+    bad = int((parsed.isna() & column.notna()).sum())
+    if present and (present - bad) / present >= NUMERIC_SHARE:
+        return "float", parsed.astype("float64"), bad
+    text = _as_text(column)
+    unique = text.nunique() == len(text)  # a distinct value per row: an identifier
+    return "text", None if unique else text, 0
+
+
+def _as_text(column: pd.Series) -> pd.Series:
+    return (
+        column.astype("object").where(column.notna(), MISSING_CATEGORY).astype(str).astype(object)
+    )
+
+
+def _is_identifier(name: str, column: pd.Series) -> bool:
+    """An integer column with a distinct value per row that counts rows or is named like an id."""
+    if column.nunique() != len(column):
+        return False
+    return bool(column.is_monotonic_increasing or IDENTIFIER_NAME.search(name))
 
 
 def _infer_task(target: pd.Series, setting: str, name: str) -> Task:
     numeric = pd.api.types.is_numeric_dtype(target) and not pd.api.types.is_bool_dtype(target)
     n_classes = target.nunique()
+    _check_numeric_typos(target, name, numeric)
     if n_classes < 2:
         raise DataError(f"target '{name}' has a single value; there is nothing to learn.")
     if setting == "regression":
@@ -277,6 +360,20 @@ def _infer_task(target: pd.Series, setting: str, name: str) -> Task:
     if numeric and not (integral and n_classes <= MAX_CLASSES_FOR_AUTO):
         return "regression"
     return "binary" if n_classes == 2 else "multiclass"
+
+
+def _check_numeric_typos(target: pd.Series, name: str, numeric: bool) -> None:
+    """A mostly numeric target with a few strings is a data error, not hundreds of classes."""
+    if numeric:
+        return
+    parsed = pd.to_numeric(target, errors="coerce")
+    bad = target[parsed.isna()]
+    if len(bad) and (len(target) - len(bad)) / len(target) >= NUMERIC_SHARE:
+        samples = _listing(repr(value) for value in bad.astype(str).unique())
+        raise DataError(
+            f"target '{name}' is numeric except for {len(bad)} value(s): {samples}. Fix or "
+            "remove those rows (a target cannot be imputed)."
+        )
 
 
 def _encode_target(target: pd.Series, task: Task) -> tuple[pd.Series, tuple[str, ...]]:

@@ -93,12 +93,22 @@ METRIC_NAMES: dict[str, tuple[str, ...]] = {
 }
 
 
+# Metrics where lower is better; every other metric is maximised.
+LOWER_IS_BETTER = ("log_loss", "expected_calibration_error", "rmse", "mae", "mape", "loss")
+
+
 def selectable_metrics(task: str) -> list[str]:
-    """Metric keys a run of ``task`` is sure to have: history finals and test metrics."""
-    history = ["train_loss", "val_loss"]
-    if task != "regression":
-        history += ["train_accuracy", "val_accuracy"]
-    return history + [f"test_{name}" for name in METRIC_NAMES[task]]
+    """Metrics a model may be chosen by: the final validation metrics, never a test metric."""
+    return [f"validation_{name}" for name in METRIC_NAMES[task]]
+
+
+def default_selection_metric(task: str) -> str:
+    return "validation_rmse" if task == "regression" else "validation_log_loss"
+
+
+def metric_goal(metric: str) -> str:
+    """``minimize`` for losses and errors, ``maximize`` for scores."""
+    return "minimize" if metric.endswith(LOWER_IS_BETTER) else "maximize"
 
 
 def custom_metric_name(task: str) -> str:
@@ -295,17 +305,18 @@ def evaluate(
 ) -> Evaluation:
     """Score ``pipeline`` on validation and test data and measure its prediction latency.
 
-    Metrics are prefixed ``val_`` and ``test_``; the validation loss and accuracy are already in
-    the learning history, so only the test split's full set and a few validation scores are new.
+    Final metrics are prefixed ``validation_`` (what models are compared and chosen by) and
+    ``test_`` (the held-out estimate, never used for a choice). The learning curves use the
+    shorter ``train_``/``val_`` prefixes, so the two never collide.
     """
     classification = dataset.is_classification
     validation = predict(pipeline, splits.validation, classification)
     test = predict(pipeline, splits.test, classification)
     n_labels = len(dataset.labels)
-    metrics = {
-        f"test_{k}": v
-        for k, v in compute_metrics(test, dataset.task, n_labels, config.calibration_bins).items()
-    }
+    metrics: dict[str, float] = {}
+    for prefix, predictions in (("validation", validation), ("test", test)):
+        scores = compute_metrics(predictions, dataset.task, n_labels, config.calibration_bins)
+        metrics.update({f"{prefix}_{name}": value for name, value in scores.items()})
     metrics.update(measure_latency(pipeline, splits.test.X))
     importances, kind = _importances(pipeline, splits, classification, config, seed)
     return Evaluation(

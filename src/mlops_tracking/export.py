@@ -53,16 +53,17 @@ class OnnxExport:
     columns: tuple[str, ...]
     categorical: tuple[str, ...]
     single_input: bool
+    input_names: tuple[str, ...] = ()  # per-column ONNX input names, in column order
 
     def feed(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
         """Build the onnxruntime input dict for rows of ``X``."""
         if self.single_input:
             return {"X": X.loc[:, list(self.columns)].to_numpy(dtype=np.float32)}
         feed = {}
-        for column in self.columns:
+        for column, name in zip(self.columns, self.input_names, strict=True):
             values = X[[column]].to_numpy()
             is_text = column in self.categorical
-            feed[column] = values.astype(str) if is_text else values.astype(np.float32)
+            feed[name] = values.astype(str) if is_text else values.astype(np.float32)
         return feed
 
 
@@ -95,7 +96,12 @@ def to_onnx(pipeline: Pipeline, X_sample: pd.DataFrame, categorical: list[str]) 
             options=options,
             target_opset={"": 18, "ai.onnx.ml": 3},
         )
-    return OnnxExport(model, columns, tuple(categorical), single_input=not categorical)
+    # skl2onnx renames inputs whose column names are not valid identifiers ("amount ($)" ->
+    # "amount____"); the graph keeps them in the order given, so map columns to them by position.
+    names = tuple(graph_input.name for graph_input in model.graph.input)
+    return OnnxExport(
+        model, columns, tuple(categorical), single_input=not categorical, input_names=names
+    )
 
 
 @dataclass(frozen=True)

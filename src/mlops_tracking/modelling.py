@@ -11,17 +11,16 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from mlops_tracking.config import flatten
-from mlops_tracking.data import Dataset, Splits
+from mlops_tracking.data import Dataset
+from mlops_tracking.records import DEPLOYABLE_MODEL_CODE, ModelPackage, TrainingInputs
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
-    from mlops_tracking.export import OnnxExport, SkopsExport
+    from mlops_tracking.export import OnnxExport
     from mlops_tracking.models import ModelFamily
-    from mlops_tracking.tracking.model_formats import ModelPackage
-    from mlops_tracking.tracking.recorder import TrainingRecord
+    from mlops_tracking.records import TrainingRecord
     from mlops_tracking.training import FitResult
-    from mlops_tracking.workflows import TrainingInputs
 
 
 def train_and_evaluate(inputs: TrainingInputs, family: ModelFamily) -> TrainingRecord:
@@ -31,14 +30,16 @@ def train_and_evaluate(inputs: TrainingInputs, family: ModelFamily) -> TrainingR
     from mlops_tracking import evaluation, export, plots
     from mlops_tracking.features import preprocessing_state
     from mlops_tracking.models import estimator_params, summarize_model
-    from mlops_tracking.tracking.recorder import TrainingRecord
+    from mlops_tracking.records import TrainingRecord
 
     config, dataset, splits = inputs.config, inputs.dataset, inputs.splits
     pipeline, fit = fit_pipeline(inputs, family)
     scores = evaluation.evaluate(pipeline, splits, dataset, config.evaluation, config.model.seed)
-    onnx = export.to_onnx(pipeline, splits.train.X.head(1), dataset.categorical_columns)
+    onnx, onnx_metrics, tags = _onnx(inputs, pipeline)
     skops = export.to_skops(pipeline)
     estimator = flatten({"model": estimator_params(pipeline)})
+    if fit.best_step is not None:
+        tags["history.best_step"] = str(fit.best_step)
     return TrainingRecord(
         config=config,
         config_file=inputs.config_file,
@@ -47,13 +48,20 @@ def train_and_evaluate(inputs: TrainingInputs, family: ModelFamily) -> TrainingR
         fit=fit,
         evaluation=scores,
         figures=plots.evaluation_figures(scores, fit.history, dataset.labels),
-        package=_package(inputs, family, pipeline, skops=skops, onnx=onnx, estimator=estimator),
-        params={**config.run_params(), **estimator, **derived_params(inputs, family, pipeline)},
-        metrics={
-            **scores.metrics,
-            **onnx_parity_metrics(onnx, pipeline, dataset, splits),
-            "fit_time_seconds": fit.fit_seconds,
-        },
+        package=ModelPackage(
+            pipeline=pipeline,
+            family=family.name,
+            task=dataset.task,
+            labels=dataset.labels,
+            column_kinds={str(c): dataset.kind(str(c)) for c in dataset.features.columns},
+            input_example=raw_rows(splits.test.X.head(5), dataset),
+            skops=skops,
+            onnx=onnx,
+            hyperparameters={k.removeprefix("model."): v for k, v in estimator.items()},
+        ),
+        params={**estimator, **derived_params(inputs, family, pipeline)},
+        metrics={**scores.metrics, **onnx_metrics, "fit_time_seconds": fit.fit_seconds},
+        tags=tags,
         model_summary=summarize_model(pipeline, len(skops.data)),
         estimator_html=estimator_html_repr(pipeline),
         preprocessing_state=preprocessing_state(pipeline[:-1]),
@@ -62,6 +70,7 @@ def train_and_evaluate(inputs: TrainingInputs, family: ModelFamily) -> TrainingR
 
 
 def fit_pipeline(inputs: TrainingInputs, family: ModelFamily) -> tuple[Pipeline, FitResult]:
+    """Build the family's pipeline (preprocessing + estimator) and fit it with its history."""
     from mlops_tracking.features import build_preprocessor, fit_selection_size
     from mlops_tracking.models import build_model, build_pipeline
     from mlops_tracking.training import fit_with_history
@@ -77,66 +86,59 @@ def fit_pipeline(inputs: TrainingInputs, family: ModelFamily) -> tuple[Pipeline,
     fit_selection_size(preprocessor, config.features, train.X, train.y)
     pipeline = build_pipeline(preprocessor, build_model(config.model, dataset.task, family.name))
     fit = fit_with_history(
-        pipeline, inputs.splits, family, len(dataset.labels), config.model.mlp.patience
+        pipeline,
+        inputs.splits,
+        family,
+        n_classes=len(dataset.labels),
+        patience=config.model.mlp.patience,
+        seed=config.model.seed,
     )
     return pipeline, fit
 
 
-def _package(
-    inputs: TrainingInputs,
-    family: ModelFamily,
-    pipeline: Pipeline,
-    *,
-    skops: SkopsExport,
-    onnx: OnnxExport,
-    estimator: dict[str, str],
-) -> ModelPackage:
-    from mlops_tracking.tracking.model_formats import ModelPackage
+def _onnx(
+    inputs: TrainingInputs, pipeline: Pipeline
+) -> tuple[OnnxExport | None, dict[str, float], dict[str, str]]:
+    """Convert to ONNX when that format is wanted; a failed conversion is recorded, not fatal.
 
-    dataset, splits = inputs.dataset, inputs.splits
-    return ModelPackage(
-        pipeline=pipeline,
-        family=family.name,
-        task=dataset.task,
-        labels=dataset.labels,
-        columns=[str(c) for c in dataset.features.columns],
-        categorical=dataset.categorical_columns,
-        integer=list(dataset.integer_columns),
-        input_example=_raw_example(splits.test.X.head(5), dataset.integer_columns),
-        skops=skops,
-        onnx=onnx,
-        hyperparameters={key.removeprefix("model."): value for key, value in estimator.items()},
-    )
-
-
-def _raw_example(rows: pd.DataFrame, integer_columns: tuple[str, ...]) -> pd.DataFrame:
-    """Rows as a user would send them: integer columns as integers (when none is missing)."""
-    example = rows.copy()
-    for column in integer_columns:
-        if example[column].notna().all():
-            example[column] = example[column].astype("int64")
-    return example
-
-
-def onnx_parity_metrics(
-    onnx: OnnxExport, pipeline: Pipeline, dataset: Dataset, splits: Splits
-) -> dict[str, float]:
-    """Compare the ONNX graph with scikit-learn on the test set."""
+    skl2onnx does not cover every scikit-learn estimator and option, and a user's table must
+    still yield a run (with the other formats) when it cannot be converted.
+    """
     from mlops_tracking import export
 
-    parity = export.onnx_parity(onnx, pipeline, splits.test.X)
+    if "onnx" not in inputs.config.tracking.model_formats:
+        return None, {}, {}
+    dataset, splits = inputs.dataset, inputs.splits
+    try:
+        onnx = export.to_onnx(pipeline, splits.train.X.head(1), dataset.categorical_columns)
+        parity = export.onnx_parity(onnx, pipeline, splits.test.X)
+    except Exception as error:  # skl2onnx raises many types for unsupported pipelines
+        return None, {}, {"mlops.onnx_error": f"{type(error).__name__}: {error}"[:500]}
     if dataset.is_classification:
-        return {
+        metrics = {
             "onnx_max_abs_proba_diff": parity.max_abs_diff,
             "onnx_label_agreement": parity.label_agreement,
         }
-    return {"onnx_max_abs_diff": parity.max_abs_diff}
+    else:
+        metrics = {"onnx_max_abs_diff": parity.max_abs_diff}
+    return onnx, metrics, {}
+
+
+def raw_rows(rows: pd.DataFrame, dataset: Dataset) -> pd.DataFrame:
+    """Rows as a user sends them: integers and booleans as such, not as training encodes them."""
+    example = rows.copy()
+    for column in example.columns:
+        kind = dataset.kind(str(column))
+        if kind == "integer" and example[column].notna().all():
+            example[column] = example[column].astype("int64")
+        elif kind == "boolean":
+            example[column] = example[column] == "True"
+    return example
 
 
 def custom_sources(task: str) -> dict[str, str]:
     """The source of the custom functions a run uses, by artifact path."""
     from mlops_tracking.evaluation import CUSTOM_METRICS
-    from mlops_tracking.tracking.model_formats import DEPLOYABLE_MODEL_CODE
 
     name, function = CUSTOM_METRICS["regression" if task == "regression" else "classification"]
     return {
@@ -160,12 +162,18 @@ def derived_params(
         "data.n_classes": str(len(dataset.labels)),
         "data.dropped_columns": ", ".join(dataset.dropped_columns) or "none",
         "data.dropped_rows": str(dataset.dropped_rows),
+        "data.coerced_values": ", ".join(
+            f"{column}={count}" for column, count in (dataset.coerced_values or {}).items()
+        )
+        or "none",
         **{f"data.n_{name}": str(size) for name, size in inputs.splits.sizes.items()},
         "features.scaling_applied": str(
             inputs.config.features.scaling != "none" and not family.scale_invariant
         ).lower(),
         "features.n_model_inputs": str(pipeline[-1].n_features_in_),
     }
+    if dataset.source_sha256:
+        derived["data.source_sha256"] = dataset.source_sha256
     preprocess = pipeline[0]
     if "select" in preprocess.named_steps:
         derived["features.selection.effective_k"] = str(preprocess.named_steps["select"].k)

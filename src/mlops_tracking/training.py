@@ -9,8 +9,10 @@ Each family exposes its learning in its own way, and the history follows it:
 * ``trees`` (random forest): the loss of the first *n* trees' average, as trees are added;
 * ``training_size`` (linear models): a learning curve, refitting on growing training subsets.
 
-In every case the last point of the history is the returned model, so ``val_loss`` read from the
-run is the final model's validation loss.
+The last point of the history is the returned model, except for an MLP stopped early: its
+best epoch is restored (``FitResult.best_step``) while the curve shows the epochs after it.
+Final validation metrics (``val_log_loss``, ``val_rmse``, ...) are always computed on the
+returned model.
 """
 
 from __future__ import annotations
@@ -56,26 +58,31 @@ class FitResult:
     pipeline: Pipeline
     history: History
     fit_seconds: float
+    best_step: int | None = None  # early stopping: the step whose model was kept
 
 
 def fit_with_history(
     pipeline: Pipeline,
     splits: Splits,
     family: ModelFamily,
+    *,
     n_classes: int,
     patience: int | None = None,
+    seed: int = 0,
 ) -> FitResult:
     """Fit ``pipeline`` on the training split and return it with its learning history.
 
-    ``n_classes`` is 0 for regression; ``patience`` applies to epoch-trained families only.
+    ``n_classes`` is 0 for regression; ``patience`` applies to epoch-trained families only;
+    ``seed`` orders the training rows of a learning curve.
     """
     scorer = _Scorer(classification=n_classes > 0, n_classes=n_classes)
     if family.history == "epochs":
         return _fit_epochs(pipeline, splits, scorer, patience)
+    if family.history == "training_size":
+        return _fit_training_size(pipeline, splits, scorer, seed)
     fitters: dict[str, Callable[[Pipeline, Splits, _Scorer], FitResult]] = {
         "boosting": _fit_boosting,
         "trees": _fit_trees,
-        "training_size": _fit_training_size,
     }
     return fitters[family.history](pipeline, splits, scorer)
 
@@ -132,14 +139,21 @@ def _fit_preprocessing(pipeline: Pipeline, splits: Splits) -> tuple[Any, Any]:
 def _fit_epochs(
     pipeline: Pipeline, splits: Splits, scorer: _Scorer, patience: int | None
 ) -> FitResult:
-    """One ``partial_fit`` pass per epoch; every epoch is scored (patience needs it), but at
-    most MAX_HISTORY_POINTS of them, always including the last, are kept in the history."""
+    """One ``partial_fit`` pass per epoch, with early stopping on the validation loss.
+
+    With ``patience`` set, training stops after that many epochs without improvement and the
+    model of the best epoch is restored (as scikit-learn's own early stopping does); the curve
+    still shows the epochs after it. Every epoch is scored, but at most MAX_HISTORY_POINTS of
+    them (always including the last) are kept in the history.
+    """
+    import copy
+
     estimator = pipeline[-1]
     X_train, X_val = _fit_preprocessing(pipeline, splits)
     history = History(unit="epoch")
     extra = {"classes": np.array(scorer.labels)} if scorer.classification else {}
     stride = max(1, int(np.ceil(estimator.max_iter / MAX_HISTORY_POINTS)))
-    fit_seconds, best, since_best = 0.0, np.inf, 0
+    fit_seconds, best, best_epoch, best_model = 0.0, np.inf, 0, None
     for epoch in range(1, estimator.max_iter + 1):
         started = time.perf_counter()
         estimator.partial_fit(X_train, splits.train.y, **extra)
@@ -151,15 +165,17 @@ def _fit_epochs(
             splits.validation,
         )
         if values["val_loss"] < best - 1e-6:
-            best, since_best = values["val_loss"], 0
-        else:
-            since_best += 1
-        stopping = patience is not None and since_best >= patience
+            best, best_epoch = values["val_loss"], epoch
+            best_model = copy.deepcopy(estimator) if patience is not None else None
+        stopping = patience is not None and epoch - best_epoch >= patience
         if epoch % stride == 0 or stopping or epoch == estimator.max_iter:
             history.add(epoch, values)
         if stopping:
             break
-    return FitResult(pipeline, history, fit_seconds)
+    if best_model is None:
+        return FitResult(pipeline, history, fit_seconds)
+    pipeline.steps[-1] = (pipeline.steps[-1][0], best_model)
+    return FitResult(pipeline, history, fit_seconds, best_step=best_epoch)
 
 
 def _timed_fit(pipeline: Pipeline, splits: Splits) -> float:
@@ -228,33 +244,44 @@ def _running_means(scorer: _Scorer, forest: Any, X: Any) -> Iterator[np.ndarray]
             yield total / n
 
 
-def _fit_training_size(pipeline: Pipeline, splits: Splits, scorer: _Scorer) -> FitResult:
-    """Refit clones on growing, class-complete subsets; the last fit is the full model."""
+def _fit_training_size(pipeline: Pipeline, splits: Splits, scorer: _Scorer, seed: int) -> FitResult:
+    """A learning curve: the estimator refitted on growing, class-complete training subsets.
+
+    Preprocessing is fitted once on the whole training split, so every point of the curve sees
+    the same features (a subset would otherwise see fewer categories); the last fit is the
+    returned model.
+    """
     from sklearn.base import clone
 
+    estimator = pipeline[-1]
+    X_train, X_val = _fit_preprocessing(pipeline, splits)
     history = History(unit="training_samples")
-    order = np.random.default_rng(0).permutation(len(splits.train))
+    order = np.random.default_rng(seed).permutation(len(splits.train))
     total = len(order)
     fractions = np.linspace(0.1, 1.0, 10)
     sizes = sorted({min(total, max(10, int(total * fraction))) for fraction in fractions})
     fit_seconds = 0.0
     for size in sizes:
-        subset = Split(
-            "train", splits.train.X.iloc[order[:size]], splits.train.y.iloc[order[:size]]
-        )
+        rows = order[:size]
+        subset = Split("train", _take(splits.train.X, rows), splits.train.y.iloc[rows])
         if scorer.classification and subset.y.nunique() < len(scorer.labels):
             continue  # a subset without every class cannot be scored against them
-        model = pipeline if size == total else clone(pipeline)
+        model = estimator if size == total else clone(estimator)
+        features = _take(X_train, rows)
         started = time.perf_counter()
-        model.fit(subset.X, subset.y)
+        model.fit(features, subset.y)
         fit_seconds = time.perf_counter() - started  # the full fit is the last one
         history.add(
             size,
             scorer.both(
-                scorer.output(model, subset.X),
+                scorer.output(model, features),
                 subset,
-                scorer.output(model, splits.validation.X),
+                scorer.output(model, X_val),
                 splits.validation,
             ),
         )
     return FitResult(pipeline, history, fit_seconds)
+
+
+def _take(X: Any, rows: np.ndarray) -> Any:
+    return X.iloc[rows] if hasattr(X, "iloc") else X[rows]

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Protocol
 
 from mlops_tracking.config import Config
-from mlops_tracking.data import Dataset, Splits, load_dataset, split_dataset
+from mlops_tracking.data import Dataset, load_dataset, split_dataset
 from mlops_tracking.environment import author, entry_point
 from mlops_tracking.models import ModelFamily, family_for
+from mlops_tracking.records import TrainingInputs
 
 HISTORY_UNITS = {
     "epochs": "epoch",
@@ -37,20 +38,6 @@ class SilentProgress:
 
     def step(self, description: str) -> None:
         pass
-
-
-@dataclass(frozen=True)
-class TrainingInputs:
-    """A validated config and the data it selects: everything a run trains on."""
-
-    config: Config
-    config_file: Path | None
-    dataset: Dataset
-    splits: Splits
-
-    def with_model(self, name: str) -> TrainingInputs:
-        config = self.config.with_overrides([f"model.name={name}"])
-        return TrainingInputs(config, self.config_file, self.dataset, self.splits)
 
 
 @dataclass(frozen=True)
@@ -120,6 +107,9 @@ def base_tags(inputs: TrainingInputs, run_type: str) -> dict[str, str]:
         "dataset": dataset.name,
         "mlops.run_type": run_type,
         "mlops.custom_metric": f"test_{custom_metric_name(dataset.task)}",
+        # what this run was asked to record, so the audit tells "off" from "lost"
+        "mlops.model_formats": ",".join(config.tracking.model_formats),
+        "mlops.system_metrics": str(config.tracking.system_metrics).lower(),
     }
 
 
@@ -149,7 +139,7 @@ def train_run(
     from mlops_tracking.modelling import train_and_evaluate
     from mlops_tracking.tracking.context import run_tags
     from mlops_tracking.tracking.lifecycle import tracked_run
-    from mlops_tracking.tracking.recorder import record_training
+    from mlops_tracking.tracking.recorder import record_inputs, record_training
 
     tags = run_tags(
         {
@@ -161,8 +151,9 @@ def train_run(
     description = describe_run(inputs, family.summary.capitalize())
     interval = system_metrics_interval(inputs.config)
     with tracked_run(experiment.id, run_name, tags, description, interval) as run:
+        datasets = record_inputs(run.info.run_id, inputs, inputs.config.run_params())
         record = train_and_evaluate(inputs, family)
-        models = record_training(run.info.run_id, record)
+        models = record_training(run.info.run_id, record, datasets)
     history = record.fit.history.series
     return RunOutcome(
         run_id=run.info.run_id,

@@ -86,6 +86,7 @@ class RunSnapshot:
     model_files: dict[str, set[str]]
     history_steps: dict[str, int]
     children: list[Run]
+    model_hyperparameters: list[str] | None = None
 
     @property
     def tags(self) -> dict[str, str]:
@@ -144,6 +145,16 @@ def _model_metadata(model: LoggedModel) -> tuple[dict[str, Any], set[str]]:
     return flavors, files
 
 
+def _summary_hyperparameters(run_id: str, artifacts: list[str]) -> list[str] | None:
+    """The estimator's hyperparameter names from the run's model/summary.json, if it has one."""
+    if "model/summary.json" not in artifacts:
+        return None
+    from mlflow.artifacts import load_dict
+
+    summary = load_dict(f"runs:/{run_id}/model/summary.json")
+    return list(summary.get("hyperparameters", {}))
+
+
 def snapshot(run_id: str) -> RunSnapshot:
     """Read one run and everything hanging off it from the store."""
     from mlflow import MlflowClient
@@ -171,15 +182,17 @@ def snapshot(run_id: str) -> RunSnapshot:
     children = client.search_runs(
         [run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{run_id}'"
     )
+    artifacts = _list_artifacts(client, run_id)
     return RunSnapshot(
         run,
         experiment.name,
-        _list_artifacts(client, run_id),
+        artifacts,
         models,
         flavors,
         files,
         history,
         list(children),
+        _summary_hyperparameters(run_id, artifacts),
     )
 
 

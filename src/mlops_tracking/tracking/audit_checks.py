@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable
 
@@ -30,8 +31,12 @@ def metric(section: str, item: str, pattern: str, when: str = "any") -> Check:
             when == "regression" and s.classification
         ):
             return _na(section, item, f"not a {when} run")
-        hits = [k for k in s.metrics if re.search(pattern, k) and not k.startswith("system/")]
-        return _found(section, item, hits, f"a metric matching /{pattern}/")
+        hits = [
+            k
+            for k, v in s.metrics.items()
+            if re.search(pattern, k) and math.isfinite(v) and not k.startswith("system/")
+        ]
+        return _found(section, item, hits, f"a finite metric matching /{pattern}/")
 
     return check
 
@@ -146,13 +151,54 @@ MODEL_FORMATS: dict[str, tuple[str, Callable[[dict[str, object]], bool]]] = {
 }
 
 
+FORMAT_KEYS = {
+    "sklearn flavor, skops format": "sklearn",
+    "Pickled model": "pickle",
+    "ONNX model": "onnx",
+    "Custom pyfunc model": "pyfunc",
+}
+
+
 def model_format(item: str) -> Check:
     wanted, test = MODEL_FORMATS[item]
 
     def check(s: RunSnapshot) -> AuditItem:
+        requested = s.tags.get("mlops.model_formats")
+        if requested is not None and FORMAT_KEYS[item] not in requested.split(","):
+            return _na("4 Models", item, "not requested (tracking.model_formats)")
+        error = s.tags.get("mlops.onnx_error") if FORMAT_KEYS[item] == "onnx" else None
+        if error:
+            return AuditItem("4 Models", item, "missing", f"ONNX conversion failed: {error}")
         return _found("4 Models", item, _models_with(s, test), wanted)
 
     return check
+
+
+def onnx_parity(s: RunSnapshot) -> AuditItem:
+    """ONNX must agree with scikit-learn: labels (99%) or values (within 5% of the model's RMSE)."""
+    item = "ONNX parity with scikit-learn"
+    m = s.metrics
+    if "onnx" not in s.tags.get("mlops.model_formats", "onnx").split(","):
+        return _na("4 Models", item, "ONNX not requested")
+    if "onnx_label_agreement" in m:
+        ok = m["onnx_label_agreement"] >= 0.99 and m.get("onnx_max_abs_proba_diff", 1) <= 0.01
+        where = (
+            f"labels agree {m['onnx_label_agreement']:.1%}, max probability diff "
+            f"{m.get('onnx_max_abs_proba_diff', float('nan')):.1e}"
+        )
+    elif "onnx_max_abs_diff" in m and "test_rmse" in m:
+        ok = m["onnx_max_abs_diff"] <= 0.05 * m["test_rmse"]
+        where = f"max diff {m['onnx_max_abs_diff']:.3g} vs test RMSE {m['test_rmse']:.3g}"
+    else:
+        return AuditItem(
+            "4 Models",
+            item,
+            "missing",
+            "metrics onnx_label_agreement or onnx_max_abs_diff (with test_rmse)",
+        )
+    if ok:
+        return AuditItem("4 Models", item, "present", where)
+    return AuditItem("4 Models", item, "missing", f"outside tolerance: {where}")
 
 
 def model_signatures(s: RunSnapshot) -> AuditItem:
@@ -304,6 +350,12 @@ def children(s: RunSnapshot) -> AuditItem:
 
 
 def system_metrics(s: RunSnapshot) -> AuditItem:
+    if s.tags.get("mlops.system_metrics") == "false":
+        return _na(
+            "10 Run details",
+            "System metrics (CPU, memory)",
+            "switched off (tracking.system_metrics=false)",
+        )
     hits = [k for k in s.metrics if k.startswith("system/") and ("cpu" in k or "memory" in k)]
     return _found(
         "10 Run details",
@@ -328,6 +380,37 @@ def models_compared(s: RunSnapshot) -> AuditItem:
     )
 
 
+def hyperparameters(s: RunSnapshot) -> AuditItem:
+    """Every hyperparameter of the estimator (as its model summary lists them) is a param."""
+    item = "Model hyperparameters"
+    logged = {k.removeprefix("model.") for k in s.params if k.startswith("model.")}
+    expected = set(s.model_hyperparameters or ())
+    if expected:
+        missing = sorted(expected - logged)
+        if missing:
+            return AuditItem(
+                "2 Parameters",
+                item,
+                "missing",
+                f"not logged: model.{missing[0]}"
+                + (f" (+{len(missing) - 1})" if len(missing) > 1 else ""),
+            )
+        return AuditItem(
+            "2 Parameters",
+            item,
+            "present",
+            f"all {len(expected)} estimator hyperparameters as model.*",
+        )
+    if len(logged) >= 3:
+        return AuditItem("2 Parameters", item, "present", f"{len(logged)} params model.*")
+    return AuditItem(
+        "2 Parameters",
+        item,
+        "missing",
+        "model.* params for the estimator's hyperparameters (and model/summary.json)",
+    )
+
+
 # --- checklists ----------------------------------------------------------------------------------
 
 _CLS, _REG = "classification", "regression"
@@ -342,7 +425,7 @@ COMMON_CHECKS: list[Check] = [
         "Environment files (packages, Python, lock file)",
         r"^environment/(pip-freeze\.txt|python\.json|requirements\.lock)$",
     ),
-    tags("5 Tags", "Author", "author", "mlflow.user", any_of=True),
+    tags("5 Tags", "Author", "author"),
     tags("5 Tags", "Description", "mlflow.note.content"),
     tags("5 Tags", "Task and dataset", "task", "dataset"),
     tags(
@@ -362,23 +445,58 @@ COMMON_CHECKS: list[Check] = [
 ]
 
 TRAINING_CHECKS: list[Check] = [
-    metric("1 Metrics", "Accuracy", r"accuracy", _CLS),
+    metric(
+        "1 Metrics",
+        "Accuracy",
+        r"^(test_|validation_|val_|eval_|training_)?accuracy(_score)?$",
+        _CLS,
+    ),
     history("1 Metrics", "Training and validation loss per step", "loss"),
     history("1 Metrics", "Accuracy curves per step", "accuracy", _CLS),
-    metric("1 Metrics", "Precision", r"precision", _CLS),
-    metric("1 Metrics", "Recall", r"recall", _CLS),
-    metric("1 Metrics", "F1 score", r"f1", _CLS),
-    metric("1 Metrics", "ROC AUC", r"roc_auc", _CLS),
-    metric("1 Metrics", "Log loss", r"log_loss", _CLS),
-    metric("1 Metrics", "RMSE", r"rmse|root_mean_squared_error", _REG),
-    metric("1 Metrics", "MAE", r"(^|_)mae$|mean_absolute_error", _REG),
-    metric("1 Metrics", "R²", r"(^|_)r2", _REG),
+    metric(
+        "1 Metrics",
+        "Precision",
+        r"^(test_|validation_|val_|eval_|training_)?precision(_score|_macro|_weighted|_micro)?$",
+        _CLS,
+    ),
+    metric(
+        "1 Metrics",
+        "Recall",
+        r"^(test_|validation_|val_|eval_|training_)?recall(_score|_macro|_weighted|_micro)?$",
+        _CLS,
+    ),
+    metric(
+        "1 Metrics",
+        "F1 score",
+        r"^(test_|validation_|val_|eval_|training_)?f1(_score|_macro|_weighted|_micro)?$",
+        _CLS,
+    ),
+    metric(
+        "1 Metrics",
+        "ROC AUC",
+        r"^(test_|validation_|val_|eval_|training_)?roc_auc(_ovr|_score)?$",
+        _CLS,
+    ),
+    metric("1 Metrics", "Log loss", r"^(test_|validation_|val_|eval_|training_)?log_loss$", _CLS),
+    metric(
+        "1 Metrics",
+        "RMSE",
+        r"^(test_|validation_|val_|eval_|training_)?(rmse|root_mean_squared_error)$",
+        _REG,
+    ),
+    metric(
+        "1 Metrics",
+        "MAE",
+        r"^(test_|validation_|val_|eval_|training_)?(mae|mean_absolute_error)$",
+        _REG,
+    ),
+    metric("1 Metrics", "R²", r"^(test_|validation_|val_|eval_|training_)?r2(_score)?$", _REG),
     custom_metric,
     metric("1 Metrics", "Fit time", r"fit_time|training_time"),
     metric("1 Metrics", "Prediction latency", r"latency"),
     linked_metrics,
     tags("2 Parameters", "Model family", "model.family"),
-    params("2 Parameters", "Model hyperparameters", "model.", 3),
+    hyperparameters,
     artifact("3 Artifacts", "Model summary", r"^model/summary\.json$"),
     artifact("3 Artifacts", "Confusion matrix (image)", r"confusion.*\.(png|svg)$", _CLS),
     artifact("3 Artifacts", "Confusion matrix (values)", r"confusion.*\.(csv|json)$", _CLS),
@@ -399,7 +517,7 @@ TRAINING_CHECKS: list[Check] = [
     model_format("ONNX model"),
     model_format("Custom pyfunc model"),
     model_signatures,
-    metric("4 Models", "ONNX parity with scikit-learn", r"onnx.*diff"),
+    onnx_parity,
     predictions_table,
     artifact("8 Custom logging", "Custom object as JSON", r"^objects/.*\.json$"),
     artifact("8 Custom logging", "Custom object as pickle", r"^objects/.*\.(pkl|pickle)$"),

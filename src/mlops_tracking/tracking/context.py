@@ -7,7 +7,6 @@ environment or the lock file; this module adds them.
 
 from __future__ import annotations
 
-from functools import cache
 from pathlib import Path
 
 from mlops_tracking.environment import (
@@ -30,9 +29,11 @@ GIT_REPO_URL = "mlflow.source.git.repoURL"
 NOTE = "mlflow.note.content"
 
 
-@cache
 def code_version() -> GitState | None:
-    """The git state of the code that runs: the working directory's repository, else ours."""
+    """The git state of the code that runs: the working directory's repository, else ours.
+
+    Read afresh for every run (a notebook may commit or edit between runs).
+    """
     return git_state(Path.cwd()) or git_state(package_source_dir())
 
 

@@ -29,8 +29,8 @@ class TabularModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defined
         import skops.io
 
         metadata = json.loads(Path(context.artifacts["metadata"]).read_text(encoding="utf-8"))
-        self.columns: list[str] = metadata["columns"]
-        self.categorical: set[str] = set(metadata["categorical"])
+        # column -> float | integer | boolean | text; booleans were trained as text categories
+        self.kinds: dict[str, str] = metadata["column_kinds"]
         self.labels: list[str] = metadata["labels"]
         self.pipeline = skops.io.load(
             context.artifacts["pipeline"], trusted=metadata["trusted_types"]
@@ -38,13 +38,13 @@ class TabularModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defined
 
     def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Select the training columns in order; numbers as float64, categories as text."""
-        missing = [column for column in self.columns if column not in frame.columns]
+        missing = [column for column in self.kinds if column not in frame.columns]
         if missing:
             raise ValueError(f"input is missing column(s): {', '.join(missing)}")
         prepared = {}
-        for column in self.columns:
+        for column, kind in self.kinds.items():
             values = frame[column]
-            if column in self.categorical:
+            if kind in {"text", "boolean"}:
                 text = values.astype(object).where(values.notna(), MISSING_CATEGORY)
                 prepared[column] = text.astype(str).astype(object)
             else:

@@ -54,6 +54,18 @@ def stop_signals_raise() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+def forget_active_model() -> None:
+    """Clear MLflow's process-wide "active model".
+
+    MLflow attaches ``get_active_model_id()`` to every metric logged without a model id, and
+    loading or logging a model makes it active. Without this, a run would link its metrics
+    (system metrics included) to a model from an earlier run or from a model load.
+    """
+    import mlflow
+
+    mlflow.clear_active_model()
+
+
 @contextmanager
 def tracked_run(
     experiment_id: str,
@@ -72,6 +84,7 @@ def tracked_run(
         mlflow.set_system_metrics_sampling_interval(system_metrics_interval)  # type: ignore[no-untyped-call]
         mlflow.set_system_metrics_samples_before_logging(1)  # type: ignore[no-untyped-call]
     parent = mlflow.active_run()
+    forget_active_model()
     # The outermost run owns the signal handlers; nested runs inherit them.
     with stop_signals_raise() if parent is None else nullcontext():
         run = mlflow.start_run(
@@ -95,16 +108,34 @@ def tracked_run(
 
 
 def _end(run: ActiveRun, status: str, error: BaseException | None) -> None:
+    """Record the error (if any) and end the run; a second Ctrl-C cannot interrupt this."""
     import mlflow
 
     run_id = run.info.run_id
     if error is not None:
-        _record_error(run_id, error)
-    active = mlflow.active_run()
-    if active is not None and active.info.run_id == run_id:
-        mlflow.end_run(status=status)
-    else:  # the block ended the run itself or switched runs: end ours explicitly
-        mlflow.MlflowClient().set_terminated(run_id, status=status)
+        error.add_note(f"MLflow run {run_id} ended {status}.")
+        setattr(error, "mlflow_run_id", run_id)  # lets the CLI say which run it ended  # noqa: B010
+    with _signals_ignored():
+        if error is not None:
+            _record_error(run_id, error)
+        active = mlflow.active_run()
+        if active is not None and active.info.run_id == run_id:
+            mlflow.end_run(status=status)
+        else:  # the block ended the run itself or switched runs: end ours explicitly
+            mlflow.MlflowClient().set_terminated(run_id, status=status)
+
+
+@contextmanager
+def _signals_ignored() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _record_error(run_id: str, error: BaseException) -> None:

@@ -54,6 +54,7 @@ def log_metrics(
     metrics: Mapping[str, float],
     model_ids: Sequence[str | None] = (),
     dataset: MlflowDataset | None = None,
+    timestamp: int | None = None,
 ) -> None:
     """Log final metrics on the run, linked to each LoggedModel and the evaluation dataset.
 
@@ -63,7 +64,7 @@ def log_metrics(
     """
     from mlflow.entities import Metric
 
-    now = int(time.time() * 1000)
+    now = timestamp if timestamp is not None else int(time.time() * 1000)
     name = dataset.name if dataset is not None else None
     digest = dataset.digest if dataset is not None else None
     entities = [
@@ -74,6 +75,15 @@ def log_metrics(
         for key, value in metrics.items()
     ]
     _log_metric_entities(run_id, entities)
+
+
+def set_tags(run_id: str, tags: Mapping[str, str]) -> None:
+    """Set run tags in one batch (tag values are limited to 8000 characters)."""
+    from mlflow import MlflowClient
+    from mlflow.entities import RunTag
+
+    if tags:
+        MlflowClient().log_batch(run_id, tags=[RunTag(k, str(v)[:8000]) for k, v in tags.items()])
 
 
 def _log_metric_entities(run_id: str, entities: Sequence[object]) -> None:

@@ -14,23 +14,19 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
 from mlops_tracking.environment import package_version
+from mlops_tracking.records import DEPLOYABLE_MODEL_CODE, SIGNATURE_TYPES
 from mlops_tracking.tracking.datasets import integer_codes_expected
 
 if TYPE_CHECKING:
     from mlflow.models.model import ModelInfo
-    from sklearn.pipeline import Pipeline
 
-    from mlops_tracking.export import OnnxExport, SkopsExport
+    from mlops_tracking.records import ModelPackage
 
-DEPLOYABLE_MODEL_CODE = Path(__file__).with_name("deployable_model.py")
 
 _COMMON = ("mlflow", "numpy", "pandas", "scipy")
 _REQUIREMENTS: dict[str, tuple[str, ...]] = {
@@ -45,30 +41,6 @@ _REQUIREMENTS: dict[str, tuple[str, ...]] = {
 def pip_requirements(model_format: str) -> list[str]:
     """Exact ``name==version`` pins of what loading ``model_format`` needs (cached)."""
     return [f"{name}=={package_version(name)}" for name in _REQUIREMENTS[model_format]]
-
-
-@dataclass(frozen=True)
-class ModelPackage:
-    """What the shell needs to log a fitted pipeline in every format."""
-
-    pipeline: Pipeline
-    family: str
-    task: str
-    labels: tuple[str, ...]
-    columns: list[str]
-    categorical: list[str]
-    integer: list[str]
-    input_example: pd.DataFrame
-    skops: SkopsExport
-    onnx: OnnxExport | None
-    hyperparameters: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def model_type(self) -> str:
-        return "regressor" if self.task == "regression" else "classifier"
-
-    def tags(self, model_format: str) -> dict[str, str]:
-        return {"format": model_format, "family": self.family, "task": self.task}
 
 
 def log_model_formats(package: ModelPackage, formats: tuple[str, ...]) -> dict[str, ModelInfo]:
@@ -159,14 +131,12 @@ def _pyfunc_signature(package: ModelPackage) -> Any:
     if package.labels:
         probabilities = [ColSpec("double", f"proba_{label}") for label in package.labels]
         outputs = [ColSpec("string", "label"), *probabilities]
-    # The deployable model takes raw rows: text for categories, and integers where the source
-    # data had them (MLflow refuses to cast int64 to double, so a JSON payload with `"visits": 3`
-    # would be rejected by a double column).
-    kinds = {
-        **dict.fromkeys(package.integer, "long"),
-        **dict.fromkeys(package.categorical, "string"),
-    }
-    inputs: list[Any] = [ColSpec(kinds.get(c, "double"), c) for c in package.columns]
+    # The deployable model takes raw rows: text for categories, booleans and integers where the
+    # source data had them (MLflow refuses to cast int64 to double, so a JSON payload with
+    # `"visits": 3` would be rejected by a double column).
+    inputs: list[Any] = [
+        ColSpec(SIGNATURE_TYPES[kind], column) for column, kind in package.column_kinds.items()
+    ]
     return ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs))
 
 
@@ -174,8 +144,7 @@ def _log_pyfunc(package: ModelPackage) -> ModelInfo:
     import mlflow
 
     metadata = {
-        "columns": package.columns,
-        "categorical": package.categorical,
+        "column_kinds": package.column_kinds,
         "labels": list(package.labels),
         "trusted_types": package.skops.trusted_types,
         "task": package.task,

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from mlops_tracking.errors import RunNotFoundError
-from mlops_tracking.tracking.store import sqlite_path, tracking_uri
+from mlops_tracking.tracking.store import redact, sqlite_path, tracking_uri
 
 
 @dataclass(frozen=True)
@@ -78,8 +78,8 @@ def ui_command(experiment_id: str | None = None) -> tuple[str, str]:
     uri = tracking_uri()
     suffix = f"#/experiments/{experiment_id}" if experiment_id else ""
     if uri.startswith(("http://", "https://")):
-        return f"open {uri}", f"{uri.rstrip('/')}/{suffix}"
+        return f"open {redact(uri)}", f"{redact(uri).rstrip('/')}/{suffix}"
     database = sqlite_path(uri)
-    store = f"sqlite:///{database}" if database is not None else uri
+    store = f"sqlite:///{database}" if database is not None else redact(uri)
     command = f"mlflow ui --backend-store-uri {store} --host 127.0.0.1 --port 5000"
     return command, f"http://127.0.0.1:5000/{suffix}"

@@ -1,65 +1,67 @@
 """Record everything a training run produced, one outline section at a time.
 
-``record_training`` receives values computed by the functional core and writes them to the
-active run: parameters, datasets, learning histories, artifacts (plots, tables, source,
-environment, custom objects), the model in four formats, and final metrics linked to those
-models and to the test dataset.
+Recording happens in two steps so that a failure loses as little as possible:
+
+1. ``record_inputs`` right after the run starts: the configured params, the resolved config
+   and the dataset inputs (a run that crashes while training still says what it trained on);
+2. ``record_training`` once the model is fitted: params derived from it, learning curves,
+   artifacts (``evaluation/metrics.json`` among them), the model formats, and last the final
+   metrics, linked to those models and to the test dataset.
+
+Every write names its run explicitly; nothing depends on which run happens to be active.
 """
 
 from __future__ import annotations
 
 import pickle
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from mlops_tracking.tracking.artifacts import ArtifactStage
 from mlops_tracking.tracking.context import stage_environment, stage_source
 from mlops_tracking.tracking.datasets import log_splits
-from mlops_tracking.tracking.metrics import log_history, log_metrics, log_params
-from mlops_tracking.tracking.model_formats import ModelPackage, log_model_formats
+from mlops_tracking.tracking.lifecycle import forget_active_model
+from mlops_tracking.tracking.metrics import log_history, log_metrics, log_params, set_tags
+from mlops_tracking.tracking.model_formats import log_model_formats
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+    from mlflow.data.pandas_dataset import PandasDataset
     from mlflow.models.model import ModelInfo
 
     from mlops_tracking.config import Config
-    from mlops_tracking.data import Dataset, Splits
-    from mlops_tracking.evaluation import Evaluation
-    from mlops_tracking.training import FitResult
-    from mlops_tracking.workflows import TrainingInputs
+    from mlops_tracking.records import ComparisonRecord, TrainingInputs, TrainingRecord
 
 PREDICTIONS_TABLE = "predictions/test_predictions.json"
 
 
-@dataclass(frozen=True)
-class TrainingRecord:
-    """The complete, computed outcome of one training run, ready to be recorded."""
-
-    config: Config
-    config_file: Path | None
-    dataset: Dataset
-    splits: Splits
-    fit: FitResult
-    evaluation: Evaluation
-    figures: dict[str, Figure]
-    package: ModelPackage
-    params: dict[str, str]
-    metrics: dict[str, float]
-    model_summary: dict[str, Any]
-    estimator_html: str
-    preprocessing_state: dict[str, Any]
-    custom_sources: dict[str, str] = field(default_factory=dict)
+def record_inputs(
+    run_id: str, inputs: TrainingInputs, params: dict[str, str]
+) -> dict[str, PandasDataset]:
+    """Log what a run trains on before it trains: params, resolved config and datasets."""
+    log_params(run_id, params)
+    with ArtifactStage() as stage:
+        _stage_config(stage, inputs.config, inputs.config_file)
+        stage.upload(run_id)
+    return log_splits(inputs.dataset, inputs.splits)
 
 
-def record_training(run_id: str, record: TrainingRecord) -> dict[str, ModelInfo]:
-    """Write ``record`` to the active run ``run_id``; return the logged models by format."""
+def record_training(
+    run_id: str, record: TrainingRecord, datasets: dict[str, PandasDataset]
+) -> dict[str, ModelInfo]:
+    """Write ``record`` to run ``run_id``; return the logged models by format.
+
+    Final metrics are logged last, in one batch linked to every LoggedModel and to the test
+    dataset. Not earlier, because MLflow 3's ``log_model`` copies every step-0 run metric onto
+    the new model (re-reading each metric's history, once per model), which would duplicate
+    them without their dataset. Their values are already in ``evaluation/metrics.json`` should
+    model logging fail.
+    """
     import mlflow
 
     log_params(run_id, record.params)
-    datasets = log_splits(record.dataset, record.splits)
+    set_tags(run_id, record.tags)
     log_history(run_id, record.fit.history)
     with ArtifactStage() as stage:
         _stage_run_files(stage, record)
@@ -68,9 +70,10 @@ def record_training(run_id: str, record: TrainingRecord) -> dict[str, ModelInfo]
         for path, figure in record.figures.items():
             stage.figure(path, figure)
         stage.upload(run_id)
-    mlflow.log_table(record.evaluation.predictions, PREDICTIONS_TABLE)
+    mlflow.log_table(record.evaluation.predictions, PREDICTIONS_TABLE, run_id=run_id)
     models = log_model_formats(record.package, record.config.tracking.model_formats)
-    mlflow.set_tags({f"model_uri.{fmt}": info.model_uri for fmt, info in models.items()})
+    forget_active_model()  # logging the pyfunc loads it, which makes it the active model
+    set_tags(run_id, {f"model_uri.{fmt}": info.model_uri for fmt, info in models.items()})
     log_metrics(
         run_id, record.metrics, [info.model_id for info in models.values()], datasets["test"]
     )
@@ -84,7 +87,6 @@ def _stage_config(stage: ArtifactStage, config: Config, config_file: Path | None
 
 
 def _stage_run_files(stage: ArtifactStage, record: TrainingRecord) -> None:
-    _stage_config(stage, record.config, record.config_file)
     _stage_data(stage, record)
     _stage_evaluation(stage, record)
     _stage_objects(stage, record)
@@ -110,8 +112,11 @@ def _stage_data(stage: ArtifactStage, record: TrainingRecord) -> None:
             "target": dataset.target_name,
             "numeric_columns": dataset.numeric_columns,
             "categorical_columns": dataset.categorical_columns,
+            "column_kinds": record.package.column_kinds,
             "dropped_columns": list(dataset.dropped_columns),
             "dropped_rows_without_target": dataset.dropped_rows,
+            "values_made_missing": dataset.coerced_values or {},
+            "source_sha256": dataset.source_sha256 or None,
             "rows": record.splits.sizes,
             "snapshot_rows_limit": limit,
         },
@@ -152,38 +157,11 @@ def _stage_objects(stage: ArtifactStage, record: TrainingRecord) -> None:
     )
 
 
-@dataclass(frozen=True)
-class ComparisonRecord:
-    """The outcome of a comparison, as the parent run records it."""
-
-    inputs: TrainingInputs
-    table: pd.DataFrame
-    metric: str
-    goal: str
-    failed: dict[str, str]
-    figures: dict[str, Figure]
-
-
 def record_comparison(run_id: str, record: ComparisonRecord) -> None:
-    """Write the parent run of a comparison: shared config and data, ranking, best model."""
+    """Write the outcome of a comparison on its parent run: ranking, chart, best model."""
     import mlflow
 
-    config, config_file = record.inputs.config, record.inputs.config_file
-    params = {k: v for k, v in config.run_params().items() if not k.startswith("model.")}
-    models = ",".join(record.table["model"]) if len(record.table) else ""
-    params.update(
-        {
-            "compare.models": models
-            + ("," if models and record.failed else "")
-            + ",".join(record.failed),
-            "compare.selection_metric": record.metric,
-            "compare.selection_goal": record.goal,
-        }
-    )
-    log_params(run_id, params)
-    log_splits(record.inputs.dataset, record.inputs.splits)
     with ArtifactStage() as stage:
-        _stage_config(stage, config, config_file)
         stage.csv("comparison/models.csv", record.table)
         if record.failed:
             stage.json("comparison/failed.json", record.failed)
@@ -192,13 +170,12 @@ def record_comparison(run_id: str, record: ComparisonRecord) -> None:
         stage_source(stage)
         stage_environment(stage)
         stage.upload(run_id)
-    mlflow.log_table(record.table, "comparison/models.json")
+    mlflow.log_table(record.table, "comparison/models.json", run_id=run_id)
     tags = {"compare.failed_models": ",".join(record.failed) or "none"}
     if len(record.table):
         best = record.table.iloc[0]
-        tags.update(
-            {"compare.best_model": str(best["model"]), "compare.best_run_id": str(best["run_id"])}
-        )
+        tags["compare.best_model"] = str(best["model"])
+        tags["compare.best_run_id"] = str(best["run_id"])
         log_metrics(
             run_id,
             {
@@ -206,4 +183,4 @@ def record_comparison(run_id: str, record: ComparisonRecord) -> None:
                 "models_compared": float(len(record.table)),
             },
         )
-    mlflow.set_tags(tags)
+    set_tags(run_id, tags)

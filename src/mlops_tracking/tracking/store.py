@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,6 +34,12 @@ def sqlite_path(uri: str) -> Path | None:
 
 @contextmanager
 def _exclusive(lock_path: Path) -> Iterator[None]:
+    """An exclusive lock between processes (POSIX ``flock``; no lock where it is missing)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: MLflow's own retries are all there is
+        yield
+        return
     with lock_path.open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
@@ -42,8 +48,23 @@ def _exclusive(lock_path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def redact(uri: str) -> str:
+    """The URI with any password replaced, safe to print or log."""
+    return re.sub(r"(//[^:/@]+:)[^@/]+@", r"\1***@", uri)
+
+
+def artifact_root(uri: str) -> Path | None:
+    """Where a local store keeps artifacts: ``mlruns/`` next to its database file.
+
+    MLflow's default is ``./mlruns`` relative to whichever directory first opened the store,
+    which scatters artifacts when commands run from different places. Servers decide their own.
+    """
+    database = sqlite_path(uri)
+    return None if database is None else database.resolve().parent / "mlruns"
+
+
 def open_store(uri: str | None = None) -> str:
-    """Point MLflow at the store and make sure its schema exists; return the URI.
+    """Point MLflow at the store, make sure it answers (and has a schema); return the URI.
 
     Several processes opening a *fresh* SQLite file at once race in MLflow's schema creation
     (``table already exists`` / ``duplicate column``), so the first opening happens under an
@@ -51,19 +72,23 @@ def open_store(uri: str | None = None) -> str:
     """
     import mlflow
     from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
 
     uri = uri or tracking_uri()
     mlflow.set_tracking_uri(uri)
     database = sqlite_path(uri)
     try:
         if database is None:
+            MlflowClient(uri).search_experiments(max_results=1)
             return uri
         database.parent.mkdir(parents=True, exist_ok=True)
         with _exclusive(database.with_name(database.name + ".lock")):
             MlflowClient(uri).search_experiments(max_results=1)
-    except (MlflowException, OSError) as error:
-        raise StoreError(f"cannot open the tracking store {uri}: {error}") from None
+    except Exception as error:  # MlflowException, OSError, requests' connection errors, ...
+        reason = str(error).splitlines()[0][:300] if str(error) else type(error).__name__
+        raise StoreError(
+            f"cannot open the tracking store {redact(uri)}: {reason}. Check "
+            "MLFLOW_TRACKING_URI (and that the server is running)."
+        ) from None
     return uri
 
 
@@ -75,8 +100,10 @@ def ensure_experiment(name: str, tags: dict[str, str] | None = None) -> str:
     client = MlflowClient()
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
+        root = artifact_root(client.tracking_uri)
+        location = (root / _slug(name)).as_uri() if root is not None else None
         try:
-            return str(client.create_experiment(name, tags=tags))
+            return str(client.create_experiment(name, artifact_location=location, tags=tags))
         except MlflowException as error:
             # Another process created it between our lookup and create: use theirs.
             experiment = client.get_experiment_by_name(name)
@@ -89,3 +116,7 @@ def ensure_experiment(name: str, tags: dict[str, str] | None = None) -> str:
             "another name with --experiment."
         )
     return str(experiment.experiment_id)
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "experiment"
