@@ -203,3 +203,129 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     )
     for run in runs:
         assert audit_run(run.info.run_id).passed, run.info.run_name
+
+
+def test_a_messy_csv_trains_end_to_end(tmp_path: Path, client) -> None:  # type: ignore[no-untyped-def]
+    """Odd column names, booleans, id columns and numeric typos: every format still works."""
+    import mlflow
+    import pandas as pd
+
+    from mlops_tracking.tracking.audit import audit_run
+    from test_data import _messy_csv
+
+    csv = _messy_csv(tmp_path / "messy.csv")
+    result = _invoke(
+        "train",
+        "--config",
+        str(PARAMS),
+        *_fast_args(),
+        "--set",
+        f"data.path={csv}",
+        "--set",
+        "data.target=label",
+        "--set",
+        "model.name=logistic_regression",
+    )
+    assert result.exit_code == 0, result.output
+    (run,) = client.search_runs([client.get_experiment_by_name("messy-binary").experiment_id])
+    assert run.data.params["data.dropped_columns"] == "row_id, customer id"
+    assert run.data.params["data.coerced_values"] == "amount ($)=2"
+    assert "mlops.onnx_error" not in run.data.tags
+    assert audit_run(run.info.run_id).passed
+    raw = pd.read_csv(csv).drop(columns=["label"]).iloc[[0, 1, 2, 4, 5, 6]]  # row 3 has a typo
+    raw["amount ($)"] = pd.to_numeric(raw["amount ($)"])
+    raw.iloc[0, raw.columns.get_loc("amount ($)")] = None
+    output = mlflow.pyfunc.load_model(run.data.tags["model_uri.pyfunc"]).predict(raw)
+    assert set(output["label"]) <= {"x", "y"} and len(output) == 6
+    onnx_info = mlflow.models.get_model_info(run.data.tags["model_uri.onnx"])
+    assert [spec.name for spec in onnx_info.signature.inputs.inputs] == [
+        "amount____",
+        "a_b",
+        "flag",
+        "score",
+    ]
+
+
+def test_switched_off_formats_and_system_metrics_are_not_missing(client) -> None:  # type: ignore[no-untyped-def]
+    from mlops_tracking.tracking.audit import audit_run
+
+    result = _invoke(
+        "train",
+        "--config",
+        str(PARAMS),
+        *_fast_args(),
+        "--set",
+        "tracking.model_formats=[sklearn,pyfunc]",
+        "--set",
+        "tracking.system_metrics=false",
+    )
+    assert result.exit_code == 0, result.output
+    (run,) = client.search_runs(
+        [client.get_experiment_by_name("breast_cancer-binary").experiment_id]
+    )
+    report = audit_run(run.info.run_id)
+    assert report.passed, report.missing
+    status = {item.item: item.status for item in report.items}
+    assert status["ONNX model"] == status["Pickled model"] == "n/a"
+    assert status["System metrics (CPU, memory)"] == "n/a"
+    assert not any(k.startswith("system/") for k in run.data.metrics)
+
+
+def test_a_failed_onnx_conversion_keeps_the_run(monkeypatch: pytest.MonkeyPatch, client) -> None:  # type: ignore[no-untyped-def]
+    from mlops_tracking import export
+    from mlops_tracking.tracking.audit import audit_run
+
+    def unsupported(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("Unable to find a shape calculator for type 'FancyEstimator'")
+
+    monkeypatch.setattr(export, "to_onnx", unsupported)
+    result = _invoke("train", "--config", str(PARAMS), *_fast_args())
+    assert result.exit_code == 0, result.output
+    assert "ONNX conversion failed" in result.output
+    (run,) = client.search_runs(
+        [client.get_experiment_by_name("breast_cancer-binary").experiment_id]
+    )
+    assert run.info.status == "FINISHED"
+    assert "FancyEstimator" in run.data.tags["mlops.onnx_error"]
+    assert "model_uri.onnx" not in run.data.tags and "model_uri.pyfunc" in run.data.tags
+    missing = {item.item: item.location for item in audit_run(run.info.run_id).missing}
+    assert list(missing) == ["ONNX model", "ONNX parity with scikit-learn"] or list(missing) == [
+        "ONNX model"
+    ]
+
+
+def test_a_crash_while_logging_models_keeps_what_was_recorded(
+    monkeypatch: pytest.MonkeyPatch,
+    client,  # type: ignore[no-untyped-def]
+) -> None:
+    from mlops_tracking.tracking import model_formats
+
+    def disk_full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(model_formats, "_log_onnx", disk_full)
+    result = _invoke("train", "--config", str(PARAMS), *_fast_args())
+    assert result.exit_code == 1
+    assert "failed: OSError" in result.output and "ended FAILED" in result.output
+    assert "Traceback" not in result.output
+    (run,) = client.search_runs(
+        [client.get_experiment_by_name("breast_cancer-binary").experiment_id]
+    )
+    assert run.info.status == "FAILED"
+    assert run.data.params["model.name"] == "random_forest"  # recorded before training
+    assert len(run.inputs.dataset_inputs) == 3
+    paths = {a.path for a in client.list_artifacts(run.info.run_id, "evaluation")}
+    assert "evaluation/metrics.json" in paths
+    assert {a.path for a in client.list_artifacts(run.info.run_id, "error")} == {
+        "error/traceback.txt"
+    }
+
+
+def test_an_unreachable_server_is_one_line_exit_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://user:secret@127.0.0.1:9")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    result = _invoke("runs")
+    assert result.exit_code == 2
+    assert "cannot open the tracking store http://user:***@127.0.0.1:9" in result.output
+    assert "secret" not in result.output and "Traceback" not in result.output

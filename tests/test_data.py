@@ -388,3 +388,76 @@ def test_unstratified_split_never_silently_loses_a_class(tmp_path: Path) -> None
             for split in splits:
                 assert set(split.y) == {0, 1, 2}
     assert refused == 8  # one row of a class can never be in all three splits
+
+
+# --- CSV cleaning decisions, each reported on the Dataset ----------------------------------------
+
+
+def _messy_csv(path: Path, rows: int = 80) -> Path:
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(
+        {
+            "row_id": np.arange(rows),  # a counter: an identifier
+            "customer id": rng.permutation(rows) + 1000,  # unique, named like an id
+            "amount ($)": rng.normal(100, 10, rows).round(2).astype(object),
+            "a.b": rng.integers(0, 5, rows),
+            "flag": rng.choice([True, False], rows),
+            "score": rng.permutation(rows)
+            * 3,  # unique integers, neither counter nor id: a feature
+            "label": rng.choice(["x", "y"], rows),
+        }
+    )
+    frame.loc[[3, 7], "amount ($)"] = "unknown"  # typos in a numeric column
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_identifier_columns_are_dropped_and_reported(tmp_path: Path) -> None:
+    dataset = load_dataset(_csv_config(_messy_csv(tmp_path / "m.csv"), "data.target=label").data)
+    assert set(dataset.dropped_columns) == {"row_id", "customer id"}
+    assert "score" in dataset.features.columns
+
+
+def test_numbers_with_a_few_typos_stay_numeric(tmp_path: Path) -> None:
+    dataset = load_dataset(_csv_config(_messy_csv(tmp_path / "m.csv"), "data.target=label").data)
+    assert dataset.features["amount ($)"].dtype == "float64"
+    assert dataset.features["amount ($)"].isna().sum() == 2
+    assert dataset.coerced_values == {"amount ($)": 2}
+    assert dataset.kind("amount ($)") == "float"
+
+
+def test_booleans_are_categories_that_remember_their_kind(tmp_path: Path) -> None:
+    dataset = load_dataset(_csv_config(_messy_csv(tmp_path / "m.csv"), "data.target=label").data)
+    assert dataset.kind("flag") == "boolean"
+    assert set(dataset.features["flag"]) == {"True", "False"}
+    assert dataset.kind("a.b") == "integer"
+
+
+def test_explicit_drop_columns(tmp_path: Path) -> None:
+    path = _messy_csv(tmp_path / "m.csv")
+    config = _csv_config(path, "data.target=label", "data.drop_columns=[score]").data
+    dataset = load_dataset(config)
+    assert "score" not in dataset.features.columns
+    assert dataset.dropped_columns[0] == "score"
+    with pytest.raises(DataError, match=r"data.drop_columns names \['nope'\]"):
+        load_dataset(_csv_config(path, "data.target=label", "data.drop_columns=[nope]").data)
+
+
+def test_a_numeric_target_with_typos_is_refused_with_the_values(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "churn.csv")
+    frame = pd.read_csv(path)
+    frame["price"] = np.linspace(10, 100, len(frame)).round(1).astype(object)
+    frame.loc[[1, 2], "price"] = "unknown"
+    frame.to_csv(path, index=False)
+    with pytest.raises(
+        DataError, match=r"target 'price' is numeric except for 2 value\(s\): 'unknown'"
+    ):
+        load_dataset(_csv_config(path, "data.target=price").data)
+
+
+def test_file_source_is_hashed(tmp_path: Path) -> None:
+    import hashlib
+
+    path = write_csv(tmp_path / "churn.csv")
+    dataset = load_dataset(_csv_config(path, "data.target=churned").data)
+    assert dataset.source_sha256 == hashlib.sha256(path.read_bytes()).hexdigest()

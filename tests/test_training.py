@@ -244,3 +244,22 @@ def test_history_add_and_last() -> None:
     assert history.last("val_loss") == 0.75
     assert history.series["train_loss"] == [0.9, 0.5]
     assert all(type(value) is float for value in history.series["val_loss"])
+
+
+def test_mlp_early_stopping_restores_the_best_epoch() -> None:
+    trained = fit_model(
+        "data.dataset=breast_cancer",
+        "model.name=mlp",
+        "model.mlp.max_epochs=300",
+        "model.mlp.patience=5",
+        "model.mlp.hidden_layer_sizes=[128,64]",
+    )
+    history, best = trained.fit.history, trained.fit.best_step
+    assert best is not None and best < history.steps[-1]
+    assert history.steps[-1] - best == 5  # stopped `patience` epochs after the best
+    validation = trained.splits.validation
+    proba = trained.pipeline.predict_proba(validation.X)
+    restored = metrics.log_loss(validation.y, proba, labels=[0, 1])
+    at_best = history.series["val_loss"][history.steps.index(best)]
+    assert restored == pytest.approx(at_best, rel=1e-6)
+    assert restored <= min(history.series["val_loss"]) + 1e-9

@@ -55,6 +55,7 @@ def train_and_evaluate(inputs: TrainingInputs, family: ModelFamily) -> TrainingR
             labels=dataset.labels,
             column_kinds={str(c): dataset.kind(str(c)) for c in dataset.features.columns},
             input_example=raw_rows(splits.test.X.head(5), dataset),
+            features_example=splits.test.X.head(5),
             skops=skops,
             onnx=onnx,
             hyperparameters={k.removeprefix("model."): v for k, v in estimator.items()},

@@ -52,7 +52,8 @@ class ModelPackage:
     task: str
     labels: tuple[str, ...]
     column_kinds: dict[str, str]  # column -> float | integer | boolean | text, in input order
-    input_example: pd.DataFrame
+    input_example: pd.DataFrame  # raw rows, as a user sends them to the deployable pyfunc
+    features_example: pd.DataFrame  # the same rows as the pipeline sees them (training form)
     skops: SkopsExport
     onnx: OnnxExport | None
     hyperparameters: dict[str, str] = field(default_factory=dict)

@@ -46,6 +46,15 @@ class History:
         for key, value in values.items():
             self.series.setdefault(key, []).append(float(value))
 
+    def insert(self, step: int, values: dict[str, float]) -> None:
+        """Add a point at its place on the step axis (no-op if the step is already there)."""
+        if step in self.steps:
+            return
+        position = sum(existing < step for existing in self.steps)
+        self.steps.insert(position, step)
+        for key, value in values.items():
+            self.series[key].insert(position, float(value))
+
     def last(self, key: str) -> float:
         return self.series[key][-1]
 
@@ -152,8 +161,9 @@ def _fit_epochs(
     X_train, X_val = _fit_preprocessing(pipeline, splits)
     history = History(unit="epoch")
     extra = {"classes": np.array(scorer.labels)} if scorer.classification else {}
+    # the restored best epoch is added at the end if the stride skipped it (one point over)
     stride = max(1, int(np.ceil(estimator.max_iter / MAX_HISTORY_POINTS)))
-    fit_seconds, best, best_epoch, best_model = 0.0, np.inf, 0, None
+    fit_seconds, best, best_epoch, best_model, best_values = 0.0, np.inf, 0, None, {}
     for epoch in range(1, estimator.max_iter + 1):
         started = time.perf_counter()
         estimator.partial_fit(X_train, splits.train.y, **extra)
@@ -165,7 +175,7 @@ def _fit_epochs(
             splits.validation,
         )
         if values["val_loss"] < best - 1e-6:
-            best, best_epoch = values["val_loss"], epoch
+            best, best_epoch, best_values = values["val_loss"], epoch, values
             best_model = copy.deepcopy(estimator) if patience is not None else None
         stopping = patience is not None and epoch - best_epoch >= patience
         if epoch % stride == 0 or stopping or epoch == estimator.max_iter:
@@ -174,6 +184,7 @@ def _fit_epochs(
             break
     if best_model is None:
         return FitResult(pipeline, history, fit_seconds)
+    history.insert(best_epoch, best_values)
     pipeline.steps[-1] = (pipeline.steps[-1][0], best_model)
     return FitResult(pipeline, history, fit_seconds, best_step=best_epoch)
 

@@ -123,3 +123,35 @@ def test_an_unknown_run_id_is_a_clear_error() -> None:
     open_store()
     with pytest.raises(RunNotFoundError, match="run 'abc123' is not in the tracking store"):
         audit_run("abc123")
+
+
+def test_look_alike_metric_names_do_not_count() -> None:
+    import mlflow
+
+    from mlops_tracking.tracking.audit import audit_run
+
+    with mlflow.start_run() as run:
+        mlflow.log_metrics(
+            {
+                "test_average_precision": 0.9,
+                "test_f1_score_is_not_here": 1.0,
+                "test_roc_auc": float("nan"),
+            }
+        )
+    status = {item.item: item.status for item in audit_run(run.info.run_id).items}
+    assert status["Precision"] == "missing"
+    assert status["F1 score"] == "missing"
+    assert status["ROC AUC"] == "missing"  # NaN is not a result
+    assert status["Author"] == "missing"  # mlflow.user is always set; an author is chosen
+
+
+def test_onnx_parity_outside_tolerance_is_missing() -> None:
+    import mlflow
+
+    from mlops_tracking.tracking.audit import audit_run
+
+    with mlflow.start_run() as run:
+        mlflow.log_metrics({"onnx_label_agreement": 0.9, "onnx_max_abs_proba_diff": 0.3})
+    item = next(i for i in audit_run(run.info.run_id).items if i.item.startswith("ONNX parity"))
+    assert item.status == "missing"
+    assert item.location.startswith("outside tolerance: labels agree 90.0%")

@@ -125,3 +125,33 @@ def test_two_train_commands_on_a_fresh_store_both_succeed(tmp_path: Path) -> Non
     assert [p.returncode for p in processes] == [0, 0], outputs
     os.environ["MLFLOW_TRACKING_URI"] = env["MLFLOW_TRACKING_URI"]
     assert count_runs() == 2
+
+
+@pytest.mark.parametrize(
+    ("uri", "shown"),
+    [
+        ("postgresql://alice:s3cret@db:5432/mlflow", "postgresql://alice:***@db:5432/mlflow"),
+        ("http://bob:pw@tracking:5000", "http://bob:***@tracking:5000"),
+        ("sqlite:///mlflow.db", "sqlite:///mlflow.db"),
+    ],
+)
+def test_credentials_are_never_printed(uri: str, shown: str) -> None:
+    from mlops_tracking.tracking.store import redact
+
+    assert redact(uri) == shown
+
+
+def test_local_artifacts_live_next_to_the_database(tmp_path: Path) -> None:
+    from mlflow import MlflowClient
+
+    from mlops_tracking.tracking.store import ensure_experiment, open_store
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
+    os.chdir(elsewhere)  # the working directory must not matter
+    open_store(uri)
+    experiment = MlflowClient(uri).get_experiment(ensure_experiment("churn model v2"))
+    assert (
+        experiment.artifact_location == (tmp_path / "store" / "mlruns" / "churn-model-v2").as_uri()
+    )

@@ -82,7 +82,9 @@ def _log_sklearn(package: ModelPackage, model_format: str) -> ModelInfo:
         # only from a store you control, never from an upload or an untrusted registry. It is
         # logged because older tools expect it; prefer the skops, ONNX or pyfunc formats.
         storage = {"serialization_format": mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE}
-    example = package.input_example
+    # The sklearn flavors take the pipeline's own input (float64 numbers, text categories);
+    # raw rows go to the deployable pyfunc, which normalises them first.
+    example = package.features_example
     info: ModelInfo = mlflow.sklearn.log_model(
         package.pipeline,
         name=f"{package.family}-{model_format}",
@@ -103,7 +105,7 @@ def _log_onnx(package: ModelPackage) -> ModelInfo:
     from mlops_tracking.export import onnx_session
 
     assert package.onnx is not None
-    feed = package.onnx.feed(package.input_example)
+    feed = package.onnx.feed(package.features_example)
     session = onnx_session(package.onnx)
     outputs = dict(
         zip([o.name for o in session.get_outputs()], session.run(None, feed), strict=True)

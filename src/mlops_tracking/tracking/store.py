@@ -84,7 +84,7 @@ def open_store(uri: str | None = None) -> str:
         with _exclusive(database.with_name(database.name + ".lock")):
             MlflowClient(uri).search_experiments(max_results=1)
     except Exception as error:  # MlflowException, OSError, requests' connection errors, ...
-        reason = str(error).splitlines()[0][:300] if str(error) else type(error).__name__
+        reason = redact(str(error).splitlines()[0][:300]) if str(error) else type(error).__name__
         raise StoreError(
             f"cannot open the tracking store {redact(uri)}: {reason}. Check "
             "MLFLOW_TRACKING_URI (and that the server is running)."
