@@ -101,7 +101,7 @@ class RidgeParams(Section):
 
 
 class RandomForestParams(Section):
-    n_estimators: int = Field(200, ge=1)
+    n_estimators: int = Field(100, ge=1)
     max_depth: int | None = Field(None, ge=1)
     min_samples_leaf: int = Field(1, ge=1)
     max_features: Literal["sqrt", "log2"] | float | None = "sqrt"

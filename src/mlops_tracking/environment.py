@@ -87,6 +87,7 @@ def ci_name(environ: dict[str, str] | None = None) -> str:
     return "true" if env.get("CI", "").lower() in {"1", "true", "yes"} else "false"
 
 
+@cache
 def package_version(name: str) -> str:
     try:
         return importlib.metadata.version(name)
@@ -117,14 +118,19 @@ def environment_tags() -> dict[str, str]:
     return tags
 
 
-def installed_packages() -> list[str]:
-    """Every installed distribution as ``name==version``, sorted: the run's pip freeze."""
+@cache
+def installed_packages() -> tuple[str, ...]:
+    """Every installed distribution as ``name==version``, sorted: the run's pip freeze.
+
+    Cached: what is installed does not change while a process runs, and reading the metadata of
+    a hundred distributions takes a noticeable fraction of a second.
+    """
     seen: dict[str, str] = {}
     for distribution in importlib.metadata.distributions():
         name = distribution.metadata["Name"]
         if name and name.lower() not in seen:
             seen[name.lower()] = f"{name}=={distribution.version}"
-    return [seen[key] for key in sorted(seen)]
+    return tuple(seen[key] for key in sorted(seen))
 
 
 def python_details() -> dict[str, str]:
