@@ -243,7 +243,10 @@ def demo(config: ConfigOption = DEFAULT_CONFIG) -> None:
         _print_experiments(outcome.experiments, outcome.audits)
         console = _console()
         for name, best in outcome.best.items():
-            console.print(f"Best in {name}: {best.model_name} ({best.run_id})")
+            console.print(
+                f"Best in {name}: {best.model_name} ({best.run_id})"
+                + (f" by {outcome.selection_metric}" if name in outcome.compared else "")
+            )
         passed = sum(report.passed for report in outcome.audits.values())
         console.print(f"Audit: {passed}/{len(outcome.audits)} runs pass every outline item.")
         if not outcome.all_passed:

@@ -27,6 +27,8 @@ class DemoOutcome:
     experiments: dict[str, str] = field(default_factory=dict)  # name -> id
     best: dict[str, RunOutcome] = field(default_factory=dict)  # experiment name -> best run
     audits: dict[str, AuditReport] = field(default_factory=dict)  # run id -> report
+    compared: set[str] = field(default_factory=set)  # experiments holding a comparison
+    selection_metric: str = ""
 
     @property
     def all_passed(self) -> bool:
@@ -64,6 +66,8 @@ def run_demo(
         _on(config, "breast_cancer", BINARY_MODELS[0]), BINARY_MODELS, config_file, progress=report
     )
     outcome.experiments[comparison.experiment.name] = comparison.experiment.id
+    outcome.compared.add(comparison.experiment.name)
+    outcome.selection_metric = comparison.selection_metric
     if comparison.best is not None:
         outcome.best[comparison.experiment.name] = comparison.best
     run_ids += [comparison.parent_run_id, *(child.run_id for child in comparison.children)]

@@ -33,7 +33,8 @@ def runs_table(
 ) -> Table:
     """One row per run: name, model, status, chosen metrics, duration (and audit result)."""
     table = Table(title=title, title_justify="left", header_style="bold")
-    for column in ("run", "status", *metrics, "duration"):
+    table.add_column("run", no_wrap=True, overflow="ellipsis")
+    for column in ("status", *metrics, "duration"):
         table.add_column(column, justify="right" if column in metrics else "left")
     if audits is not None:
         table.add_column("audit")
