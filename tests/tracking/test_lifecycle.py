@@ -143,7 +143,7 @@ def test_a_signal_kills_the_run_and_exits_without_a_traceback(  # type: ignore[n
     finally:
         process.kill()
     assert process.returncode == code, output
-    assert "marked KILLED" in output
+    assert f"MLflow run {run_id} ended KILLED" in output
     assert "Traceback" not in output
     run = MlflowClient(store).get_run(run_id)
     assert run.info.status == "KILLED"
