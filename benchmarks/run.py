@@ -261,27 +261,17 @@ def _fresh_store(directory: Path) -> str:
 
 
 def _template_pipeline(config: Config) -> Any:
-    """The unfitted pipeline, built exactly as ``modelling.fit_pipeline`` builds it.
+    """The unfitted pipeline, built by the code ``modelling.fit_pipeline`` uses.
 
     Built once per process, before ``autolog()`` patches scikit-learn: sizing kbest fits the
     preprocessing once, which autolog would otherwise record as a second training session.
     """
-    from mlops_tracking.features import build_preprocessor, fit_selection_size
-    from mlops_tracking.models import build_model, build_pipeline, family_for
+    from mlops_tracking.modelling import unfitted_pipeline
+    from mlops_tracking.models import family_for
     from mlops_tracking.workflows import prepare
 
     inputs = prepare(config, PARAMS)
-    dataset, train = inputs.dataset, inputs.splits.train
-    family = family_for(config.model.name, dataset.task)
-    preprocessor = build_preprocessor(
-        config.features,
-        dataset.numeric_columns,
-        dataset.categorical_columns,
-        dataset.is_classification,
-        scale=not family.scale_invariant,
-    )
-    fit_selection_size(preprocessor, config.features, train.X, train.y)
-    return build_pipeline(preprocessor, build_model(config.model, dataset.task, family.name))
+    return unfitted_pipeline(inputs, family_for(config.model.name, inputs.dataset.task))
 
 
 def _plain_fit(config: Config, template: Any) -> None:

@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 
 from conftest import PARAMS, write_csv
+from mlops_tracking.cleaning import MIN_ROWS
 from mlops_tracking.config import Config, ShippedDataset, load_config
-from mlops_tracking.data import MIN_ROWS, MISSING_CATEGORY, Dataset, load_dataset, split_dataset
+from mlops_tracking.data import MISSING_CATEGORY, Dataset, load_dataset, split_dataset
 from mlops_tracking.errors import DataError
 
 SHIPPED = {

@@ -70,11 +70,10 @@ def train_and_evaluate(inputs: TrainingInputs, family: ModelFamily) -> TrainingR
     )
 
 
-def fit_pipeline(inputs: TrainingInputs, family: ModelFamily) -> tuple[Pipeline, FitResult]:
-    """Build the family's pipeline (preprocessing + estimator) and fit it with its history."""
+def unfitted_pipeline(inputs: TrainingInputs, family: ModelFamily) -> Pipeline:
+    """The family's pipeline (preprocessing + estimator), sized for the data, not yet fitted."""
     from mlops_tracking.features import build_preprocessor, fit_selection_size
     from mlops_tracking.models import build_model, build_pipeline
-    from mlops_tracking.training import fit_with_history
 
     config, dataset, train = inputs.config, inputs.dataset, inputs.splits.train
     preprocessor = build_preprocessor(
@@ -85,14 +84,21 @@ def fit_pipeline(inputs: TrainingInputs, family: ModelFamily) -> tuple[Pipeline,
         scale=not family.scale_invariant,
     )
     fit_selection_size(preprocessor, config.features, train.X, train.y)
-    pipeline = build_pipeline(preprocessor, build_model(config.model, dataset.task, family.name))
+    return build_pipeline(preprocessor, build_model(config.model, dataset.task, family.name))
+
+
+def fit_pipeline(inputs: TrainingInputs, family: ModelFamily) -> tuple[Pipeline, FitResult]:
+    """Build the family's pipeline and fit it with its learning history."""
+    from mlops_tracking.training import fit_with_history
+
+    pipeline = unfitted_pipeline(inputs, family)
     fit = fit_with_history(
         pipeline,
         inputs.splits,
         family,
-        n_classes=len(dataset.labels),
-        patience=config.model.mlp.patience,
-        seed=config.model.seed,
+        n_classes=len(inputs.dataset.labels),
+        patience=inputs.config.model.mlp.patience,
+        seed=inputs.config.model.seed,
     )
     return pipeline, fit
 
