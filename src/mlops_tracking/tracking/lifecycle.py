@@ -7,6 +7,7 @@ SIGTERM (a scheduler cancelling the job) kills the process with the run left RUN
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 import traceback
@@ -149,4 +150,6 @@ def _record_error(run_id: str, error: BaseException) -> None:
         client.log_text(run_id, text, TRACEBACK_ARTIFACT)
         client.set_tag(run_id, "mlops.error", reason)
     except Exception as logging_error:  # the store itself may be what failed
-        print(f"warning: could not record the error on run {run_id}: {logging_error}")
+        logging.getLogger(__name__).warning(
+            "could not record the error on run %s: %s", run_id, logging_error
+        )
