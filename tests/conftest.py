@@ -7,6 +7,7 @@ through fixtures that point MLflow at that store for the duration of a test.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,24 @@ FAST = [
 def pytest_configure(config: pytest.Config) -> None:
     os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
     os.environ["MLFLOW_LOGGING_LEVEL"] = "WARNING"
+
+
+def sets(*overrides: str) -> list[str]:
+    """``--set`` arguments for each ``KEY=VALUE``."""
+    return [arg for override in overrides for arg in ("--set", override)]
+
+
+def train_command(*overrides: str) -> list[str]:
+    """The argv of ``mlops-tracking train`` on params.yaml, run as a module in a subprocess."""
+    return [
+        sys.executable,
+        "-m",
+        "mlops_tracking",
+        "train",
+        "--config",
+        str(PARAMS),
+        *sets(*overrides),
+    ]
 
 
 def _point_mlflow_at(uri: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import FAST, PARAMS, count_runs, write_csv
+from conftest import FAST, PARAMS, count_runs, sets, write_csv
 
 runner = CliRunner()
 
@@ -23,7 +23,15 @@ def _invoke(*args: str):  # type: ignore[no-untyped-def]
 
 
 def _fast_args() -> list[str]:
-    return [arg for override in FAST for arg in ("--set", override)]
+    return sets(*FAST)
+
+
+def _train(*overrides: str, fast: bool = True, extra: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
+    """``mlops-tracking train`` on params.yaml with ``--set`` overrides (small models unless not
+    ``fast``)."""
+    return _invoke(
+        "train", "--config", str(PARAMS), *sets(*(FAST if fast else ()), *overrides), *extra
+    )
 
 
 def test_help_lists_every_command() -> None:
@@ -61,8 +69,7 @@ def test_help_does_not_import_heavy_libraries() -> None:
 def test_invalid_input_exits_2_with_a_clear_message_and_no_run(
     overrides: list[str], message: str
 ) -> None:
-    args = [arg for override in overrides for arg in ("--set", override)]
-    result = _invoke("train", "--config", str(PARAMS), *args)
+    result = _train(*overrides, fast=False)
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.split())
     assert "Traceback" not in result.output
@@ -85,9 +92,7 @@ def test_invalid_params_file_exits_2(tmp_path: Path) -> None:
 
 def test_a_missing_target_column_exits_2_and_suggests(tmp_path: Path) -> None:
     csv = write_csv(tmp_path / "churn.csv")
-    result = _invoke(
-        "train", "--config", str(PARAMS), "--set", f"data.path={csv}", "--set", "data.target=churn"
-    )
+    result = _train(f"data.path={csv}", "data.target=churn", fast=False)
     assert result.exit_code == 2
     assert "target column 'churn' is not in" in result.output
     assert "Did you mean 'churned'?" in result.output
@@ -101,19 +106,11 @@ def test_train_on_a_users_csv_end_to_end(tmp_path: Path, client) -> None:  # typ
     from mlops_tracking.tracking.audit import audit_run
 
     csv = write_csv(tmp_path / "churn.csv")
-    result = _invoke(
-        "train",
-        "--config",
-        str(PARAMS),
-        *_fast_args(),
-        "--set",
+    result = _train(
         f"data.path={csv}",
-        "--set",
         "data.target=churned",
-        "--set",
         "model.name=hist_gradient_boosting",
-        "--experiment",
-        "churn",
+        extra=("--experiment", "churn"),
     )
     assert result.exit_code == 0, result.output
     assert "mlflow ui --backend-store-uri" in result.output
@@ -214,18 +211,7 @@ def test_a_messy_csv_trains_end_to_end(tmp_path: Path, client) -> None:  # type:
     from test_data import _messy_csv
 
     csv = _messy_csv(tmp_path / "messy.csv")
-    result = _invoke(
-        "train",
-        "--config",
-        str(PARAMS),
-        *_fast_args(),
-        "--set",
-        f"data.path={csv}",
-        "--set",
-        "data.target=label",
-        "--set",
-        "model.name=logistic_regression",
-    )
+    result = _train(f"data.path={csv}", "data.target=label", "model.name=logistic_regression")
     assert result.exit_code == 0, result.output
     (run,) = client.search_runs([client.get_experiment_by_name("messy-binary").experiment_id])
     assert run.data.params["data.dropped_columns"] == "row_id, customer id"
@@ -249,16 +235,7 @@ def test_a_messy_csv_trains_end_to_end(tmp_path: Path, client) -> None:  # type:
 def test_switched_off_formats_and_system_metrics_are_not_missing(client) -> None:  # type: ignore[no-untyped-def]
     from mlops_tracking.tracking.audit import audit_run
 
-    result = _invoke(
-        "train",
-        "--config",
-        str(PARAMS),
-        *_fast_args(),
-        "--set",
-        "tracking.model_formats=[sklearn,pyfunc]",
-        "--set",
-        "tracking.system_metrics=false",
-    )
+    result = _train("tracking.model_formats=[sklearn,pyfunc]", "tracking.system_metrics=false")
     assert result.exit_code == 0, result.output
     (run,) = client.search_runs(
         [client.get_experiment_by_name("breast_cancer-binary").experiment_id]
@@ -279,7 +256,7 @@ def test_a_failed_onnx_conversion_keeps_the_run(monkeypatch: pytest.MonkeyPatch,
         raise RuntimeError("Unable to find a shape calculator for type 'FancyEstimator'")
 
     monkeypatch.setattr(export, "to_onnx", unsupported)
-    result = _invoke("train", "--config", str(PARAMS), *_fast_args())
+    result = _train()
     assert result.exit_code == 0, result.output
     assert "ONNX conversion failed" in result.output
     (run,) = client.search_runs(
@@ -304,7 +281,7 @@ def test_a_crash_while_logging_models_keeps_what_was_recorded(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(model_formats, "_log_onnx", disk_full)
-    result = _invoke("train", "--config", str(PARAMS), *_fast_args())
+    result = _train()
     assert result.exit_code == 1
     assert "failed: OSError" in result.output and "ended FAILED" in result.output
     assert "Traceback" not in result.output

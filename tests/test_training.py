@@ -17,8 +17,13 @@ from mlops_tracking.config import Config, load_config
 from mlops_tracking.data import Dataset, Split, Splits
 from mlops_tracking.features import build_preprocessor
 from mlops_tracking.models import FAMILIES, build_model, build_pipeline
-from mlops_tracking.training import MAX_HISTORY_POINTS, FitResult, History, fit_with_history
-from mlops_tracking.workflows import HISTORY_UNITS
+from mlops_tracking.training import (
+    HISTORY_UNITS,
+    MAX_HISTORY_POINTS,
+    FitResult,
+    History,
+    fit_with_history,
+)
 
 DATASETS = {"binary": "breast_cancer", "multiclass": "wine", "regression": "diabetes"}
 CASES = [(name, task) for name in FAMILIES for task in DATASETS if FAMILIES[name].supports(task)]

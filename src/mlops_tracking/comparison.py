@@ -8,7 +8,7 @@ incomplete comparison never looks like a finished one.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -45,7 +45,6 @@ class ComparisonOutcome:
     parent_run_id: str
     experiment: ExperimentRef
     children: list[RunOutcome]
-    failed: dict[str, str] = field(default_factory=dict)
     best: RunOutcome | None = None
     selection_metric: str = ""
 
@@ -94,7 +93,9 @@ def compare_and_log(
     families = [family_for(name, inputs.dataset.task) for name in names]
     metric, goal = _selection(config, inputs.dataset.task)
     target = open_experiment(config, inputs.dataset, experiment)
-    tags = run_tags({**base_tags(inputs, "comparison"), "compare.models": ",".join(names)})
+    tags = run_tags(
+        inputs.code, {**base_tags(inputs, "comparison"), "compare.models": ",".join(names)}
+    )
     description = describe_run(inputs, f"Comparison of {', '.join(names)}")
     run_name = config.tracking.run_name or f"compare-{inputs.dataset.name}"
     children: list[RunOutcome] = []
@@ -122,7 +123,7 @@ def compare_and_log(
                 + "; ".join(f"{model} ({reason})" for model, reason in failed.items())
             )
     best = rank(children, metric, goal)[0] if children else None
-    return ComparisonOutcome(parent.info.run_id, target, children, failed, best, metric)
+    return ComparisonOutcome(parent.info.run_id, target, children, best, metric)
 
 
 def comparison_params(config: Config, models: list[str], metric: str, goal: str) -> dict[str, str]:

@@ -173,6 +173,15 @@ def git_state(path: Path) -> GitState | None:
     return GitState(top, commit, branch, remote, bool(status.strip()), diff, untracked)
 
 
+def code_version() -> GitState | None:
+    """The git state of the code that runs: the working directory's repository, else ours.
+
+    Read once per workflow call, not cached for the process: a notebook may commit or edit
+    between runs.
+    """
+    return git_state(Path.cwd()) or git_state(package_source_dir())
+
+
 def package_source_dir() -> Path:
     """The directory holding this package's source (``src/mlops_tracking``)."""
     return Path(__file__).resolve().parent

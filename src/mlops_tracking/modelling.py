@@ -67,6 +67,7 @@ def train_and_evaluate(inputs: TrainingInputs, family: ModelFamily) -> TrainingR
         estimator_html=estimator_html_repr(pipeline),
         preprocessing_state=preprocessing_state(pipeline[:-1]),
         custom_sources=custom_sources(dataset.task),
+        code=inputs.code,
     )
 
 

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     from mlops_tracking.config import Config
     from mlops_tracking.data import Dataset, Splits
+    from mlops_tracking.environment import GitState
     from mlops_tracking.evaluation import Evaluation
     from mlops_tracking.export import OnnxExport, SkopsExport
     from mlops_tracking.training import FitResult
@@ -37,10 +38,11 @@ class TrainingInputs:
     config_file: Path | None
     dataset: Dataset
     splits: Splits
+    code: GitState | None = None  # the code version, read once: tags and diff agree
 
     def with_model(self, name: str) -> TrainingInputs:
         config = self.config.with_overrides([f"model.name={name}"])
-        return TrainingInputs(config, self.config_file, self.dataset, self.splits)
+        return TrainingInputs(config, self.config_file, self.dataset, self.splits, self.code)
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,7 @@ class TrainingRecord:
     estimator_html: str
     preprocessing_state: dict[str, Any]
     custom_sources: dict[str, str] = field(default_factory=dict)
+    code: GitState | None = None
 
 
 @dataclass(frozen=True)

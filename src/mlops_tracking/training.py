@@ -31,6 +31,13 @@ if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
 MAX_HISTORY_POINTS = 200
+# What the step axis counts, for each family's history strategy (models.HistoryStrategy).
+HISTORY_UNITS = {
+    "epochs": "epoch",
+    "boosting": "iteration",
+    "trees": "trees",
+    "training_size": "training_samples",
+}
 
 
 @dataclass
@@ -159,7 +166,7 @@ def _fit_epochs(
 
     estimator = pipeline[-1]
     X_train, X_val = _fit_preprocessing(pipeline, splits)
-    history = History(unit="epoch")
+    history = History(unit=HISTORY_UNITS["epochs"])
     extra = {"classes": np.array(scorer.labels)} if scorer.classification else {}
     # the restored best epoch is added at the end if the stride skipped it (one point over)
     stride = max(1, int(np.ceil(estimator.max_iter / MAX_HISTORY_POINTS)))
@@ -201,7 +208,7 @@ def _fit_boosting(pipeline: Pipeline, splits: Splits, scorer: _Scorer) -> FitRes
     X_train = preprocess.transform(splits.train.X)
     X_val = preprocess.transform(splits.validation.X)
     staged = "staged_predict_proba" if scorer.classification else "staged_predict"
-    history = History(unit="iteration")
+    history = History(unit=HISTORY_UNITS["boosting"])
     wanted = set(_checkpoints(int(estimator.n_iter_)))
     stages = zip(
         getattr(estimator, staged)(X_train), getattr(estimator, staged)(X_val), strict=True
@@ -223,7 +230,7 @@ def _fit_boosting(pipeline: Pipeline, splits: Splits, scorer: _Scorer) -> FitRes
 def _fit_trees(pipeline: Pipeline, splits: Splits, scorer: _Scorer) -> FitResult:
     fit_seconds = _timed_fit(pipeline, splits)
     estimator, preprocess = pipeline[-1], pipeline[:-1]
-    history = History(unit="trees")
+    history = History(unit=HISTORY_UNITS["trees"])
     curves = [
         _running_means(scorer, estimator, preprocess.transform(split.X))
         for split in (splits.train, splits.validation)
@@ -266,7 +273,7 @@ def _fit_training_size(pipeline: Pipeline, splits: Splits, scorer: _Scorer, seed
 
     estimator = pipeline[-1]
     X_train, X_val = _fit_preprocessing(pipeline, splits)
-    history = History(unit="training_samples")
+    history = History(unit=HISTORY_UNITS["training_size"])
     order = np.random.default_rng(seed).permutation(len(splits.train))
     total = len(order)
     fractions = np.linspace(0.1, 1.0, 10)

@@ -12,16 +12,9 @@ from typing import Protocol
 
 from mlops_tracking.config import Config
 from mlops_tracking.data import Dataset, load_dataset, split_dataset
-from mlops_tracking.environment import author, entry_point
+from mlops_tracking.environment import author, code_version, entry_point
 from mlops_tracking.models import ModelFamily, family_for
 from mlops_tracking.records import TrainingInputs
-
-HISTORY_UNITS = {
-    "epochs": "epoch",
-    "boosting": "iteration",
-    "trees": "trees",
-    "training_size": "training_samples",
-}
 
 
 class Progress(Protocol):
@@ -62,7 +55,8 @@ class RunOutcome:
 def prepare(config: Config, config_file: Path | None = None) -> TrainingInputs:
     """Load and split the configured data; raises ``DataError`` before any run exists."""
     dataset = load_dataset(config.data)
-    return TrainingInputs(config, config_file, dataset, split_dataset(dataset, config.data))
+    splits = split_dataset(dataset, config.data)
+    return TrainingInputs(config, config_file, dataset, splits, code_version())
 
 
 def open_experiment(config: Config, dataset: Dataset, override: str | None = None) -> ExperimentRef:
@@ -140,13 +134,15 @@ def train_run(
     from mlops_tracking.tracking.context import run_tags
     from mlops_tracking.tracking.lifecycle import tracked_run
     from mlops_tracking.tracking.recorder import record_inputs, record_training
+    from mlops_tracking.training import HISTORY_UNITS
 
     tags = run_tags(
+        inputs.code,
         {
             **base_tags(inputs, "training"),
             "model.family": family.name,
             "history.unit": HISTORY_UNITS[family.history],
-        }
+        },
     )
     description = describe_run(inputs, family.summary.capitalize())
     interval = system_metrics_interval(inputs.config)

@@ -5,13 +5,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import PARAMS
+from conftest import train_command
 
 
 def _start(name: str = "r"):  # type: ignore[no-untyped-def]
@@ -118,20 +117,9 @@ def test_a_signal_kills_the_run_and_exits_without_a_traceback(  # type: ignore[n
     store = f"sqlite:///{tmp_path / 'signal.db'}"
     env = {**os.environ, "MLFLOW_TRACKING_URI": store}
     # An MLP with an epoch budget it will not exhaust: the run is busy when the signal lands.
-    command = [
-        sys.executable,
-        "-m",
-        "mlops_tracking",
-        "train",
-        "--config",
-        str(PARAMS),
-        "--set",
-        "model.name=mlp",
-        "--set",
-        "model.mlp.max_epochs=100000",
-        "--set",
-        "model.mlp.patience=null",
-    ]
+    command = train_command(
+        "model.name=mlp", "model.mlp.max_epochs=100000", "model.mlp.patience=null"
+    )
     process = subprocess.Popen(
         command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from conftest import PARAMS, count_runs
+from conftest import count_runs, train_command
 
 
 @pytest.mark.parametrize(
@@ -100,19 +99,9 @@ def test_parallel_processes_open_a_fresh_store(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_two_train_commands_on_a_fresh_store_both_succeed(tmp_path: Path) -> None:
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'fresh.db'}"}
-    command = [
-        sys.executable,
-        "-m",
-        "mlops_tracking",
-        "train",
-        "--config",
-        str(PARAMS),
-        "--set",
-        "model.name=logistic_regression",
-    ]
     processes = [
         subprocess.Popen(
-            [*command, "--set", f"data.seed={seed}"],
+            train_command("model.name=logistic_regression", f"data.seed={seed}"),
             env=env,
             cwd=tmp_path,
             stdout=subprocess.PIPE,

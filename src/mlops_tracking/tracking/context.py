@@ -13,7 +13,6 @@ from mlops_tracking.environment import (
     GitState,
     entry_point,
     environment_tags,
-    git_state,
     installed_packages,
     lock_file,
     notebook_path,
@@ -29,20 +28,11 @@ GIT_REPO_URL = "mlflow.source.git.repoURL"
 NOTE = "mlflow.note.content"
 
 
-def code_version() -> GitState | None:
-    """The git state of the code that runs: the working directory's repository, else ours.
-
-    Read afresh for every run (a notebook may commit or edit between runs).
-    """
-    return git_state(Path.cwd()) or git_state(package_source_dir())
-
-
-def run_tags(base: dict[str, str]) -> dict[str, str]:
+def run_tags(git: GitState | None, base: dict[str, str]) -> dict[str, str]:
     """``base`` plus environment, entry point and git tags, ready for ``start_run(tags=...)``."""
     tags = {**environment_tags(), **base}
     command, _ = entry_point()
     tags["mlops.command"] = command[:500]
-    git = code_version()
     if git is None:
         tags["git.available"] = "false"
         return tags
@@ -60,7 +50,7 @@ def run_tags(base: dict[str, str]) -> dict[str, str]:
     return tags
 
 
-def stage_source(stage: ArtifactStage) -> None:
+def stage_source(stage: ArtifactStage, git: GitState | None) -> None:
     """Copy the code that ran: package source, entry script, notebook and uncommitted diff."""
     stage.copy("source/mlops_tracking", package_source_dir())
     command, script = entry_point()
@@ -70,7 +60,6 @@ def stage_source(stage: ArtifactStage) -> None:
     notebook = notebook_path()
     if notebook is not None:
         stage.copy(f"source/notebook/{notebook.name}", notebook)
-    git = code_version()
     if git is not None and git.dirty:
         stage.text("source/git.diff", git.diff or "(only untracked files changed)\n")
         if git.untracked:

@@ -115,7 +115,6 @@ def _end(run: ActiveRun, status: str, error: BaseException | None) -> None:
     run_id = run.info.run_id
     if error is not None:
         error.add_note(f"MLflow run {run_id} ended {status}.")
-        setattr(error, "mlflow_run_id", run_id)  # lets the CLI say which run it ended  # noqa: B010
     with _signals_ignored():
         if error is not None:
             _record_error(run_id, error)

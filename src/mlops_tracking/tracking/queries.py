@@ -18,9 +18,7 @@ class RunRow:
     status: str
     started: str
     duration_seconds: float | None
-    model: str
     task: str
-    run_type: str
     parent_run_id: str
     metrics: dict[str, float]
 
@@ -63,9 +61,7 @@ def list_runs(experiment: str | None = None, max_results: int = 100) -> list[Run
                     "%Y-%m-%d %H:%M:%S"
                 ),
                 duration_seconds=duration,
-                model=tags.get("model.family", tags.get("compare.models", "")),
                 task=tags.get("task", ""),
-                run_type=tags.get("mlops.run_type", ""),
                 parent_run_id=tags.get("mlflow.parentRunId", ""),
                 metrics=dict(run.data.metrics),
             )

@@ -65,7 +65,7 @@ def record_training(
     log_history(run_id, record.fit.history)
     with ArtifactStage() as stage:
         _stage_run_files(stage, record)
-        stage_source(stage)
+        stage_source(stage, record.code)
         stage_environment(stage)
         for path, figure in record.figures.items():
             stage.figure(path, figure)
@@ -167,7 +167,7 @@ def record_comparison(run_id: str, record: ComparisonRecord) -> None:
             stage.json("comparison/failed.json", record.failed)
         for path, figure in record.figures.items():
             stage.figure(path, figure)
-        stage_source(stage)
+        stage_source(stage, record.inputs.code)
         stage_environment(stage)
         stage.upload(run_id)
     mlflow.log_table(record.table, "comparison/models.json", run_id=run_id)
