@@ -35,7 +35,7 @@ def train_and_evaluate(inputs: TrainingInputs, family: ModelFamily) -> TrainingR
     config, dataset, splits = inputs.config, inputs.dataset, inputs.splits
     pipeline, fit = fit_pipeline(inputs, family)
     scores = evaluation.evaluate(pipeline, splits, dataset, config.evaluation, config.model.seed)
-    onnx, onnx_metrics, tags = _onnx(inputs, pipeline)
+    onnx, onnx_metrics, tags, engine = _onnx(inputs, pipeline)
     skops = export.to_skops(pipeline)
     estimator = flatten({"model": estimator_params(pipeline)})
     if fit.best_step is not None:
@@ -58,6 +58,7 @@ def train_and_evaluate(inputs: TrainingInputs, family: ModelFamily) -> TrainingR
             features_example=splits.test.X.head(5),
             skops=skops,
             onnx=onnx,
+            serving_engine=engine,
             hyperparameters={k.removeprefix("model."): v for k, v in estimator.items()},
         ),
         params={**estimator, **derived_params(inputs, family, pipeline)},
@@ -106,22 +107,26 @@ def fit_pipeline(inputs: TrainingInputs, family: ModelFamily) -> tuple[Pipeline,
 
 def _onnx(
     inputs: TrainingInputs, pipeline: Pipeline
-) -> tuple[OnnxExport | None, dict[str, float], dict[str, str]]:
-    """Convert to ONNX when that format is wanted; a failed conversion is recorded, not fatal.
+) -> tuple[OnnxExport | None, dict[str, float], dict[str, str], str]:
+    """Convert to ONNX when a format needs it; a failed conversion is recorded, not fatal.
+
+    Returns the export, its parity metrics, tags, and the engine the deployable pyfunc should
+    run: ``onnx`` only when onnxruntime gives scikit-learn's labels on every test row (for
+    regression: every value within 0.1 % of the largest), else ``sklearn``.
 
     skl2onnx does not cover every scikit-learn estimator and option, and a user's table must
     still yield a run (with the other formats) when it cannot be converted.
     """
     from mlops_tracking import export
 
-    if "onnx" not in inputs.config.tracking.model_formats:
-        return None, {}, {}
+    if not {"onnx", "pyfunc"} & set(inputs.config.tracking.model_formats):
+        return None, {}, {}, "sklearn"
     dataset, splits = inputs.dataset, inputs.splits
     try:
         onnx = export.to_onnx(pipeline, splits.train.X.head(1), dataset.categorical_columns)
         parity = export.onnx_parity(onnx, pipeline, splits.test.X)
     except Exception as error:  # skl2onnx raises many types for unsupported pipelines
-        return None, {}, {"mlops.onnx_error": f"{type(error).__name__}: {error}"[:500]}
+        return None, {}, {"mlops.onnx_error": f"{type(error).__name__}: {error}"[:500]}, "sklearn"
     if dataset.is_classification:
         metrics = {
             "onnx_max_abs_proba_diff": parity.max_abs_diff,
@@ -129,7 +134,8 @@ def _onnx(
         }
     else:
         metrics = {"onnx_max_abs_diff": parity.max_abs_diff}
-    return onnx, metrics, {}
+    engine = "onnx" if parity.label_agreement == 1.0 else "sklearn"
+    return onnx, metrics, {"mlops.serving_engine": engine}, engine
 
 
 def raw_rows(rows: pd.DataFrame, dataset: Dataset) -> pd.DataFrame:

@@ -58,6 +58,7 @@ class ModelPackage:
     features_example: pd.DataFrame  # the same rows as the pipeline sees them (training form)
     skops: SkopsExport
     onnx: OnnxExport | None
+    serving_engine: str = "sklearn"  # what the deployable pyfunc runs: onnx or sklearn
     hyperparameters: dict[str, str] = field(default_factory=dict)
 
     @property

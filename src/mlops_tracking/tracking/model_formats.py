@@ -3,7 +3,8 @@
 * ``sklearn``: the scikit-learn flavor in skops format, the safe default;
 * ``pickle``: the same flavor with cloudpickle, for tools that still expect it;
 * ``onnx``: the whole pipeline as an ONNX graph, for onnxruntime in any language;
-* ``pyfunc``: the deployable bundle (``deployable_model.py``) returning labels and probabilities.
+* ``pyfunc``: the deployable bundle (``deployable_model.py``) returning labels and probabilities,
+  running the ONNX graph (when faithful) or the scikit-learn pipeline.
 
 Pip requirements are computed once per process from the installed versions and passed to
 ``log_model``; otherwise MLflow infers them per model in a subprocess (~4.5 s each).
@@ -33,7 +34,7 @@ _REQUIREMENTS: dict[str, tuple[str, ...]] = {
     "sklearn": (*_COMMON, "scikit-learn", "skops"),
     "pickle": (*_COMMON, "scikit-learn", "cloudpickle"),
     "onnx": (*_COMMON, "onnx", "onnxruntime"),
-    "pyfunc": (*_COMMON, "scikit-learn", "skops"),
+    "pyfunc": (*_COMMON, "scikit-learn", "skops", "onnxruntime"),
 }
 
 
@@ -127,7 +128,7 @@ def _log_onnx(package: ModelPackage) -> ModelInfo:
 
 def _pyfunc_signature(package: ModelPackage) -> Any:
     from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, Schema
+    from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
     outputs: list[Any] = [ColSpec("double", "prediction")]
     if package.labels:
@@ -139,7 +140,14 @@ def _pyfunc_signature(package: ModelPackage) -> Any:
     inputs: list[Any] = [
         ColSpec(SIGNATURE_TYPES[kind], column) for column, kind in package.column_kinds.items()
     ]
-    return ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs))
+    # A request may pick the engine (``"params": {"engine": "sklearn"}``); the default is the
+    # one training found faithful.
+    params = ParamSchema([ParamSpec("engine", "string", package_engine(package))])
+    return ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs), params=params)
+
+
+def package_engine(package: ModelPackage) -> str:
+    return package.serving_engine if package.onnx is not None else "sklearn"
 
 
 def _log_pyfunc(package: ModelPackage) -> ModelInfo:
@@ -150,16 +158,25 @@ def _log_pyfunc(package: ModelPackage) -> ModelInfo:
         "labels": list(package.labels),
         "trusted_types": package.skops.trusted_types,
         "task": package.task,
+        "engine": package_engine(package),
+        "onnx_inputs": list(package.onnx.input_names) if package.onnx is not None else [],
     }
     with tempfile.TemporaryDirectory(prefix="mlops-pyfunc-") as scratch:
-        pipeline_path = Path(scratch) / "pipeline.skops"
-        metadata_path = Path(scratch) / "metadata.json"
-        pipeline_path.write_bytes(package.skops.data)
-        metadata_path.write_text(json.dumps(metadata, indent=2), encoding="utf-8")
+        files = {
+            "pipeline": (Path(scratch) / "pipeline.skops", package.skops.data),
+            "metadata": (Path(scratch) / "metadata.json", json.dumps(metadata, indent=2).encode()),
+        }
+        if package.onnx is not None:
+            files["onnx"] = (
+                Path(scratch) / "pipeline.onnx",
+                package.onnx.model.SerializeToString(),
+            )
+        for path, data in files.values():
+            path.write_bytes(data)
         info: ModelInfo = mlflow.pyfunc.log_model(
             name=f"{package.family}-pyfunc",
             python_model=str(DEPLOYABLE_MODEL_CODE),
-            artifacts={"pipeline": str(pipeline_path), "metadata": str(metadata_path)},
+            artifacts={key: str(path) for key, (path, _) in files.items()},
             signature=_pyfunc_signature(package),
             input_example=package.input_example,
             pip_requirements=pip_requirements("pyfunc"),
