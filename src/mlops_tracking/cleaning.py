@@ -27,7 +27,7 @@ IDENTIFIER_NAME = re.compile(r"(^|[_\s-])(id|uuid|key|index)$|^id[_\s-]|[a-z]Id$
 
 
 def load_csv(path: Path, target: str, task_setting: str, drop: Iterable[str] = ()) -> Dataset:
-    frame = _read_csv(path)
+    frame = read_csv(path)
     if target not in frame.columns:
         close = difflib.get_close_matches(target, [str(c) for c in frame.columns], n=1)
         hint = f" Did you mean '{close[0]}'?" if close else ""
@@ -68,9 +68,10 @@ def load_csv(path: Path, target: str, task_setting: str, drop: Iterable[str] = (
     )
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def read_csv(path: Path, hint: str = "Check data.path") -> pd.DataFrame:
+    """Read a CSV file; a missing or unreadable file is a ``DataError`` ending with ``hint``."""
     if not path.is_file():
-        raise DataError(f"CSV file not found: {path}. Check data.path (relative to {Path.cwd()}).")
+        raise DataError(f"CSV file not found: {path}. {hint} (relative to {Path.cwd()}).")
     try:
         return pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:

@@ -7,6 +7,7 @@ logged run behind. Callers pass each function only the section it needs (``confi
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import UnionType
@@ -177,6 +178,47 @@ class TrackingConfig(Section):
         return self
 
 
+GateKind = Literal["evaluate", "none"]
+
+
+class AliasPolicy(Section):
+    """What a version must pass to receive one alias."""
+
+    # evaluate: beat the alias's current holder on the held-out test split; none: record only
+    gate: GateKind = "evaluate"
+    # an alias the candidate must already hold (production only takes what staging holds)
+    requires: str | None = None
+
+
+class RegistryConfig(Section):
+    """How runs become registered versions and how versions earn aliases."""
+
+    model_name: str | None = None  # default: the run's experiment, e.g. breast_cancer-binary
+    # the gate's metric on the held-out test split; auto = log_loss, or rmse for regression
+    metric: str = "auto"
+    # the candidate must beat the holder by at least this much (0: a tie passes)
+    margin: float = Field(0.0, ge=0)
+    aliases: dict[str, AliasPolicy] = {
+        "staging": AliasPolicy(),
+        "production": AliasPolicy(requires="staging"),
+    }
+
+    @model_validator(mode="after")
+    def _aliases_are_known(self) -> RegistryConfig:
+        for name, policy in self.aliases.items():
+            if not re.fullmatch(r"[a-z][a-z0-9_-]*", name) or name == "latest":
+                raise ValueError(
+                    f"registry.aliases: '{name}' is not a usable alias (lowercase letters, "
+                    "digits, '-' and '_'; not 'latest', which MLflow reserves)"
+                )
+            if policy.requires is not None and policy.requires not in self.aliases:
+                raise ValueError(
+                    f"registry.aliases.{name}.requires names '{policy.requires}', which is not "
+                    f"one of the configured aliases {sorted(self.aliases)}"
+                )
+        return self
+
+
 class Config(Section):
     """Everything a run needs; serialised whole as the run's ``config/resolved.yaml``."""
 
@@ -185,6 +227,7 @@ class Config(Section):
     model: ModelConfig = ModelConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     tracking: TrackingConfig = TrackingConfig()
+    registry: RegistryConfig = RegistryConfig()
 
     def with_overrides(self, overrides: Sequence[str]) -> Config:
         """Return a validated copy with ``key=value`` overrides applied."""
@@ -205,6 +248,7 @@ class Config(Section):
         tree = self.to_dict()
         model = tree.pop("model")
         tree.pop("tracking")
+        tree.pop("registry")
         tree["model"] = {"name": model["name"], "seed": model["seed"]}
         tree["model"].update(model[self.model.name])
         return flatten(tree)

@@ -1,6 +1,9 @@
-"""The main job: one binary comparison, one multiclass run and one regression run, audited.
+"""The main job: a binary comparison, a multiclass run and a regression run, then the registry.
 
-All three use datasets that scikit-learn ships, so the demo never downloads anything.
+The comparison's best model is registered, promoted to staging and production through the
+gates; a weaker candidate is registered and rejected; production is served for one real request
+and its lineage traced. Every run is audited. All data ships with scikit-learn: nothing is
+downloaded.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from mlops_tracking.config import Config
 from mlops_tracking.workflows import Progress, RunOutcome, SilentProgress, train_and_log
 
 if TYPE_CHECKING:
+    from mlops_tracking.comparison import ComparisonOutcome
+    from mlops_tracking.release import LifecycleTour
     from mlops_tracking.tracking.audit import AuditReport
 
 BINARY_MODELS = ("logistic_regression", "random_forest", "hist_gradient_boosting", "mlp")
@@ -29,6 +34,7 @@ class DemoOutcome:
     audits: dict[str, AuditReport] = field(default_factory=dict)  # run id -> report
     compared: set[str] = field(default_factory=set)  # experiments holding a comparison
     selection_metric: str = ""
+    tour: LifecycleTour | None = None
 
     @property
     def all_passed(self) -> bool:
@@ -36,8 +42,8 @@ class DemoOutcome:
 
 
 def planned_steps() -> int:
-    """Trainings plus the final audit, for a progress bar."""
-    return len(BINARY_MODELS) + len(SINGLE_RUNS) + 1
+    """Trainings, the registry tour and the final audit, for a progress bar."""
+    return len(BINARY_MODELS) + len(SINGLE_RUNS) + 2
 
 
 def _on(config: Config, dataset: str, model: str) -> Config:
@@ -76,6 +82,25 @@ def run_demo(
         outcome.experiments[run.experiment.name] = run.experiment.id
         outcome.best[run.experiment.name] = run
         run_ids.append(run.run_id)
+    report.step("registry: register, promote, reject, serve")
+    outcome.tour = _tour(config, comparison)
     report.step("auditing every run")
     outcome.audits = {run_id: audit_run(run_id) for run_id in run_ids}
     return outcome
+
+
+def _tour(config: Config, comparison: ComparisonOutcome) -> LifecycleTour | None:
+    """The registry tour on the comparison: its best model, and its worst as the weaker one."""
+    from mlops_tracking.environment import author
+    from mlops_tracking.evaluation import metric_goal
+    from mlops_tracking.promotion import gate_metric
+    from mlops_tracking.release import lifecycle_tour
+
+    if comparison.best is None or len(comparison.children) < 2:
+        return None
+    best = comparison.best
+    metric = f"test_{gate_metric(config.registry.metric, best.task)}"
+    others = [child for child in comparison.children if child.run_id != best.run_id]
+    sign = 1 if metric_goal(metric) == "maximize" else -1
+    weaker = min(others, key=lambda child: sign * child.metrics[metric])  # the worst score
+    return lifecycle_tour(config, best.run_id, weaker.run_id, author(config.tracking.author))

@@ -133,6 +133,8 @@ def run_command(body: Callable[[], None], debug: bool = False) -> None:
     out = console()
     try:
         body()
+    except typer.Exit:
+        raise
     except UserError as error:
         out.print(f"[red]error:[/] {error}")
         raise typer.Exit(error.exit_code) from None

@@ -74,6 +74,16 @@ class AuditReport:
         return data
 
 
+@dataclass(frozen=True)
+class RegisteredVersion:
+    """A registry version whose source is the run, with the aliases it holds."""
+
+    name: str
+    version: str
+    tags: dict[str, str]
+    aliases: list[str]
+
+
 @dataclass
 class RunSnapshot:
     """Everything the audit reads about one run, fetched once from the store."""
@@ -87,6 +97,7 @@ class RunSnapshot:
     history_steps: dict[str, int]
     children: list[Run]
     model_hyperparameters: list[str] | None = None
+    versions: list[RegisteredVersion] = field(default_factory=list)
 
     @property
     def tags(self) -> dict[str, str]:
@@ -193,7 +204,31 @@ def snapshot(run_id: str) -> RunSnapshot:
         history,
         list(children),
         _summary_hyperparameters(run_id, artifacts),
+        _registered_versions(client, run_id),
     )
+
+
+def _registered_versions(client: MlflowClient, run_id: str) -> list[RegisteredVersion]:
+    """Registry versions made from the run; aliases come from the registered model, because
+    ``search_model_versions`` leaves them empty on SQLite stores."""
+    found = []
+    aliases: dict[str, dict[str, list[str]]] = {}
+    for version in client.search_model_versions(f"run_id='{run_id}'"):
+        if version.name not in aliases:
+            held: dict[str, list[str]] = {}
+            for alias, number in client.get_registered_model(version.name).aliases.items():
+                held.setdefault(str(number), []).append(alias)
+            aliases[version.name] = held
+        number = str(version.version)
+        found.append(
+            RegisteredVersion(
+                version.name,
+                number,
+                dict(version.tags),
+                sorted(aliases[version.name].get(number, [])),
+            )
+        )
+    return sorted(found, key=lambda v: (v.name, int(v.version)))
 
 
 def audit_run(run_id: str) -> AuditReport:

@@ -296,5 +296,8 @@ COMPARISON_CHECKS: list[Check] = [
 
 
 def checklist(profile: str) -> list[Check]:
-    specific = COMPARISON_CHECKS if profile == "comparison" else TRAINING_CHECKS
-    return specific + COMMON_CHECKS
+    from mlops_tracking.tracking.audit_registry import REGISTRY_CHECKS
+
+    if profile == "comparison":
+        return COMPARISON_CHECKS + COMMON_CHECKS
+    return TRAINING_CHECKS + REGISTRY_CHECKS + COMMON_CHECKS

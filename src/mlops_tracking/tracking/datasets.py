@@ -6,6 +6,7 @@ import json
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlops_tracking.environment import package_version
@@ -35,7 +36,6 @@ def integer_codes_expected() -> Iterator[None]:
 
 def _source(dataset: Dataset) -> DatasetSource:
     from mlflow.data.code_dataset_source import CodeDatasetSource
-    from mlflow.data.dataset_source_registry import get_dataset_source_from_json
 
     if dataset.source_kind == "sklearn":
         # A shipped dataset is produced by code, not read from a file the user owns.
@@ -45,9 +45,16 @@ def _source(dataset: Dataset) -> DatasetSource:
                 "scikit-learn": package_version("scikit-learn"),
             }
         )
+    return local_source(Path(dataset.source))
+
+
+def local_source(path: Path) -> DatasetSource:
+    """A local file as a dataset source."""
+    from mlflow.data.dataset_source_registry import get_dataset_source_from_json
+
     # Resolving a plain path makes MLflow warn that two local source types match; naming the
     # source type directly is unambiguous.
-    return get_dataset_source_from_json(json.dumps({"uri": dataset.source}), source_type="local")
+    return get_dataset_source_from_json(json.dumps({"uri": str(path)}), source_type="local")
 
 
 def to_mlflow_dataset(dataset: Dataset, split: Split) -> PandasDataset:

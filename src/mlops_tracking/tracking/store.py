@@ -33,7 +33,7 @@ def sqlite_path(uri: str) -> Path | None:
 
 
 @contextmanager
-def _exclusive(lock_path: Path) -> Iterator[None]:
+def exclusive(lock_path: Path) -> Iterator[None]:
     """An exclusive lock between processes (POSIX ``flock``; no lock where it is missing)."""
     try:
         import fcntl
@@ -81,7 +81,7 @@ def open_store(uri: str | None = None) -> str:
             MlflowClient(uri).search_experiments(max_results=1)
             return uri
         database.parent.mkdir(parents=True, exist_ok=True)
-        with _exclusive(database.with_name(database.name + ".lock")):
+        with exclusive(database.with_name(database.name + ".lock")):
             MlflowClient(uri).search_experiments(max_results=1)
     except Exception as error:  # MlflowException, OSError, requests' connection errors, ...
         reason = redact(str(error).splitlines()[0][:300]) if str(error) else type(error).__name__

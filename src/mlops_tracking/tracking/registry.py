@@ -1,0 +1,263 @@
+"""The model registry: versions, aliases, version tags and the audit trail (MlflowClient).
+
+Stages are deprecated in MLflow 3 (``transition_model_version_stage`` warns), so the lifecycle
+is aliases (``models:/name@production``) plus version tags (``lifecycle``, ``promotion.*``,
+``deployment.*``). The audit trail is append-only: every decision is one registered-model tag
+``audit.<epoch ms>.<random>`` holding JSON, so concurrent writers never overwrite each other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlops_tracking.errors import UserError
+from mlops_tracking.promotion import TrailEntry
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from mlflow import MlflowClient
+    from mlflow.entities.model_registry import ModelVersion
+
+TRAIL_PREFIX = "audit."
+ONNX_SUFFIX = "-onnx"  # the ONNX form is its own registered model: <name>-onnx
+
+
+class RegistryError(UserError):
+    """A registered model, version or alias that does not exist, or a refused registry action."""
+
+
+@dataclass(frozen=True)
+class VersionRef:
+    """One registered model version, and the alias it was reached by (if any)."""
+
+    name: str
+    version: str
+    alias: str | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}/{self.version}"
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.alias} (version {self.version})" if self.alias else self.uri
+
+
+def client() -> MlflowClient:
+    from mlflow import MlflowClient
+
+    return MlflowClient()
+
+
+# --- references -----------------------------------------------------------------------------
+
+
+_REFERENCE = re.compile(r"^(?:models:/)?(?P<name>[^@/]+?)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))?$")
+
+
+def resolve(reference: str) -> VersionRef:
+    """Resolve ``NAME@ALIAS``, ``NAME/VERSION``, ``NAME`` (latest) or their ``models:/`` forms.
+
+    Raises ``RegistryError`` naming what does not exist and what does.
+    """
+    match = _REFERENCE.match(reference.strip())
+    if match is None or reference.startswith("models:/m-"):
+        raise RegistryError(
+            f"'{reference}' is not a registered model reference; use NAME@ALIAS, NAME/VERSION "
+            "or NAME (latest version)"
+        )
+    name, alias, version = match["name"], match["alias"], match["version"]
+    aliases = registered_aliases(name)
+    if alias is not None:
+        if alias not in aliases:
+            known = ", ".join(f"{a} (v{v})" for a, v in sorted(aliases.items())) or "none"
+            raise RegistryError(f"model '{name}' has no alias '{alias}' (aliases: {known})")
+        return VersionRef(name, aliases[alias], alias)
+    versions = version_numbers(name)
+    if version is None:
+        if not versions:
+            raise RegistryError(f"model '{name}' has no versions yet")
+        return VersionRef(name, versions[-1])
+    if version not in versions:
+        listed = ", ".join(versions) or "none"
+        raise RegistryError(f"model '{name}' has no version {version} (versions: {listed})")
+    return VersionRef(name, version)
+
+
+def registered_aliases(name: str) -> dict[str, str]:
+    """Alias -> version of a registered model; ``RegistryError`` if the model does not exist."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        model = client().get_registered_model(name)
+    except MlflowException:
+        known = ", ".join(model_names()) or "none yet"
+        raise RegistryError(
+            f"no registered model named '{name}' (registered models: {known}). Register a run "
+            "with `mlops-tracking register RUN_ID`."
+        ) from None
+    return {alias: str(version) for alias, version in model.aliases.items()}
+
+
+def model_names() -> list[str]:
+    return sorted(model.name for model in client().search_registered_models())
+
+
+def version_numbers(name: str) -> list[str]:
+    versions = client().search_model_versions(f"name='{name}'")
+    return [str(v) for v in sorted(int(version.version) for version in versions)]
+
+
+def model_version(ref: VersionRef) -> ModelVersion:
+    return client().get_model_version(ref.name, ref.version)
+
+
+# --- registering ----------------------------------------------------------------------------
+
+
+def register(model_uri: str, name: str, run_id: str, tags: dict[str, str]) -> VersionRef:
+    """Register a LoggedModel (``models:/m-…``) as a new version of ``name`` with ``tags``.
+
+    The client calls are used rather than ``mlflow.register_model``, which prints to stderr.
+    """
+    from mlflow.exceptions import MlflowException
+
+    registry = client()
+    try:
+        registry.create_registered_model(name)
+    except MlflowException as error:
+        if error.error_code not in {"RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"}:
+            raise
+    version = registry.create_model_version(
+        name,
+        model_uri,
+        run_id=run_id,
+        tags=tags,
+        model_id=model_uri.removeprefix("models:/"),
+    )
+    return VersionRef(name, str(version.version))
+
+
+def set_version_tags(ref: VersionRef, tags: dict[str, str]) -> None:
+    registry = client()
+    for key, value in tags.items():
+        registry.set_model_version_tag(ref.name, ref.version, key, value)
+
+
+def describe_version(ref: VersionRef, description: str) -> None:
+    client().update_model_version(ref.name, ref.version, description=description)
+
+
+def move_alias(name: str, alias: str, version: str) -> None:
+    client().set_registered_model_alias(name, alias, version)
+
+
+# --- the audit trail ------------------------------------------------------------------------
+
+
+def append_trail(name: str, entry: TrailEntry) -> None:
+    """Append ``entry`` to the model's trail: a fresh tag key, so no write overwrites another."""
+    key = f"{TRAIL_PREFIX}{time.time_ns() // 1_000_000:013d}.{secrets.token_hex(3)}"
+    client().set_registered_model_tag(name, key, entry.to_json())
+
+
+def read_trail(name: str) -> list[TrailEntry]:
+    """The model's audit trail, oldest first."""
+    tags = client().get_registered_model(name).tags
+    keys = sorted(key for key in tags if key.startswith(TRAIL_PREFIX))
+    return [TrailEntry.from_json(tags[key]) for key in keys]
+
+
+@contextmanager
+def registry_lock(name: str) -> Iterator[None]:
+    """Serialise decisions about one registered model between processes on this machine.
+
+    A local SQLite store locks a file next to its database; any other store locks a file in the
+    temporary directory (processes on other machines are not covered: see the README).
+    """
+    from mlops_tracking.tracking.store import exclusive, sqlite_path
+
+    uri = client().tracking_uri
+    database = sqlite_path(uri)
+    digest = hashlib.sha256(f"{uri}|{name}".encode()).hexdigest()[:16]
+    folder = database.resolve().parent if database else Path(tempfile.gettempdir())
+    with exclusive(folder / f".registry-{digest}.lock"):
+        yield
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+def version_rows(name: str) -> list[dict[str, Any]]:
+    """Every version of ``name``: number, run, tags, aliases, source-run metrics, created."""
+    registry = client()
+    aliases = registered_aliases(name)
+    held: dict[str, list[str]] = {}
+    for alias, number in aliases.items():
+        held.setdefault(number, []).append(alias)
+    rows = []
+    for version in registry.search_model_versions(f"name='{name}'"):
+        metrics = _run_metrics(version.run_id)
+        rows.append(
+            {
+                "version": str(version.version),
+                "run_id": version.run_id or "",
+                "created": version.creation_timestamp,
+                "aliases": sorted(held.get(str(version.version), [])),
+                "tags": dict(version.tags),
+                "metrics": metrics,
+            }
+        )
+    return sorted(rows, key=lambda row: int(row["version"]))
+
+
+def _run_metrics(run_id: str | None) -> dict[str, float]:
+    from mlflow.exceptions import MlflowException
+
+    if not run_id:
+        return {}
+    try:
+        return dict(client().get_run(run_id).data.metrics)
+    except MlflowException:
+        return {}
+
+
+def predict_with(ref: VersionRef, rows: pd.DataFrame, engine: str | None = None) -> pd.DataFrame:
+    """Outputs of the registered deployable model for ``rows`` (raw columns)."""
+    import mlflow
+
+    from mlops_tracking.tracking.lifecycle import forget_active_model
+
+    model = mlflow.pyfunc.load_model(ref.uri)
+    forget_active_model()  # loading made it the process-wide active model
+    params = {"engine": engine} if engine else None
+    outputs: pd.DataFrame = model.predict(rows, params=params)
+    return outputs
+
+
+def model_summaries() -> list[dict[str, Any]]:
+    """Every registered model: name, version count, aliases, versions currently serving."""
+    registry = client()
+    summaries = []
+    for model in registry.search_registered_models():
+        versions = registry.search_model_versions(f"name='{model.name}'")
+        serving = [
+            f"v{v.version}" for v in versions if v.tags.get("deployment.status") == "serving"
+        ]
+        summaries.append(
+            {
+                "name": model.name,
+                "versions": len(versions),
+                "aliases": {alias: str(version) for alias, version in model.aliases.items()},
+                "serving": ", ".join(serving) or "-",
+            }
+        )
+    return sorted(summaries, key=lambda summary: str(summary["name"]))

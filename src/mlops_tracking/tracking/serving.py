@@ -1,0 +1,237 @@
+"""Serve a registered version with ``mlflow models serve`` and record its deployment status.
+
+The version's tags say whether it is ``serving``, ``stopped`` or ``failed``, where, since when
+and (for a failure) why; each change is also appended to the model's audit trail.
+
+``mlflow models serve --env-manager local`` starts ``uvicorn`` by name, so it exits 127 when
+the environment's ``bin`` is not on ``PATH`` (a shell that runs ``.venv/bin/mlops-tracking``
+without activating the environment). The server is therefore started with this interpreter's
+folder first on ``PATH``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mlops_tracking.errors import UserError
+from mlops_tracking.promotion import TrailEntry
+from mlops_tracking.tracking.registry import VersionRef, append_trail, set_version_tags
+
+STARTUP_TIMEOUT = 120.0  # seconds; a cold start imports MLflow, pandas and the model (~10 s)
+
+
+class ServingError(UserError):
+    """The model server could not start (port in use, model failed to load, timeout)."""
+
+
+@dataclass(frozen=True)
+class Deployment:
+    ref: VersionRef
+    host: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.url}/invocations"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def record_status(ref: VersionRef, status: str, by: str, **fields: str) -> None:
+    """Write ``deployment.status`` and its details on the version; append to the trail."""
+    tags = {"deployment.status": status, **{f"deployment.{k}": v for k, v in fields.items()}}
+    set_version_tags(ref, tags)
+    entry = TrailEntry(
+        at=datetime.now(UTC).isoformat(timespec="milliseconds"),
+        action="deploy",
+        alias=ref.alias or "",
+        version=ref.version,
+        previous=None,
+        decision=status,
+        by=by,
+        reason=fields.get("reason", fields.get("endpoint", "")),
+    )
+    append_trail(ref.name, entry)
+
+
+def port_in_use(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def server_command(ref: VersionRef, host: str, port: int, workers: int = 1) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "models",
+        "serve",
+        "--model-uri",
+        ref.uri,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--env-manager",
+        "local",
+    ]
+
+
+def server_environment() -> dict[str, str]:
+    """This environment, with our interpreter's ``bin`` first on PATH (see the module doc)."""
+    from mlops_tracking.tracking.store import tracking_uri
+
+    env = dict(os.environ)
+    bin_dir = str(Path(sys.executable).parent)
+    env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])
+    env["MLFLOW_TRACKING_URI"] = tracking_uri()
+    env.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    return env
+
+
+@contextmanager
+def deployment(
+    ref: VersionRef, by: str, port: int = 5001, workers: int = 1, host: str = "127.0.0.1"
+) -> Iterator[Deployment]:
+    """Serve ``ref`` until the block ends, recording serving → stopped (or failed)."""
+    endpoint = f"http://{host}:{port}/invocations"
+    if port_in_use(host, port):
+        reason = f"port {port} on {host} is already in use"
+        record_status(ref, "failed", by, reason=reason, endpoint=endpoint, stopped_at=_now())
+        raise ServingError(f"{reason}; stop what uses it or pass --port with a free port")
+    log_path = Path(tempfile.mkstemp(prefix="mlops-serve-", suffix=".log")[1])
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            server_command(ref, host, port, workers),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=server_environment(),
+            start_new_session=True,  # its own process group: uvicorn's workers stop with it
+        )
+    served = Deployment(ref, host, port, process, log_path)
+    try:
+        _wait_until_ready(served)
+    except BaseException as error:
+        _stop(process)
+        reason = str(error) if isinstance(error, ServingError) else type(error).__name__
+        record_status(ref, "failed", by, reason=reason[:1000], stopped_at=_now())
+        raise
+    record_status(ref, "serving", by, endpoint=endpoint, started_at=_now(), stopped_at="")
+    try:
+        yield served
+    finally:
+        crashed = process.poll() is not None
+        _stop(process)
+        if crashed:
+            reason = f"server exited with code {process.returncode}: {_tail(log_path)}"
+            record_status(ref, "failed", by, reason=reason[:1000], stopped_at=_now())
+        else:
+            record_status(ref, "stopped", by, stopped_at=_now())
+
+
+def _wait_until_ready(served: Deployment, timeout: float = STARTUP_TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if served.process.poll() is not None:
+            raise ServingError(
+                f"the model server exited with code {served.process.returncode} before it "
+                f"answered: {_tail(served.log_path)}"
+            )
+        try:
+            with urllib.request.urlopen(f"{served.url}/ping", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.25)
+    raise ServingError(f"the model server did not answer within {timeout:.0f} s")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    except ProcessLookupError:
+        pass
+
+
+def _tail(log_path: Path, lines: int = 3) -> str:
+    try:
+        text = log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    except OSError:
+        return "(no log)"
+    return " | ".join(text[-lines:]) or "(no output)"
+
+
+def example_request(served: Deployment) -> str:
+    """A curl command that sends the version's input example to the endpoint."""
+    import json
+
+    from mlflow.models import get_model_info
+
+    example: object = {}
+    info = get_model_info(served.ref.uri)
+    if info.signature is not None:
+        example = {spec.name: 0 for spec in info.signature.inputs.inputs}
+    try:
+        from mlflow.models import Model
+
+        loaded: Any = Model.load(served.ref.uri).load_input_example()
+        if loaded is not None:
+            example = loaded.head(1).to_dict(orient="records")[0]
+    except Exception:  # an example is a convenience: fall back to zeros
+        pass
+    body = json.dumps({"dataframe_records": [example]}, default=str)
+    return f"curl -s {served.endpoint} -H 'Content-Type: application/json' -d '{body}'"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nobody listens on right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def invoke(served: Deployment, rows: Any, timeout: float = 30) -> str:
+    """POST ``rows`` (a DataFrame) to the endpoint; return the JSON answer as text."""
+    import json
+
+    body = json.dumps({"dataframe_split": rows.to_dict(orient="split")}).encode()
+    request = urllib.request.Request(
+        served.endpoint, data=body, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return str(response.read().decode())
