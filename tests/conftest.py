@@ -77,7 +77,8 @@ def isolated_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     yield uri
-    _reset_mlflow()
+    if "mlflow" in sys.modules:  # pure-function tests never import it; don't pay ~3 s for it
+        _reset_mlflow()
 
 
 @pytest.fixture
@@ -236,3 +237,82 @@ def fit_model(*overrides: str, fast: bool = True) -> Fitted:
     family = family_for(config.model.name, inputs.dataset.task)
     pipeline, fit = fit_pipeline(inputs, family)
     return Fitted(inputs, family, pipeline, fit)
+
+
+# --- a store with several runs of one experiment, for the registry ------------------------------
+
+# Three breast_cancer models of clearly different quality (test log loss ~0.09, ~0.12, ~0.6).
+REGISTRY_RUNS = (
+    ["model.name=logistic_regression"],
+    ["model.name=random_forest"],
+    ["model.name=logistic_regression", "model.logistic_regression.C=0.0001"],
+)
+
+
+@dataclass(frozen=True)
+class RegistryStore:
+    """A private copy of a store holding REGISTRY_RUNS; ``runs`` are ordered best first."""
+
+    uri: str
+    runs: list[str]  # run ids by test log loss, best first
+    losses: list[float]
+    name: str = "breast_cancer-binary"
+
+
+@pytest.fixture(scope="session")
+def _registry_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    import mlflow
+
+    from mlops_tracking.config import load_config
+    from mlops_tracking.workflows import train_and_log
+
+    directory = tmp_path_factory.mktemp("registry")
+    previous = Path.cwd()
+    os.chdir(directory)
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{directory / 'mlflow.db'}"
+    try:
+        runs = [
+            train_and_log(load_config(PARAMS, [*FAST, *overrides]), PARAMS).run_id
+            for overrides in REGISTRY_RUNS
+        ]
+    finally:
+        os.chdir(previous)
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+        _reset_mlflow()
+        mlflow.set_tracking_uri(None)
+    return directory, runs
+
+
+@pytest.fixture
+def registry_store(
+    _registry_template: tuple[Path, list[str]], tmp_path: Path, isolated_store: str
+) -> RegistryStore:
+    """This test's own copy of the registry template's database (artifacts stay shared).
+
+    Registry state (versions, aliases, trail) lives in the database, so every test starts with
+    three trained runs and an empty registry.
+    """
+    import shutil
+
+    from mlflow import MlflowClient
+
+    template, runs = _registry_template
+    shutil.copy(template / "mlflow.db", tmp_path / "mlflow.db")
+    client = MlflowClient(isolated_store)
+    losses = {run: client.get_run(run).data.metrics["test_log_loss"] for run in runs}
+    ordered = sorted(runs, key=losses.__getitem__)
+    return RegistryStore(isolated_store, ordered, [losses[run] for run in ordered])
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> Any:
+    """Run ``mlops-tracking ARGS`` in a subprocess (the current store); return the result."""
+    import subprocess
+
+    return subprocess.run(
+        [sys.executable, "-m", "mlops_tracking", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )

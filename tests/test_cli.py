@@ -37,7 +37,8 @@ def _train(*overrides: str, fast: bool = True, extra: tuple[str, ...] = ()):  # 
 def test_help_lists_every_command() -> None:
     result = _invoke("--help")
     assert result.exit_code == 0
-    for command in ("train", "compare", "runs", "audit", "demo"):
+    commands = ("train", "compare", "runs", "audit", "demo", "register", "promote", "rollback")
+    for command in (*commands, "models", "serve", "predict", "lineage"):
         assert command in result.output
 
 
@@ -200,6 +201,31 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     )
     for run in runs:
         assert audit_run(run.info.run_id).passed, run.info.run_name
+    _assert_demo_lifecycle(client, parent.data.tags["compare.best_run_id"], result.stdout)
+
+
+def _assert_demo_lifecycle(client, best_run: str, output: str) -> None:  # type: ignore[no-untyped-def]
+    """The demo's registry tour, read back: best in production, weaker rejected, served once."""
+    from mlops_tracking.tracking.registry import read_trail
+
+    name = "breast_cancer-binary"
+    aliases = {alias: str(v) for alias, v in client.get_registered_model(name).aliases.items()}
+    production = client.get_model_version(name, aliases["production"])
+    assert aliases == {"staging": str(production.version), "production": str(production.version)}
+    assert production.run_id == best_run
+    assert production.tags["lifecycle"] == "production"
+    assert production.tags["deployment.status"] == "stopped"
+    decisions = [(e.action, e.alias, e.decision) for e in read_trail(name)]
+    assert decisions == [
+        ("promote", "staging", "promoted"),
+        ("promote", "production", "promoted"),
+        ("promote", "staging", "rejected"),
+        ("deploy", "production", "serving"),
+        ("deploy", "production", "stopped"),
+    ]
+    assert '{"predictions": [{"label": ' in output
+    assert f"Lineage of {name}@production" in output
+    assert production.tags["git.commit"] in output
 
 
 def test_a_messy_csv_trains_end_to_end(tmp_path: Path, client) -> None:  # type: ignore[no-untyped-def]

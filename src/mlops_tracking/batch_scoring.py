@@ -56,7 +56,7 @@ def check_rows(frame: pd.DataFrame, columns: dict[str, str], origin: str) -> pd.
                 else numbers.astype("float64")
             )
         elif kind == "boolean":
-            checked[column] = values.map(_boolean).astype(object)
+            checked[column] = _booleans(values, column, origin)
         else:
             checked[column] = values.astype(object).where(values.notna(), None)
     return pd.DataFrame(checked, index=frame.index)
@@ -71,13 +71,25 @@ def _integers(numbers: pd.Series, column: str, origin: str) -> pd.Series:
     return numbers.astype("int64")
 
 
-def _boolean(value: object) -> object:
-    text = str(value).strip().lower()
-    if text in {"true", "1", "yes"}:
-        return True
-    if text in {"false", "0", "no"}:
-        return False
-    return None
+_TRUE, _FALSE = {"true", "1", "1.0", "yes"}, {"false", "0", "0.0", "no"}
+
+
+def _booleans(values: pd.Series, column: str, origin: str) -> pd.Series:
+    """True/False from booleans, 1/0 (also read as 1.0/0.0) and true/false/yes/no text."""
+    text = pd.Series(
+        [None if pd.isna(value) else str(value).strip().lower() for value in values],
+        index=values.index,
+        dtype=object,
+    )
+    bad = text.notna() & ~text.isin(_TRUE | _FALSE)
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(
+            f"{origin}: column {column!r} must be boolean (true/false, 1/0, yes/no) but row "
+            f"{row + 1} holds {values.iloc[row]!r}"
+        )
+    flags = [None if value is None else value in _TRUE for value in text]
+    return pd.Series(flags, index=values.index, dtype=object)
 
 
 def normalise(frame: pd.DataFrame, kinds: dict[str, str]) -> pd.DataFrame:
@@ -108,7 +120,9 @@ def onnx_feed(
 
 def labelled(proba: np.ndarray, labels: list[str]) -> pd.DataFrame:
     """The deployable model's output shape: ``label`` then ``proba_<label>`` columns."""
-    proba = proba / proba.sum(axis=1, keepdims=True)  # float32 rows sum to 1 ± 1e-7
+    # float32 probabilities can leave [0, 1] by ~1e-7 and rows sum to 1 ± 1e-7
+    proba = np.clip(proba, 0.0, 1.0)
+    proba = proba / proba.sum(axis=1, keepdims=True)
     output = pd.DataFrame(proba, columns=[f"proba_{label}" for label in labels])
     output.insert(0, "label", [labels[i] for i in np.argmax(proba, axis=1)])
     return output

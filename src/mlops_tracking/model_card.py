@@ -18,6 +18,19 @@ _INTENDED_USE = {
     "regression": "Predicts a numeric value for rows of the training table's columns.",
 }
 
+_LIMITATIONS = {
+    "classification": (
+        "- Probabilities are as calibrated as `test_expected_calibration_error` says.",
+        "- The ONNX form computes in float32: probabilities may differ from scikit-learn in the "
+        "7th digit (its labels were checked to agree on every test row at training).",
+    ),
+    "regression": (
+        "- Errors are averages: `test_within_10pct` says how often a prediction is within 10 %.",
+        "- The ONNX form computes in float32; the serving engine tag says whether it was close "
+        "enough to scikit-learn to be used.",
+    ),
+}
+
 
 def key_metrics(metrics: dict[str, float], task: str | None) -> dict[str, float]:
     """The test metrics worth showing for ``task``, plus validation loss and fit time."""
@@ -70,9 +83,7 @@ def render(lineage: dict[str, Any]) -> str:
         "",
         "## Limitations",
         "- Scores hold for data drawn like the test split; check drift before trusting them.",
-        "- Probabilities are as calibrated as `test_expected_calibration_error` says.",
-        "- The ONNX form computes in float32; values may differ from scikit-learn in the 7th "
-        "digit (labels are checked to agree at training).",
+        *_LIMITATIONS["regression" if task == "regression" else "classification"],
     ]
     text = "\n".join(line for line in lines if line is not None) + "\n"
     if len(text) > MAX_DESCRIPTION:

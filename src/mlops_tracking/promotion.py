@@ -93,6 +93,12 @@ def decide(
     if holder is None:
         explanation = f"first holder of the alias: {metric} = {candidate:.6g} on its own evaluation"
         return Gate(True, explanation, metric, goal, margin, candidate, None)
+    if not np.isfinite(holder):
+        explanation = (
+            f"version {holder_version} cannot be scored ({metric} = {holder}); the candidate's "
+            f"{metric} = {candidate:.6g} replaces it"
+        )
+        return Gate(True, explanation, metric, goal, margin, candidate, holder)
     gain = candidate - holder if goal == "maximize" else holder - candidate
     better = "higher" if goal == "maximize" else "lower"
     passed = bool(gain >= margin)

@@ -96,8 +96,9 @@ class TabularModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defined
             outputs = self.session.run(None, self.feed(features))
             if not self.labels:
                 return pd.DataFrame({"prediction": np.asarray(outputs[0], "float64").ravel()})
-            proba = np.asarray(outputs[1], dtype="float64")
-            proba /= proba.sum(axis=1, keepdims=True)  # float32 rows sum to 1 ± 1e-7
+            # float32 probabilities can leave [0, 1] by ~1e-7 and rows sum to 1 ± 1e-7
+            proba = np.clip(np.asarray(outputs[1], dtype="float64"), 0.0, 1.0)
+            proba /= proba.sum(axis=1, keepdims=True)
         elif not self.labels:
             return pd.DataFrame({"prediction": self.pipeline.predict(features)})
         else:

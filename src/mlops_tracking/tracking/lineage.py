@@ -49,7 +49,8 @@ def _logged_model(model_id: str) -> tuple[str, dict[str, Any]]:
     versions = [
         {"name": v.name, "version": str(v.version)}
         for v in client().search_model_versions(f"run_id='{logged.source_run_id}'")
-        if getattr(v, "model_id", None) == model_id
+        # MLflow 3.17's SQL store reads model_id back as None; the source keeps the model URI
+        if model_id in {getattr(v, "model_id", None), str(v.source).removeprefix("models:/")}
     ]
     model = {
         "name": None,
