@@ -83,6 +83,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from benchmarking import ENVIRONMENT, git_commit, table  # benchmarks/ is on sys.path
+
 if TYPE_CHECKING:
     from mlops_tracking.config import Config
 
@@ -93,12 +95,6 @@ RESULTS = REPO / "benchmarks" / "results" / "latest.json"
 BIN = Path(sys.executable).parent
 CLI = BIN / "mlops-tracking"
 
-ENVIRONMENT = {
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "MLFLOW_LOGGING_LEVEL": "WARNING",
-    "DO_NOT_TRACK": "true",
-    "MPLBACKEND": "Agg",
-}
 
 FULL_REPS, QUICK_REPS = 5, 2
 BUSY_LOAD_SHARE = 0.5  # warn when the 1-minute load average exceeds half the cores
@@ -192,20 +188,6 @@ def _median(values: Sequence[float]) -> float:
 
 def _seconds(value: float) -> str:
     return "-" if math.isnan(value) else f"{value:.3f}"
-
-
-def _table(title: str, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A plain-text table: first column left-aligned, the others right-aligned."""
-    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
-
-    def line(cells: Sequence[str]) -> str:
-        first, *rest = cells
-        parts = [str(first).ljust(widths[0])]
-        parts += [str(cell).rjust(width) for cell, width in zip(rest, widths[1:], strict=True)]
-        return "  ".join(parts)
-
-    rule = "-" * len(line(headers))
-    return "\n".join([f"\n{title}", rule, line(headers), rule, *(line(row) for row in rows), rule])
 
 
 def _verdict(ok: bool) -> str:
@@ -674,7 +656,7 @@ def _print_overhead(result: Result) -> None:
         f"1. One training run, {ours['model']} ({settings}) on {ours['dataset']}: wall seconds\n"
         f"   1 cold + {result['reps']} warm runs per variant, each on a fresh store"
     )
-    print(_table(title, headers, rows))
+    print(table(title, headers, rows))
     print(
         "load: 1-minute load average as the variant started; the previous worker adds about 1, "
         f"more than that on {os.cpu_count()} cores means other processes competed for the CPU."
@@ -699,7 +681,7 @@ def _print_overhead(result: Result) -> None:
             _verdict(bool(summary["ratio_met"])),
         ],
     ]
-    print(_table("1b. Tracking overhead (warm medians, seconds)", ["", "value"], overhead_rows))
+    print(table("1b. Tracking overhead (warm medians, seconds)", ["", "value"], overhead_rows))
     logged = [variants["ours"]["logged"], variants["autolog"]["logged"]]
     rows = [
         [
@@ -712,7 +694,7 @@ def _print_overhead(result: Result) -> None:
         for label, key in LOGGED_ROWS
     ]
     headers = ["last warm run, read back with MlflowClient", "ours", "autolog"]
-    print(_table("1c. What one run logged", headers, rows))
+    print(table("1c. What one run logged", headers, rows))
 
 
 def _bench_metrics(reps: int, scratch: Path) -> Result:
@@ -768,7 +750,7 @@ def _print_metrics(result: Result) -> None:
         f"2. Step-metric logging: {len(HISTORY_KEYS)} curves x {HISTORY_STEPS} steps, "
         "a fresh sqlite store per run"
     )
-    print(_table(title, headers, rows))
+    print(table(title, headers, rows))
     print(
         f"ours / naive = {result['ours_vs_naive']:.1f}x by median rate "
         f"(target >= {result['target']:.0f}x: {_verdict(bool(result['met']))}); "
@@ -803,7 +785,7 @@ def _print_cli(result: Result) -> None:
         for label, t in result["commands"].items()
     ]
     print(
-        _table(
+        table(
             "3. CLI start-up, wall seconds per process", ["command", "runs", "median", "min"], rows
         )
     )
@@ -828,7 +810,7 @@ def _bench_demo(scratch: Path) -> Result:
 def _print_demo(result: Result) -> None:
     audit = f"{result['audit_passed']}/{result['audit_runs']} runs pass"
     rows = [["mlops-tracking demo", _seconds(result["seconds"]), audit]]
-    print(_table("4. Demo on a fresh store, wall seconds", ["command", "seconds", "audit"], rows))
+    print(table("4. Demo on a fresh store, wall seconds", ["command", "seconds", "audit"], rows))
     print(f"demo < {result['target']:.0f} s: {_verdict(bool(result['met']))}")
 
 
@@ -842,24 +824,14 @@ def _print_profile(result: Result) -> None:
     headers = ["function", "calls", "cumulative s", "self s"]
     wall = result["wall_seconds"]
     print(
-        _table(
+        table(
             f"Profile of one warm 'ours' run ({wall:.2f} s under cProfile): top cumulative, "
             "mlops_tracking/mlflow/skops/matplotlib",
             headers,
             rows(result["cumulative"]),
         )
     )
-    print(_table("Profile: top self time, any module", headers, rows(result["self"])))
-
-
-def _git_commit() -> str:
-    completed = subprocess.run(
-        ["git", "-C", str(REPO), "describe", "--always", "--dirty"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return completed.stdout.strip() or "unknown"
+    print(table("Profile: top self time, any module", headers, rows(result["self"])))
 
 
 def _metadata(quick: bool, reps: int) -> Result:
@@ -876,7 +848,7 @@ def _metadata(quick: bool, reps: int) -> Result:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
-        "git": _git_commit(),
+        "git": git_commit(),
         "load_average_start": _load_average(),
         "versions": {name: version(name) for name in ("mlflow", "scikit-learn", "skops")},
     }
@@ -972,7 +944,7 @@ def _orchestrate(args: argparse.Namespace) -> int:
         else:
             shutil.rmtree(scratch, ignore_errors=True)
     results["meta"]["load_average_end"] = _load_average()
-    print(_table("Targets", ["target", "measured", "verdict"], _targets(results)))
+    print(table("Targets", ["target", "measured", "verdict"], _targets(results)))
     load = (
         f"{results['meta']['load_average_start']:.2f} -> {results['meta']['load_average_end']:.2f}"
     )

@@ -415,6 +415,7 @@ def models(
     def body() -> None:
         from mlops_tracking.registry_report import models_table, trail_table, versions_table
         from mlops_tracking.tracking import registry
+        from mlops_tracking.tracking.serving import answering
 
         _open()
         console = _console()
@@ -426,6 +427,12 @@ def models(
             console.print(models_table(summaries))
             return
         rows = registry.version_rows(name)
+        for row in rows:  # a server killed with SIGKILL could not record that it stopped
+            tags = row["tags"]
+            if tags.get("deployment.status") == "serving" and not answering(
+                tags.get("deployment.endpoint", "")
+            ):
+                tags["deployment.status"] = "serving? (not answering)"
         task = next((row["tags"].get("task") for row in rows if row["tags"].get("task")), "")
         console.print(versions_table(name, rows, _headline(task or "binary")))
         console.print(trail_table(name, registry.read_trail(name)))
@@ -438,22 +445,46 @@ def serve(
     reference: ReferenceArgument,
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 5001,
     workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="pyfunc: raw named columns in, label names out. onnx: the registered ONNX "
+            "twin, float32 rows in training column order in, label codes out (fastest)."
+        ),
+    ] = "pyfunc",
 ) -> None:
     """Serve a version on 127.0.0.1 until Ctrl-C, recording its deployment status."""
 
     def body() -> None:
         from mlops_tracking.tracking.lifecycle import RunInterrupted, stop_signals_raise
-        from mlops_tracking.tracking.registry import resolve
-        from mlops_tracking.tracking.serving import ServingError, deployment, example_request
+        from mlops_tracking.tracking.registry import model_version, resolve
+        from mlops_tracking.tracking.serving import (
+            ServingError,
+            deployment,
+            example_request,
+            served_uri,
+        )
 
         _open()
         ref = resolve(reference)
         console = _console()
+        # prepared before the server starts, so it is on screen as soon as the server answers
+        example = example_request(
+            served_uri(ref, engine), f"http://127.0.0.1:{port}/invocations", engine
+        )
         console.print(f"Starting the model server for {ref} …")
         try:
-            with stop_signals_raise(), deployment(ref, _author(), port, workers) as up:
-                console.print(f"[green]serving[/] {ref} at {up.endpoint}  (Ctrl-C stops it)")
-                console.print(f"Try:\n  {example_request(up)}")
+            with (
+                stop_signals_raise(),
+                deployment(ref, _author(), port=port, workers=workers, engine=engine) as up,
+            ):
+                console.print(
+                    f"[green]serving[/] {ref} ({up.model_uri}) at {up.endpoint}  (Ctrl-C stops it)"
+                )
+                console.print(f"Try:\n  {example}")
+                labels = model_version(ref).tags.get("labels")
+                if engine == "onnx" and labels:
+                    console.print(f"Label codes: {labels} (code i is the i-th name)")
                 up.process.wait()
         except (KeyboardInterrupt, RunInterrupted) as stop:
             # Stopping is how a server's life ends: the status is recorded, exit 0.

@@ -7,6 +7,7 @@ the registered model's audit trail before the command returns.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,6 +55,8 @@ def now() -> str:
 def register_run(run_id: str, settings: RegistryConfig, name: str | None = None) -> Registration:
     """Register the run's deployable pyfunc (and its ONNX form) with tags and a model card."""
     from mlops_tracking import model_card
+    from mlops_tracking.tracking.inference import signature_of
+    from mlops_tracking.tracking.lineage import lineage
 
     run = run_lineage_or_fail(run_id)
     tags = _source_run_tags(run_id)
@@ -68,19 +71,27 @@ def register_run(run_id: str, settings: RegistryConfig, name: str | None = None)
     ref = registry.register(
         tags["model_uri.pyfunc"], name, run_id, {**version_tags, "format": "pyfunc"}
     )
+    labels = signature_of(ref).labels
+    if labels:  # what label codes mean, for the ONNX form and whoever reads its output
+        version_tags["labels"] = json.dumps(labels)
+        registry.set_version_tags(ref, {"labels": version_tags["labels"]})
     onnx = None
     if "model_uri.onnx" in tags:
-        onnx_tags = {**version_tags, "format": "onnx", "pyfunc.version": ref.version}
-        onnx = registry.register(tags["model_uri.onnx"], name + ONNX_SUFFIX, run_id, onnx_tags)
-        registry.set_version_tags(ref, {"onnx.version": onnx.version})
-        registry.describe_version(onnx, f"ONNX form of `{name}` version {ref.version}.")
-    from mlops_tracking.tracking.lineage import lineage
-
+        onnx = _register_onnx(ref, tags["model_uri.onnx"], run_id, version_tags)
     card = model_card.render(lineage(ref.uri))
     artifact = f"{CARD_FOLDER}/{name}-v{ref.version}.md"
     registry.client().log_text(run_id, card, artifact)
     registry.describe_version(ref, card)
     return Registration(ref, onnx, artifact)
+
+
+def _register_onnx(ref: VersionRef, uri: str, run_id: str, tags: dict[str, str]) -> VersionRef:
+    """The ONNX twin: a version of ``<name>-onnx``, linked to ``ref`` both ways."""
+    twin_tags = {**tags, "format": "onnx", "pyfunc.version": ref.version}
+    onnx = registry.register(uri, ref.name + ONNX_SUFFIX, run_id, twin_tags)
+    registry.set_version_tags(ref, {"onnx.version": onnx.version})
+    registry.describe_version(onnx, f"ONNX form of `{ref.name}` version {ref.version}.")
+    return onnx
 
 
 def run_lineage_or_fail(run_id: str) -> dict[str, Any]:

@@ -358,3 +358,19 @@ def test_the_audit_shows_registry_items_once_registered(registry_store: Registry
     assert items["Lifecycle alias (staging/production)"].status == "present"
     assert "@staging" in items["Lifecycle alias (staging/production)"].location
     assert items["Deployment status"].status == "n/a"  # never served
+
+
+def test_a_serving_status_nobody_answers_is_flagged(registry_store: RegistryStore, client) -> None:  # type: ignore[no-untyped-def]
+    """A server killed with SIGKILL cannot record `stopped`; `models` checks before it trusts."""
+    from mlops_tracking.cli import app
+    from mlops_tracking.tracking.serving import free_port
+
+    version = _register(registry_store, 0)
+    endpoint = f"http://127.0.0.1:{free_port()}/invocations"
+    client.set_model_version_tag("breast_cancer-binary", version, "deployment.status", "serving")
+    client.set_model_version_tag("breast_cancer-binary", version, "deployment.endpoint", endpoint)
+
+    result = runner.invoke(app, ["models", "breast_cancer-binary"])
+
+    assert result.exit_code == 0, result.output
+    assert "serving? (not answering)" in " ".join(result.output.split())

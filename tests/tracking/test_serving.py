@@ -160,3 +160,36 @@ def test_the_serve_command_stops_on_sigterm_and_records_stopped(
     assert _tags(client, ref)["deployment.status"] == "stopped"
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
+
+
+def test_the_onnx_engine_serves_the_twin_with_scikit_learns_labels(
+    registry_store: RegistryStore, client
+) -> None:  # type: ignore[no-untyped-def]
+    """`serve --engine onnx`: float32 rows in, scikit-learn's label codes out; status recorded."""
+    import mlflow
+
+    from mlops_tracking.tracking.serving import deployment, example_request, free_port
+
+    ref = _registered(registry_store)
+    twin = _tags(client, ref)["onnx.version"]
+    rows = _rows(20)
+    pipeline = mlflow.pyfunc.load_model(ref.uri).unwrap_python_model().pipeline
+    labels = json.loads(_tags(client, ref)["labels"])
+
+    with deployment(ref, "tester", port=free_port(), engine="onnx") as served:
+        assert served.model_uri == f"models:/breast_cancer-binary-onnx/{twin}"
+        assert '{"inputs": [[' in example_request(served.model_uri, served.endpoint, "onnx")
+        status, answer = _post(
+            served.endpoint, json.dumps({"inputs": rows.to_numpy(dtype=np.float32).tolist()})
+        )
+        tags = _tags(client, ref)
+        assert (tags["deployment.status"], tags["deployment.engine"]) == ("serving", "onnx")
+        assert tags["deployment.model_uri"] == served.model_uri
+
+    assert status == 200, answer
+    codes = np.asarray(answer["predictions"]["label"]).ravel()
+    assert list(codes) == list(pipeline.predict(rows))
+    assert [labels[code] for code in codes] == list(
+        mlflow.pyfunc.load_model(ref.uri).predict(rows)["label"]
+    )
+    assert _tags(client, ref)["deployment.status"] == "stopped"

@@ -40,11 +40,13 @@ class ServingError(UserError):
 
 @dataclass(frozen=True)
 class Deployment:
-    ref: VersionRef
+    ref: VersionRef  # the version the alias resolved to (its tags carry the status)
     host: str
     port: int
     process: subprocess.Popen[bytes]
     log_path: Path
+    model_uri: str  # what the server loaded: the version itself or its ONNX twin
+    engine: str = "pyfunc"
 
     @property
     def url(self) -> str:
@@ -85,7 +87,7 @@ def port_in_use(host: str, port: int) -> bool:
     return False
 
 
-def server_command(ref: VersionRef, host: str, port: int, workers: int = 1) -> list[str]:
+def server_command(model_uri: str, host: str, port: int, workers: int = 1) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -93,7 +95,7 @@ def server_command(ref: VersionRef, host: str, port: int, workers: int = 1) -> l
         "models",
         "serve",
         "--model-uri",
-        ref.uri,
+        model_uri,
         "--host",
         host,
         "--port",
@@ -117,34 +119,56 @@ def server_environment() -> dict[str, str]:
     return env
 
 
+def served_uri(ref: VersionRef, engine: str) -> str:
+    """The model a server loads for ``engine``: the version, or its registered ONNX twin."""
+    from mlops_tracking.tracking.registry import ONNX_SUFFIX, RegistryError, model_version
+
+    if engine == "pyfunc":
+        return ref.uri
+    if engine != "onnx":
+        raise RegistryError(f"--engine must be pyfunc or onnx, not '{engine}'")
+    twin = model_version(ref).tags.get("onnx.version")
+    if twin is None:
+        raise RegistryError(f"{ref} has no registered ONNX form; serve it with --engine pyfunc")
+    return f"models:/{ref.name}{ONNX_SUFFIX}/{twin}"
+
+
 @contextmanager
 def deployment(
-    ref: VersionRef, by: str, port: int = 5001, workers: int = 1, host: str = "127.0.0.1"
+    ref: VersionRef,
+    by: str,
+    *,
+    port: int = 5001,
+    workers: int = 1,
+    host: str = "127.0.0.1",
+    engine: str = "pyfunc",
 ) -> Iterator[Deployment]:
-    """Serve ``ref`` until the block ends, recording serving → stopped (or failed)."""
+    """Serve ``ref`` (or its ONNX twin) until the block ends: serving → stopped (or failed)."""
+    model_uri = served_uri(ref, engine)
     endpoint = f"http://{host}:{port}/invocations"
+    started = {"endpoint": endpoint, "model_uri": model_uri, "engine": engine}
     if port_in_use(host, port):
         reason = f"port {port} on {host} is already in use"
-        record_status(ref, "failed", by, reason=reason, endpoint=endpoint, stopped_at=_now())
+        record_status(ref, "failed", by, reason=reason, stopped_at=_now(), **started)
         raise ServingError(f"{reason}; stop what uses it or pass --port with a free port")
     log_path = Path(tempfile.mkstemp(prefix="mlops-serve-", suffix=".log")[1])
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            server_command(ref, host, port, workers),
+            server_command(model_uri, host, port, workers),
             stdout=log,
             stderr=subprocess.STDOUT,
             env=server_environment(),
             start_new_session=True,  # its own process group: uvicorn's workers stop with it
         )
-    served = Deployment(ref, host, port, process, log_path)
+    served = Deployment(ref, host, port, process, log_path, model_uri, engine)
     try:
         _wait_until_ready(served)
     except BaseException as error:
         _stop(process)
         reason = str(error) if isinstance(error, ServingError) else type(error).__name__
         record_status(ref, "failed", by, reason=reason[:1000], stopped_at=_now())
-        raise
-    record_status(ref, "serving", by, endpoint=endpoint, started_at=_now(), stopped_at="")
+        raise  # the log stays for whoever investigates
+    record_status(ref, "serving", by, started_at=_now(), stopped_at="", **started)
     try:
         yield served
     finally:
@@ -155,6 +179,7 @@ def deployment(
             record_status(ref, "failed", by, reason=reason[:1000], stopped_at=_now())
         else:
             record_status(ref, "stopped", by, stopped_at=_now())
+            log_path.unlink(missing_ok=True)
 
 
 def _wait_until_ready(served: Deployment, timeout: float = STARTUP_TIMEOUT) -> None:
@@ -196,26 +221,23 @@ def _tail(log_path: Path, lines: int = 3) -> str:
     return " | ".join(text[-lines:]) or "(no output)"
 
 
-def example_request(served: Deployment) -> str:
-    """A curl command that sends the version's input example to the endpoint."""
+def example_request(model_uri: str, endpoint: str, engine: str = "pyfunc") -> str:
+    """A curl command that sends the served model's input example to ``endpoint``."""
     import json
 
-    from mlflow.models import get_model_info
+    from mlflow.models import Model
 
-    example: object = {}
-    info = get_model_info(served.ref.uri)
-    if info.signature is not None:
-        example = {spec.name: 0 for spec in info.signature.inputs.inputs}
     try:
-        from mlflow.models import Model
-
-        loaded: Any = Model.load(served.ref.uri).load_input_example()
-        if loaded is not None:
-            example = loaded.head(1).to_dict(orient="records")[0]
-    except Exception:  # an example is a convenience: fall back to zeros
-        pass
-    body = json.dumps({"dataframe_records": [example]}, default=str)
-    return f"curl -s {served.endpoint} -H 'Content-Type: application/json' -d '{body}'"
+        example: Any = Model.load(model_uri).load_input_example()
+    except Exception:  # an example is a convenience; an empty one still shows the call
+        example = None
+    if engine == "onnx":  # a float32 matrix, columns in training order
+        rows = [] if example is None else example[:1].tolist()
+        body = json.dumps({"inputs": rows})
+    else:
+        record = {} if example is None else example.head(1).to_dict(orient="records")[0]
+        body = json.dumps({"dataframe_records": [record]}, default=str)
+    return f"curl -s {endpoint} -H 'Content-Type: application/json' -d '{body}'"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -235,3 +257,13 @@ def invoke(served: Deployment, rows: Any, timeout: float = 30) -> str:
     )
     with urllib.request.urlopen(request, timeout=timeout) as response:
         return str(response.read().decode())
+
+
+def answering(endpoint: str, timeout: float = 0.5) -> bool:
+    """Whether the server behind ``endpoint`` (…/invocations) answers ``/ping`` right now."""
+    try:
+        ping = endpoint.rsplit("/", 1)[0] + "/ping"
+        with urllib.request.urlopen(ping, timeout=timeout) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
