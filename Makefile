@@ -13,10 +13,10 @@ UI_PORT ?= 5000
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
-.PHONY: help setup demo test test-fast lint format ui bench lock clean
+.PHONY: help setup demo test test-fast lint format ui bench bench-serving lock clean
 
 help: ## Show the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required (found " + sys.version.split()[0] + ")"'
@@ -51,6 +51,9 @@ ui: setup ## Open the MLflow UI on the local store at http://127.0.0.1:$(UI_PORT
 
 bench: setup ## Measure tracking overhead, logging rates, CLI start-up and the demo
 	$(BIN)/python benchmarks/run.py
+
+bench-serving: setup ## Measure serving latency and throughput (REST vs in-process, pyfunc vs ONNX)
+	$(BIN)/python benchmarks/serving.py
 
 lock: ## Re-resolve requirements.lock from pyproject.toml in a scratch environment
 	rm -rf .lock-env && $(PYTHON) -m venv .lock-env

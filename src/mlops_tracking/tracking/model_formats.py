@@ -119,6 +119,9 @@ def _log_onnx(package: ModelPackage) -> ModelInfo:
         input_example=example,
         pip_requirements=pip_requirements("onnx"),
         onnx_execution_providers=["CPUExecutionProvider"],
+        # One thread per request: a served single row gains nothing from a thread pool, and
+        # the pool's spinning threads compete with the server for the cores.
+        onnx_session_options={"intra_op_num_threads": 1},
         params=package.hyperparameters,
         tags=package.tags("onnx"),
         model_type=package.model_type,
