@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from mlops_tracking.config import Config
-    from mlops_tracking.release import LifecycleTour
+    from mlops_tracking.demo import LifecycleTour
     from mlops_tracking.terminal import BarProgress
     from mlops_tracking.tracking.audit import AuditReport
     from mlops_tracking.workflows import RunOutcome
@@ -507,7 +507,7 @@ def predict(
     """Score a CSV with a registered version; the inference is logged as its own run."""
 
     def body() -> None:
-        from mlops_tracking.release import batch_predict
+        from mlops_tracking.batch_inference import batch_predict
 
         _open()
         done = batch_predict(reference, input_file, output, engine, _author())

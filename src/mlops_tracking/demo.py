@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlops_tracking.comparison import compare_and_log
 from mlops_tracking.config import Config
@@ -18,7 +18,7 @@ from mlops_tracking.workflows import Progress, RunOutcome, SilentProgress, train
 
 if TYPE_CHECKING:
     from mlops_tracking.comparison import ComparisonOutcome
-    from mlops_tracking.release import LifecycleTour
+    from mlops_tracking.release import Decision, Registration
     from mlops_tracking.tracking.audit import AuditReport
 
 BINARY_MODELS = ("logistic_regression", "random_forest", "hist_gradient_boosting", "mlp")
@@ -94,7 +94,6 @@ def _tour(config: Config, comparison: ComparisonOutcome) -> LifecycleTour | None
     from mlops_tracking.environment import author
     from mlops_tracking.evaluation import metric_goal
     from mlops_tracking.promotion import gate_metric
-    from mlops_tracking.release import lifecycle_tour
 
     if comparison.best is None or len(comparison.children) < 2:
         return None
@@ -104,3 +103,43 @@ def _tour(config: Config, comparison: ComparisonOutcome) -> LifecycleTour | None
     sign = 1 if metric_goal(metric) == "maximize" else -1
     weaker = min(others, key=lambda child: sign * child.metrics[metric])  # the worst score
     return lifecycle_tour(config, best.run_id, weaker.run_id, author(config.tracking.author))
+
+
+@dataclass
+class LifecycleTour:
+    """What the demo's registry tour did: registrations, decisions, one served request."""
+
+    name: str = ""
+    registered: list[Registration] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
+    served: str = ""  # the endpoint that answered
+    response: str = ""  # its answer to one real request
+    lineage: dict[str, Any] = field(default_factory=dict)
+
+
+def lifecycle_tour(config: Config, best_run: str, weaker_run: str, by: str) -> LifecycleTour:
+    """Register ``best_run``, promote it to staging then production through the gates, show the
+    gate rejecting ``weaker_run``, serve production for one real request, and trace its lineage.
+    """
+    from mlops_tracking.gate import held_out_data
+    from mlops_tracking.release import promote, register_run
+    from mlops_tracking.tracking import registry
+    from mlops_tracking.tracking.lineage import lineage
+    from mlops_tracking.tracking.serving import deployment, free_port, invoke
+
+    tour = LifecycleTour()
+    best = register_run(best_run, config.registry)
+    tour.name = name = best.version.name
+    tour.registered.append(best)
+    for alias in ("staging", "production"):
+        tour.decisions.append(promote(config, name, alias, version=best.version.version, by=by))
+    weaker = register_run(weaker_run, config.registry, name)
+    tour.registered.append(weaker)
+    tour.decisions.append(promote(config, name, "staging", version=weaker.version.version, by=by))
+    production = registry.resolve(f"{name}@production")
+    inputs, _ = held_out_data(production)
+    with deployment(production, by, port=free_port()) as served:
+        tour.served = served.endpoint
+        tour.response = invoke(served, inputs.splits.test.X.head(1))
+    tour.lineage = lineage(f"{name}@production")
+    return tour

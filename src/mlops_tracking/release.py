@@ -8,19 +8,18 @@ the registered model's audit trail before the command returns.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_tracking.errors import RunNotFoundError
-from mlops_tracking.promotion import Gate, TrailEntry, decide, gate_metric, holders, lifecycle
+from mlops_tracking.gate import evaluate_gate
+from mlops_tracking.promotion import Gate, TrailEntry, holders, lifecycle
 from mlops_tracking.tracking import registry
 from mlops_tracking.tracking.registry import ONNX_SUFFIX, RegistryError, VersionRef
 
 if TYPE_CHECKING:
-    from mlops_tracking.config import Config, RegistryConfig
-    from mlops_tracking.records import TrainingInputs
+    from mlops_tracking.config import AliasPolicy, Config, RegistryConfig
 
 CARD_FOLDER = "model_cards"
 
@@ -59,14 +58,14 @@ def register_run(run_id: str, settings: RegistryConfig, name: str | None = None)
     from mlops_tracking.tracking.lineage import lineage
 
     run = run_lineage_or_fail(run_id)
-    tags = _source_run_tags(run_id)
+    tags = registry.run_tags(run_id)
     if "model_uri.pyfunc" not in tags:
         raise RegistryError(
             f"run {run_id} has no deployable pyfunc model to register (it logged "
             f"{tags.get('mlops.model_formats') or 'no models'}); train with 'pyfunc' in "
             "tracking.model_formats"
         )
-    name = name or settings.model_name or run["run"]["experiment"]["name"]
+    name = registry.check_name(name or settings.model_name or run["run"]["experiment"]["name"])
     version_tags = _version_tags(run, tags)
     ref = registry.register(
         tags["model_uri.pyfunc"], name, run_id, {**version_tags, "format": "pyfunc"}
@@ -80,7 +79,7 @@ def register_run(run_id: str, settings: RegistryConfig, name: str | None = None)
         onnx = _register_onnx(ref, tags["model_uri.onnx"], run_id, version_tags)
     card = model_card.render(lineage(ref.uri))
     artifact = f"{CARD_FOLDER}/{name}-v{ref.version}.md"
-    registry.client().log_text(run_id, card, artifact)
+    registry.log_run_text(run_id, card, artifact)
     registry.describe_version(ref, card)
     return Registration(ref, onnx, artifact)
 
@@ -103,10 +102,6 @@ def run_lineage_or_fail(run_id: str) -> dict[str, Any]:
         raise RunNotFoundError(
             f"no run {run_id} in this store; `mlops-tracking runs` lists the runs"
         ) from None
-
-
-def _source_run_tags(run_id: str) -> dict[str, str]:
-    return dict(registry.client().get_run(run_id).data.tags)
 
 
 def _version_tags(run: dict[str, Any], tags: dict[str, str]) -> dict[str, str]:
@@ -139,17 +134,16 @@ def promote(
 ) -> Decision:
     """Move ``alias`` to the version if it passes the alias's gate; record the decision.
 
-    ``force_reason`` skips the gate (and the ``requires`` rule) and is recorded as the reason.
-    Decisions about one model are serialised, so racing promotions see each other's outcome.
+    Without ``version``, the candidate is the holder of the alias this one requires (production
+    takes the staging version), else the latest version. ``force_reason`` skips the gate and
+    the ``requires`` rule and is recorded as the reason. Decisions about one model are
+    serialised, so racing promotions see each other's outcome. A candidate the gate cannot judge
+    (its data changed, the holder was tested on other data) is recorded as rejected, and the
+    reason raised.
     """
     settings = config.registry
-    policy = settings.aliases.get(alias)
-    if policy is None:
-        raise RegistryError(
-            f"'{alias}' is not a configured alias; use one of {', '.join(settings.aliases)} "
-            "(registry.aliases in params.yaml)"
-        )
-    candidate = registry.resolve(f"{name}/{version}" if version else name)
+    policy = _policy(settings, alias)
+    candidate = _candidate(name, version, policy.requires if force_reason is None else None)
     with registry.registry_lock(name):
         aliases = registry.registered_aliases(name)
         holder = aliases.get(alias)
@@ -160,22 +154,28 @@ def promote(
             )
 
         if holder == candidate.version:
-            entry = decided(action="promote", decision="promoted")
-            return Decision(entry, unchanged=True)
+            return Decision(decided(action="promote", decision="promoted"), unchanged=True)
         if force_reason is not None:
             entry = decided(action="force", decision="promoted", reason=force_reason)
-            return _record(name, entry, settings, None)
+            return _record(name, entry, settings)
         if policy.requires and aliases.get(policy.requires) != candidate.version:
             reason = (
                 f"version {candidate.version} does not hold '{policy.requires}', which "
                 f"'{alias}' requires; promote it to {policy.requires} first"
             )
-            entry = decided(action="promote", decision="rejected", reason=reason)
-            return _record(name, entry, settings, None)
+            return _record(
+                name, decided(action="promote", decision="rejected", reason=reason), settings
+            )
         if policy.gate == "none":
             entry = decided(action="promote", decision="promoted", reason="no gate")
-            return _record(name, entry, settings, None)
-        gate, digest = evaluate_gate(config, candidate, holder)
+            return _record(name, entry, settings)
+        try:
+            gate, digest = evaluate_gate(config, candidate, holder)
+        except RegistryError as refusal:
+            _record(
+                name, decided(action="promote", decision="rejected", reason=str(refusal)), settings
+            )
+            raise
         entry = decided(
             action="promote",
             decision="promoted" if gate.passed else "rejected",
@@ -189,104 +189,69 @@ def promote(
         return _record(name, entry, settings, gate)
 
 
-def evaluate_gate(config: Config, candidate: VersionRef, holder: str | None) -> tuple[Gate, str]:
-    """Score the candidate and the holder on the candidate's held-out test split.
-
-    The split is rebuilt from the candidate run's recorded config and must have the digest the
-    run logged for it; otherwise the data changed and no fair comparison is possible.
-    """
-    inputs, digest = held_out_data(candidate)
-    task = inputs.dataset.task
-    metric = gate_metric(config.registry.metric, task)
-    candidate_value = score_version(candidate, inputs)[metric]
-    holder_value = None
-    if holder is not None:
-        holder_ref = VersionRef(candidate.name, holder)
-        holder_tags = registry.model_version(holder_ref).tags
-        if holder_tags.get("dataset", inputs.dataset.name) != inputs.dataset.name:
-            raise RegistryError(
-                f"version {holder} was trained on '{holder_tags.get('dataset')}', the candidate "
-                f"on '{inputs.dataset.name}': they cannot be compared on the same data"
-            )
-        holder_value = score_version(holder_ref, inputs)[metric]
-    gate = decide(metric, candidate_value, holder_value, config.registry.margin, holder or "")
-    return gate, digest
-
-
-def held_out_data(ref: VersionRef) -> tuple[TrainingInputs, str]:
-    """The candidate's training inputs rebuilt from its run, and the test split's digest."""
-    import tempfile
-    from pathlib import Path
-
-    from mlops_tracking.config import load_config
-    from mlops_tracking.tracking.datasets import to_mlflow_dataset
-    from mlops_tracking.workflows import prepare
-
-    run_id = registry.model_version(ref).run_id
-    if not run_id:
-        raise RegistryError(f"{ref} records no source run, so its held-out data is unknown")
-    run = registry.client().get_run(run_id)
-    recorded = {
-        item.dataset.name: item.dataset.digest
-        for item in (run.inputs.dataset_inputs if run.inputs else [])
-        if any(t.key == "mlflow.data.context" and t.value == "testing" for t in item.tags)
-    }
-    with tempfile.TemporaryDirectory() as scratch:
-        path = registry.client().download_artifacts(run_id, "config/resolved.yaml", scratch)
-        inputs = prepare(load_config(Path(path)))
-    test = to_mlflow_dataset(inputs.dataset, inputs.splits.test)
-    if recorded and recorded.get(test.name) != test.digest:
+def _policy(settings: RegistryConfig, alias: str) -> AliasPolicy:
+    policy = settings.aliases.get(alias)
+    if policy is None:
         raise RegistryError(
-            f"the held-out data of {ref} cannot be rebuilt: its run logged "
-            f"{test.name} with digest {recorded.get(test.name)}, the data now gives "
-            f"{test.digest}. Restore the data version it was trained on."
+            f"'{alias}' is not a configured alias; use one of {', '.join(settings.aliases)} "
+            "(registry.aliases in params.yaml)"
         )
-    return inputs, str(test.digest)
+    return policy
 
 
-def score_version(ref: VersionRef, inputs: TrainingInputs) -> dict[str, float]:
-    """Every test metric of the registered deployable model on ``inputs``' test split."""
-    import numpy as np
-
-    from mlops_tracking.evaluation import Predictions, compute_metrics
-    from mlops_tracking.promotion import proba_matrix
-
-    dataset, split = inputs.dataset, inputs.splits.test
-    outputs = registry.predict_with(ref, split.X)
-    if dataset.task == "regression":
-        predictions = Predictions(split, outputs["prediction"].to_numpy(dtype=float), None)
-    else:
-        proba = proba_matrix(outputs, dataset.labels)
-        predictions = Predictions(split, np.argmax(proba, axis=1), proba)
-    bins = inputs.config.evaluation.calibration_bins
-    return compute_metrics(predictions, dataset.task, len(dataset.labels), bins)
+def _candidate(name: str, version: str | None, requires: str | None) -> VersionRef:
+    """The version to promote: as given, else the holder of the required alias, else latest."""
+    if version is not None:
+        return registry.resolve(f"{name}/{version}")
+    if requires is None:
+        return registry.resolve(name)
+    holder = registry.registered_aliases(name).get(requires)
+    if holder is None:
+        raise RegistryError(
+            f"no version of '{name}' holds '{requires}' yet; promote one to {requires} first "
+            "(or name one with --version)"
+        )
+    return VersionRef(name, holder)
 
 
-def _record(name: str, entry: TrailEntry, settings: RegistryConfig, gate: Gate | None) -> Decision:
-    """Write the decision: version tags, the trail, then (if it passed) the alias."""
-    prefix = f"promotion.{entry.alias}."
+def _record(
+    name: str, entry: TrailEntry, settings: RegistryConfig, gate: Gate | None = None
+) -> Decision:
+    """Write a decision: the alias first (if it moves), then the version's tags and the trail.
+
+    Moving the alias first means a failed alias move records nothing. A failed write after it
+    puts the alias back, so the trail never claims a move that did not happen (or misses one).
+    """
+    if entry.moved:
+        registry.move_alias(name, entry.alias, entry.version)
+    try:
+        registry.set_version_tags(VersionRef(name, entry.version), _decision_tags(entry, gate))
+        registry.append_trail(name, entry)
+    except Exception:
+        if entry.moved:
+            registry.restore_alias(name, entry.alias, entry.previous)
+        raise
+    if entry.moved:
+        _retag_lifecycle(name, settings, {entry.version, entry.previous})
+    return Decision(entry, gate)
+
+
+def _decision_tags(entry: TrailEntry, gate: Gate | None) -> dict[str, str]:
+    """``promotion.<alias>.*``: every key every time, so no earlier evidence is left standing."""
     fields = {
         "decision": entry.decision,
+        "action": entry.action,
         "at": entry.at,
         "by": entry.by,
         "reason": entry.reason[:4000],
         "previous_holder": entry.previous or "none",
+        "metric": gate.metric if gate else "n/a",
+        "candidate_value": f"{gate.candidate_value}" if gate else "n/a",
+        "holder_value": f"{gate.holder_value}" if gate else "n/a",
+        "margin": f"{gate.margin}" if gate else "n/a",
+        "dataset_digest": entry.dataset_digest or "n/a",
     }
-    if gate is not None:
-        fields |= {
-            "metric": gate.metric,
-            "candidate_value": f"{gate.candidate_value}",
-            "holder_value": f"{gate.holder_value}",
-            "dataset_digest": entry.dataset_digest,
-        }
-    registry.set_version_tags(
-        VersionRef(name, entry.version), {prefix + k: v for k, v in fields.items()}
-    )
-    registry.append_trail(name, entry)
-    if entry.moved:
-        registry.move_alias(name, entry.alias, entry.version)
-        _retag_lifecycle(name, settings, {entry.version, entry.previous})
-    return Decision(entry, gate)
+    return {f"promotion.{entry.alias}.{key}": value for key, value in fields.items()}
 
 
 def _retag_lifecycle(name: str, settings: RegistryConfig, versions: set[str | None]) -> None:
@@ -328,89 +293,4 @@ def rollback(settings: RegistryConfig, name: str, alias: str, reason: str, by: s
             by=by,
             reason=reason or f"rollback from version {current}",
         )
-        return _record(name, entry, settings, None)
-
-
-# --- batch prediction -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BatchPrediction:
-    ref: VersionRef
-    rows: int
-    output: Path
-    run_id: str
-    seconds: float
-
-
-def batch_predict(
-    reference: str, input_path: Path, output_path: Path | None, engine: str, by: str
-) -> BatchPrediction:
-    """Check ``input_path`` against the signature, predict, write a CSV, log an inference run."""
-    import time
-
-    from mlops_tracking.batch_scoring import check_rows, read_rows
-    from mlops_tracking.tracking.inference import log_inference, predict_rows, signature_of
-
-    if engine not in {"pyfunc", "onnx"}:
-        raise RegistryError(f"--engine must be pyfunc or onnx, not '{engine}'")
-    ref = registry.resolve(reference)
-    signature = signature_of(ref)
-    rows = check_rows(read_rows(input_path), signature.columns, str(input_path))
-    start = time.perf_counter()
-    outputs = predict_rows(ref, rows, signature, engine)
-    seconds = time.perf_counter() - start
-    output = output_path or input_path.with_name(f"{input_path.stem}.predictions.csv")
-    outputs.index = rows.index
-    outputs.to_csv(output, index=False)
-    run_id = log_inference(
-        ref,
-        rows,
-        outputs,
-        input_path=input_path,
-        output_path=output,
-        engine=engine,
-        seconds=seconds,
-        tags={"author": by},
-    )
-    return BatchPrediction(ref, len(rows), output, run_id, seconds)
-
-
-# --- the demo's lifecycle -------------------------------------------------------------------
-
-
-@dataclass
-class LifecycleTour:
-    """What the demo's registry tour did: registrations, decisions, one served request."""
-
-    name: str = ""
-    registered: list[Registration] = field(default_factory=list)
-    decisions: list[Decision] = field(default_factory=list)
-    served: str = ""  # the endpoint that answered
-    response: str = ""  # its answer to one real request
-    lineage: dict[str, Any] = field(default_factory=dict)
-
-
-def lifecycle_tour(config: Config, best_run: str, weaker_run: str, by: str) -> LifecycleTour:
-    """Register ``best_run``, promote it to staging then production through the gates, show the
-    gate rejecting ``weaker_run``, serve production for one real request, and trace its lineage.
-    """
-    from mlops_tracking.tracking.lineage import lineage
-    from mlops_tracking.tracking.serving import deployment, free_port, invoke
-
-    tour = LifecycleTour()
-    best = register_run(best_run, config.registry)
-    tour.name = name = best.version.name
-    tour.registered.append(best)
-    for alias in ("staging", "production"):
-        tour.decisions.append(promote(config, name, alias, version=best.version.version, by=by))
-    weaker = register_run(weaker_run, config.registry, name)
-    tour.registered.append(weaker)
-    tour.decisions.append(promote(config, name, "staging", version=weaker.version.version, by=by))
-    production = registry.resolve(f"{name}@production")
-    inputs, _ = held_out_data(production)
-    with deployment(production, by, port=free_port()) as served:
-        tour.served = served.endpoint
-        tour.response = invoke(served, inputs.splits.test.X.head(1))
-    tour.lineage = lineage(f"{name}@production")
-    return tour
+        return _record(name, entry, settings)

@@ -92,7 +92,16 @@ def test_the_onnx_engine_gives_the_same_labels(staged: str, tmp_path: Path, clie
 
     pyfunc, onnx = pd.read_csv(by_pyfunc), pd.read_csv(by_onnx)
     assert list(onnx["label"]) == list(pyfunc["label"])
-    assert (onnx.filter(like="proba_") - pyfunc.filter(like="proba_")).abs().max().max() < 1e-5
+    # and both agree with scikit-learn itself (the deployable model's sklearn engine)
+    import mlflow
+
+    rows = pd.read_csv(source)
+    sklearn = mlflow.pyfunc.load_model("models:/breast_cancer-binary/1").predict(
+        rows, params={"engine": "sklearn"}
+    )
+    assert list(onnx["label"]) == list(sklearn["label"])
+    difference = (onnx.filter(like="proba_") - sklearn.filter(like="proba_")).abs().max().max()
+    assert difference < 1e-5
     engines = sorted(run.data.tags["engine"] for run in _inference_runs(client))
     assert engines == ["onnx", "pyfunc"]
 

@@ -57,7 +57,7 @@ def test_a_served_version_answers_like_in_process_and_refuses_bad_requests(
     import mlflow
 
     from mlops_tracking.tracking.registry import read_trail
-    from mlops_tracking.tracking.serving import deployment, free_port
+    from mlops_tracking.tracking.serving import ServingError, deployment, free_port
 
     ref = _registered(registry_store)
     rows = _rows()
@@ -91,6 +91,13 @@ def test_a_served_version_answers_like_in_process_and_refuses_bad_requests(
             status, error = _post(served.endpoint, body)
             assert status == 400, error
             assert hint in error["message"]
+        # a second server on the same port is refused without touching the live status
+        with (
+            pytest.raises(ServingError, match="already in use"),
+            deployment(ref, "tester", port=served.port),
+        ):
+            pytest.fail("a second server must not start")
+        assert _tags(client, ref)["deployment.status"] == "serving"
         # still serving after the refusals
         status, _ = _post(
             served.endpoint, json.dumps({"dataframe_records": rows.head(1).to_dict("records")})
@@ -101,7 +108,7 @@ def test_a_served_version_answers_like_in_process_and_refuses_bad_requests(
     assert tags["deployment.status"] == "stopped"
     assert tags["deployment.stopped_at"] >= tags["deployment.started_at"]
     deploys = [entry.decision for entry in read_trail(ref.name) if entry.action == "deploy"]
-    assert deploys == ["serving", "stopped"]
+    assert deploys == ["serving", "failed", "stopped"]  # the refused second server is in the trail
 
 
 def test_a_port_in_use_fails_clearly_and_records_failed(

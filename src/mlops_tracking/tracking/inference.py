@@ -6,7 +6,6 @@ the outputs as a table, so any predictions file can be traced back to the model 
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -116,9 +115,3 @@ def log_inference(
         mlflow.log_artifact(str(output_path), "predictions")
         log_metrics(run_id, {"rows": float(len(rows)), "predict_seconds": seconds})
     return str(run_id)
-
-
-def timed(function: Any, *args: Any) -> tuple[Any, float]:
-    start = time.perf_counter()
-    result = function(*args)
-    return result, time.perf_counter() - start

@@ -39,13 +39,16 @@ def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
     raise RunInterrupted(signal.Signals(signum).name)
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
 @contextmanager
-def stop_signals_raise() -> Iterator[None]:
-    """Turn SIGTERM and SIGINT into ``RunInterrupted`` while the block runs (main thread only)."""
+def stop_signals_raise(signals: tuple[signal.Signals, ...] = STOP_SIGNALS) -> Iterator[None]:
+    """Turn ``signals`` into ``RunInterrupted`` while the block runs (main thread only)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous = {sig: signal.getsignal(sig) for sig in signals}
     for sig in previous:
         signal.signal(sig, _raise_interrupted)
     try:
@@ -115,7 +118,7 @@ def _end(run: ActiveRun, status: str, error: BaseException | None) -> None:
     run_id = run.info.run_id
     if error is not None:
         error.add_note(f"MLflow run {run_id} ended {status}.")
-    with _signals_ignored():
+    with signals_ignored():
         if error is not None:
             _record_error(run_id, error)
         active = mlflow.active_run()
@@ -126,11 +129,12 @@ def _end(run: ActiveRun, status: str, error: BaseException | None) -> None:
 
 
 @contextmanager
-def _signals_ignored() -> Iterator[None]:
+def signals_ignored(signals: tuple[signal.Signals, ...] = STOP_SIGNALS) -> Iterator[None]:
+    """Ignore ``signals`` while the block runs: clean-up must not be cut short by a second one."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in signals}
     try:
         yield
     finally:

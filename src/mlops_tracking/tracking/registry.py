@@ -108,7 +108,7 @@ def registered_aliases(name: str) -> dict[str, str]:
 
 
 def model_names() -> list[str]:
-    return sorted(model.name for model in client().search_registered_models())
+    return sorted(model.name for model in client().search_registered_models(max_results=1000))
 
 
 def version_numbers(name: str) -> list[str]:
@@ -123,26 +123,44 @@ def model_version(ref: VersionRef) -> ModelVersion:
 # --- registering ----------------------------------------------------------------------------
 
 
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def check_name(name: str) -> str:
+    """A registered model name that ``NAME@ALIAS`` and ``NAME/VERSION`` can address."""
+    if not _NAME.match(name):
+        raise RegistryError(
+            f"'{name}' cannot be a registered model name here: use letters, digits, '_', '-' "
+            "and '.', starting with a letter or digit ('@', '/' and ':' would make "
+            "NAME@ALIAS and NAME/VERSION ambiguous)"
+        )
+    return name
+
+
 def register(model_uri: str, name: str, run_id: str, tags: dict[str, str]) -> VersionRef:
     """Register a LoggedModel (``models:/m-…``) as a new version of ``name`` with ``tags``.
 
-    The client calls are used rather than ``mlflow.register_model``, which prints to stderr.
+    The client calls are used rather than ``mlflow.register_model``, which prints to stderr;
+    like it, the LoggedModel's ``mlflow.modelVersions`` tag gains the version, which is how the
+    UI links a logged model to its registered versions.
     """
+    import json
+
     from mlflow.exceptions import MlflowException
 
     registry = client()
     try:
-        registry.create_registered_model(name)
+        registry.create_registered_model(check_name(name))
     except MlflowException as error:
         if error.error_code not in {"RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"}:
             raise
+    model_id = model_uri.removeprefix("models:/")
     version = registry.create_model_version(
-        name,
-        model_uri,
-        run_id=run_id,
-        tags=tags,
-        model_id=model_uri.removeprefix("models:/"),
+        name, model_uri, run_id=run_id, tags=tags, model_id=model_id
     )
+    listed = registry.get_logged_model(model_id).tags.get("mlflow.modelVersions")
+    versions = [*json.loads(listed or "[]"), {"name": name, "version": str(version.version)}]
+    registry.set_logged_model_tags(model_id, {"mlflow.modelVersions": json.dumps(versions)})
     return VersionRef(name, str(version.version))
 
 
@@ -158,6 +176,49 @@ def describe_version(ref: VersionRef, description: str) -> None:
 
 def move_alias(name: str, alias: str, version: str) -> None:
     client().set_registered_model_alias(name, alias, version)
+
+
+def restore_alias(name: str, alias: str, version: str | None) -> None:
+    """Put ``alias`` back on ``version`` (or remove it when nobody held it)."""
+    if version is None:
+        client().delete_registered_model_alias(name, alias)
+    else:
+        client().set_registered_model_alias(name, alias, version)
+
+
+@dataclass(frozen=True)
+class RecordedDataset:
+    name: str
+    digest: str
+    source: str  # a file path or URI when the source names one, else its JSON
+
+
+def recorded_dataset(run_id: str, context: str) -> RecordedDataset | None:
+    """The dataset a run logged with ``context`` (training, validation, testing)."""
+    import json
+
+    run = client().get_run(run_id)
+    for item in run.inputs.dataset_inputs if run.inputs else []:
+        if any(t.key == "mlflow.data.context" and t.value == context for t in item.tags):
+            try:
+                source = str(json.loads(item.dataset.source).get("uri", item.dataset.source))
+            except (ValueError, AttributeError):
+                source = str(item.dataset.source)
+            return RecordedDataset(item.dataset.name, item.dataset.digest, source)
+    return None
+
+
+def download_run_file(run_id: str, path: str, folder: str) -> Path:
+    return Path(client().download_artifacts(run_id, path, folder))
+
+
+def run_tags(run_id: str) -> dict[str, str]:
+    return dict(client().get_run(run_id).data.tags)
+
+
+def log_run_text(run_id: str, text: str, path: str) -> None:
+    """Add a text artifact to a run (finished or not)."""
+    client().log_text(run_id, text, path)
 
 
 # --- the audit trail ------------------------------------------------------------------------
@@ -187,7 +248,10 @@ def registry_lock(name: str) -> Iterator[None]:
 
     uri = client().tracking_uri
     database = sqlite_path(uri)
-    digest = hashlib.sha256(f"{uri}|{name}".encode()).hexdigest()[:16]
+    # the database file, not the URI's spelling: sqlite:///mlflow.db and its absolute form
+    # must take the same lock
+    store = str(database.resolve()) if database else uri
+    digest = hashlib.sha256(f"{store}|{name}".encode()).hexdigest()[:16]
     folder = database.resolve().parent if database else Path(tempfile.gettempdir())
     with exclusive(folder / f".registry-{digest}.lock"):
         yield
@@ -247,7 +311,7 @@ def model_summaries() -> list[dict[str, Any]]:
     """Every registered model: name, version count, aliases, versions currently serving."""
     registry = client()
     summaries = []
-    for model in registry.search_registered_models():
+    for model in registry.search_registered_models(max_results=1000):
         versions = registry.search_model_versions(f"name='{model.name}'")
         serving = [
             f"v{v.version}" for v in versions if v.tags.get("deployment.status") == "serving"

@@ -29,7 +29,13 @@ from typing import Any
 
 from mlops_tracking.errors import UserError
 from mlops_tracking.promotion import TrailEntry
-from mlops_tracking.tracking.registry import VersionRef, append_trail, set_version_tags
+from mlops_tracking.tracking.lifecycle import signals_ignored
+from mlops_tracking.tracking.registry import (
+    VersionRef,
+    append_trail,
+    model_version,
+    set_version_tags,
+)
 
 STARTUP_TIMEOUT = 120.0  # seconds; a cold start imports MLflow, pandas and the model (~10 s)
 
@@ -65,7 +71,13 @@ def record_status(ref: VersionRef, status: str, by: str, **fields: str) -> None:
     """Write ``deployment.status`` and its details on the version; append to the trail."""
     tags = {"deployment.status": status, **{f"deployment.{k}": v for k, v in fields.items()}}
     set_version_tags(ref, tags)
-    entry = TrailEntry(
+    append_trail(
+        ref.name, _entry(ref, status, by, fields.get("reason") or fields.get("endpoint", ""))
+    )
+
+
+def _entry(ref: VersionRef, status: str, by: str, reason: str) -> TrailEntry:
+    return TrailEntry(
         at=datetime.now(UTC).isoformat(timespec="milliseconds"),
         action="deploy",
         alias=ref.alias or "",
@@ -73,9 +85,8 @@ def record_status(ref: VersionRef, status: str, by: str, **fields: str) -> None:
         previous=None,
         decision=status,
         by=by,
-        reason=fields.get("reason", fields.get("endpoint", "")),
+        reason=reason,
     )
-    append_trail(ref.name, entry)
 
 
 def port_in_use(host: str, port: int) -> bool:
@@ -133,6 +144,9 @@ def served_uri(ref: VersionRef, engine: str) -> str:
     return f"models:/{ref.name}{ONNX_SUFFIX}/{twin}"
 
 
+SERVE_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)  # SIGHUP: the terminal closed
+
+
 @contextmanager
 def deployment(
     ref: VersionRef,
@@ -143,15 +157,56 @@ def deployment(
     host: str = "127.0.0.1",
     engine: str = "pyfunc",
 ) -> Iterator[Deployment]:
-    """Serve ``ref`` (or its ONNX twin) until the block ends: serving → stopped (or failed)."""
+    """Serve ``ref`` (or its ONNX twin) until the block ends: serving → stopped (or failed).
+
+    Stopping (the block ending, an interrupt) records ``stopped``; a server that could not
+    start, or died on its own, records ``failed`` with the reason. Clean-up ignores further
+    stop signals, and the server dies with this process (Linux) even if it is killed.
+    """
     model_uri = served_uri(ref, engine)
     endpoint = f"http://{host}:{port}/invocations"
     started = {"endpoint": endpoint, "model_uri": model_uri, "engine": engine}
     if port_in_use(host, port):
-        reason = f"port {port} on {host} is already in use"
+        _refuse(ref, by, f"port {port} on {host} is already in use", started)
+    served = _start(ref, host, port, workers=workers, model_uri=model_uri, engine=engine)
+    try:
+        _wait_until_ready(served)
+    except BaseException as error:
+        with signals_ignored(SERVE_SIGNALS):
+            _stop(served.process)
+            if isinstance(error, ServingError):
+                record_status(ref, "failed", by, reason=str(error)[:1000], stopped_at=_now())
+            else:  # interrupted while starting: a stop, not a failure
+                reason = f"stopped before it answered ({type(error).__name__})"
+                record_status(ref, "stopped", by, reason=reason, stopped_at=_now())
+        raise
+    record_status(ref, "serving", by, started_at=_now(), stopped_at="", reason="", **started)
+    try:
+        yield served
+    finally:
+        with signals_ignored(SERVE_SIGNALS):
+            _finish(served, by)
+
+
+def _refuse(ref: VersionRef, by: str, reason: str, started: dict[str, str]) -> None:
+    """Record a refused start, unless the version is live elsewhere (keep that status)."""
+    current = model_version(ref).tags
+    live = current.get("deployment.status") == "serving" and answering(
+        current.get("deployment.endpoint", "")
+    )
+    if live:
+        append_trail(ref.name, _entry(ref, "failed", by, f"{reason} (still serving elsewhere)"))
+    else:
         record_status(ref, "failed", by, reason=reason, stopped_at=_now(), **started)
-        raise ServingError(f"{reason}; stop what uses it or pass --port with a free port")
-    log_path = Path(tempfile.mkstemp(prefix="mlops-serve-", suffix=".log")[1])
+    raise ServingError(f"{reason}; stop what uses it or pass --port with a free port")
+
+
+def _start(
+    ref: VersionRef, host: str, port: int, *, workers: int, model_uri: str, engine: str
+) -> Deployment:
+    descriptor, name = tempfile.mkstemp(prefix="mlops-serve-", suffix=".log")
+    os.close(descriptor)
+    log_path = Path(name)
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             server_command(model_uri, host, port, workers),
@@ -159,27 +214,30 @@ def deployment(
             stderr=subprocess.STDOUT,
             env=server_environment(),
             start_new_session=True,  # its own process group: uvicorn's workers stop with it
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 (no threads run yet in the child)
         )
-    served = Deployment(ref, host, port, process, log_path, model_uri, engine)
-    try:
-        _wait_until_ready(served)
-    except BaseException as error:
-        _stop(process)
-        reason = str(error) if isinstance(error, ServingError) else type(error).__name__
-        record_status(ref, "failed", by, reason=reason[:1000], stopped_at=_now())
-        raise  # the log stays for whoever investigates
-    record_status(ref, "serving", by, started_at=_now(), stopped_at="", **started)
-    try:
-        yield served
-    finally:
-        crashed = process.poll() is not None
-        _stop(process)
-        if crashed:
-            reason = f"server exited with code {process.returncode}: {_tail(log_path)}"
-            record_status(ref, "failed", by, reason=reason[:1000], stopped_at=_now())
-        else:
-            record_status(ref, "stopped", by, stopped_at=_now())
-            log_path.unlink(missing_ok=True)
+    return Deployment(ref, host, port, process, log_path, model_uri, engine)
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGTERM the server when this process dies, even by SIGKILL (as MLflow does)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _finish(served: Deployment, by: str) -> None:
+    crashed = served.process.poll() is not None
+    _stop(served.process)
+    if crashed:
+        code = served.process.returncode
+        reason = f"server exited with code {code}: {_tail(served.log_path)}"
+        record_status(served.ref, "failed", by, reason=reason[:1000], stopped_at=_now())
+    else:
+        record_status(served.ref, "stopped", by, stopped_at=_now())
+        served.log_path.unlink(missing_ok=True)
 
 
 def _wait_until_ready(served: Deployment, timeout: float = STARTUP_TIMEOUT) -> None:
