@@ -8,6 +8,7 @@ downloaded.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -83,13 +84,20 @@ def run_demo(
         outcome.best[run.experiment.name] = run
         run_ids.append(run.run_id)
     report.step("registry: register, promote, reject, serve")
-    outcome.tour = _tour(config, comparison)
-    report.step("auditing every run")
-    outcome.audits = {run_id: audit_run(run_id) for run_id in run_ids}
+
+    def audit_every_run() -> None:  # done while the model server boots
+        report.step("auditing every run")
+        outcome.audits = {run_id: audit_run(run_id) for run_id in run_ids}
+
+    outcome.tour = _tour(config, comparison, audit_every_run)
+    if not outcome.audits:
+        audit_every_run()
     return outcome
 
 
-def _tour(config: Config, comparison: ComparisonOutcome) -> LifecycleTour | None:
+def _tour(
+    config: Config, comparison: ComparisonOutcome, meanwhile: Callable[[], None]
+) -> LifecycleTour | None:
     """The registry tour on the comparison: its best model, and its worst as the weaker one."""
     from mlops_tracking.environment import author
     from mlops_tracking.evaluation import metric_goal
@@ -102,7 +110,8 @@ def _tour(config: Config, comparison: ComparisonOutcome) -> LifecycleTour | None
     others = [child for child in comparison.children if child.run_id != best.run_id]
     sign = 1 if metric_goal(metric) == "maximize" else -1
     weaker = min(others, key=lambda child: sign * child.metrics[metric])  # the worst score
-    return lifecycle_tour(config, best.run_id, weaker.run_id, author(config.tracking.author))
+    by = author(config.tracking.author)
+    return lifecycle_tour(config, best.run_id, weaker.run_id, by, meanwhile)
 
 
 @dataclass
@@ -117,15 +126,24 @@ class LifecycleTour:
     lineage: dict[str, Any] = field(default_factory=dict)
 
 
-def lifecycle_tour(config: Config, best_run: str, weaker_run: str, by: str) -> LifecycleTour:
+def lifecycle_tour(
+    config: Config,
+    best_run: str,
+    weaker_run: str,
+    by: str,
+    meanwhile: Callable[[], None] | None = None,
+) -> LifecycleTour:
     """Register ``best_run``, promote it to staging then production through the gates, show the
     gate rejecting ``weaker_run``, serve production for one real request, and trace its lineage.
+
+    The model server takes seconds to boot: the weaker candidate's gate and ``meanwhile`` run
+    while it does.
     """
     from mlops_tracking.gate import held_out_data
     from mlops_tracking.release import promote, register_run
     from mlops_tracking.tracking import registry
     from mlops_tracking.tracking.lineage import lineage
-    from mlops_tracking.tracking.serving import deployment, free_port, invoke
+    from mlops_tracking.tracking.serving import deployment, free_port, invoke, launch, stop
 
     tour = LifecycleTour()
     best = register_run(best_run, config.registry)
@@ -133,12 +151,20 @@ def lifecycle_tour(config: Config, best_run: str, weaker_run: str, by: str) -> L
     tour.registered.append(best)
     for alias in ("staging", "production"):
         tour.decisions.append(promote(config, name, alias, version=best.version.version, by=by))
-    weaker = register_run(weaker_run, config.registry, name)
-    tour.registered.append(weaker)
-    tour.decisions.append(promote(config, name, "staging", version=weaker.version.version, by=by))
     production = registry.resolve(f"{name}@production")
-    inputs, _ = held_out_data(production)
-    with deployment(production, by, port=free_port()) as served:
+    launched = launch(production, by, port=free_port())  # it boots while the gate works
+    try:
+        weaker = register_run(weaker_run, config.registry, name)
+        tour.registered.append(weaker)
+        version = weaker.version.version
+        tour.decisions.append(promote(config, name, "staging", version=version, by=by))
+        inputs, _ = held_out_data(production)
+        if meanwhile is not None:
+            meanwhile()
+    except BaseException:
+        stop(launched)
+        raise
+    with deployment(production, by, launched=launched) as served:
         tour.served = served.endpoint
         tour.response = invoke(served, inputs.splits.test.X.head(1))
     tour.lineage = lineage(f"{name}@production")

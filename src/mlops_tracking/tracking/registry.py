@@ -8,6 +8,7 @@ is aliases (``models:/name@production``) plus version tags (``lifecycle``, ``pro
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
@@ -296,15 +297,24 @@ def _run_metrics(run_id: str | None) -> dict[str, float]:
 
 def predict_with(ref: VersionRef, rows: pd.DataFrame, engine: str | None = None) -> pd.DataFrame:
     """Outputs of the registered deployable model for ``rows`` (raw columns)."""
-    import mlflow
-
     from mlops_tracking.tracking.lifecycle import forget_active_model
 
-    model = mlflow.pyfunc.load_model(ref.uri)
+    model = _loaded(client().tracking_uri, ref.name, ref.version)
     forget_active_model()  # loading made it the process-wide active model
     params = {"engine": engine} if engine else None
     outputs: pd.DataFrame = model.predict(rows, params=params)
     return outputs
+
+
+@functools.lru_cache(maxsize=8)
+def _loaded(store: str, name: str, version: str) -> Any:
+    """A registered version, loaded once per process: a version's model never changes.
+
+    Keyed by store too, since the same name and version in another store is another model.
+    """
+    import mlflow
+
+    return mlflow.pyfunc.load_model(f"models:/{name}/{version}")
 
 
 def model_summaries() -> list[dict[str, Any]]:

@@ -156,19 +156,19 @@ def deployment(
     workers: int = 1,
     host: str = "127.0.0.1",
     engine: str = "pyfunc",
+    launched: Deployment | None = None,
 ) -> Iterator[Deployment]:
     """Serve ``ref`` (or its ONNX twin) until the block ends: serving → stopped (or failed).
+
+    ``launched`` is a server already started with ``launch`` (its start-up then overlaps the
+    caller's other work); otherwise one is launched here.
 
     Stopping (the block ending, an interrupt) records ``stopped``; a server that could not
     start, or died on its own, records ``failed`` with the reason. Clean-up ignores further
     stop signals, and the server dies with this process (Linux) even if it is killed.
     """
-    model_uri = served_uri(ref, engine)
-    endpoint = f"http://{host}:{port}/invocations"
-    started = {"endpoint": endpoint, "model_uri": model_uri, "engine": engine}
-    if port_in_use(host, port):
-        _refuse(ref, by, f"port {port} on {host} is already in use", started)
-    served = _start(ref, host, port, workers=workers, model_uri=model_uri, engine=engine)
+    served = launched or launch(ref, by, port=port, workers=workers, host=host, engine=engine)
+    started = {"endpoint": served.endpoint, "model_uri": served.model_uri, "engine": served.engine}
     try:
         _wait_until_ready(served)
     except BaseException as error:
@@ -186,6 +186,32 @@ def deployment(
     finally:
         with signals_ignored(SERVE_SIGNALS):
             _finish(served, by)
+
+
+def launch(
+    ref: VersionRef,
+    by: str,
+    *,
+    port: int = 5001,
+    workers: int = 1,
+    host: str = "127.0.0.1",
+    engine: str = "pyfunc",
+) -> Deployment:
+    """Start the server process without waiting for it; ``deployment(launched=...)`` waits.
+
+    Whoever launches must hand the result to ``deployment`` (or ``stop``) even on error.
+    """
+    model_uri = served_uri(ref, engine)
+    if port_in_use(host, port):
+        started = {"endpoint": f"http://{host}:{port}/invocations", "model_uri": model_uri}
+        _refuse(ref, by, f"port {port} on {host} is already in use", started)
+    return _start(ref, host, port, workers=workers, model_uri=model_uri, engine=engine)
+
+
+def stop(served: Deployment) -> None:
+    """Stop a launched server that never reached ``deployment`` (nothing was recorded)."""
+    _stop(served.process)
+    served.log_path.unlink(missing_ok=True)
 
 
 def _refuse(ref: VersionRef, by: str, reason: str, started: dict[str, str]) -> None:
