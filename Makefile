@@ -66,4 +66,4 @@ lock: ## Re-resolve requirements.lock from pyproject.toml in a scratch environme
 	rm -rf .lock-env
 
 clean: ## Remove the local store, artifacts and caches (keeps .venv)
-	rm -rf mlflow.db mlflow.db.lock mlruns mlartifacts .pytest_cache .mypy_cache .ruff_cache
+	rm -rf mlflow.db mlflow.db.lock mlflow.db.registry-*.lock mlruns mlartifacts .pytest_cache .mypy_cache .ruff_cache

@@ -254,7 +254,8 @@ def registry_lock(name: str) -> Iterator[None]:
     store = str(database.resolve()) if database else uri
     digest = hashlib.sha256(f"{store}|{name}".encode()).hexdigest()[:16]
     folder = database.resolve().parent if database else Path(tempfile.gettempdir())
-    with exclusive(folder / f".registry-{digest}.lock"):
+    prefix = database.name if database else "mlflow"
+    with exclusive(folder / f"{prefix}.registry-{digest}.lock"):
         yield
 
 
