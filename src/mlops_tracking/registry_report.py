@@ -8,6 +8,9 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
+    from mlops_tracking.demo import LifecycleTour
     from mlops_tracking.promotion import TrailEntry
 
 DECISION_STYLE = {
@@ -124,3 +127,19 @@ def _key_params(params: dict[str, str]) -> str:
     rest = len(params) - len(shown)
     text = ", ".join(f"{k}={v}" for k, v in shown.items())
     return text + (f"  (+{rest} more with --json)" if rest else "")
+
+
+def print_tour(console: Console, tour: LifecycleTour) -> None:
+    """The demo's registry tour: registrations, the trail, the served answer, the lineage."""
+    from mlops_tracking.model_card import key_metrics
+
+    console.print(f"\n[bold]Registry lifecycle of {tour.name}[/]")
+    for done in tour.registered:
+        console.print(f"  registered version {done.version.version} (card: {done.card_artifact})")
+    console.print(trail_table(tour.name, [decision.entry for decision in tour.decisions]))
+    console.print(f"Served production at {tour.served}; one request answered:\n  {tour.response}")
+    console.print(f"\n[bold]Lineage of {tour.name}@production[/]")
+    metrics = key_metrics(tour.lineage["metrics"], tour.lineage["run"]["task"])
+    for line in lineage_lines(tour.lineage, metrics):
+        console.print(line, soft_wrap=True)
+    console.print(f"More: mlops-tracking models {tour.name}")
