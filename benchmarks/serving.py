@@ -23,7 +23,7 @@ resampled from them with a fixed seed.
    payloads ``dataframe_split``, ``dataframe_records`` and columnar ``inputs``, each with the
    default engine (onnx) and with ``"params": {"engine": "sklearn"}``. ``GET /ping`` on the same
    connection is the HTTP floor.
-3. Over HTTP, the ONNX twin served by ``deployment(..., engine="onnx")`` (what
+3. Over HTTP, the ONNX twin served by ``launch(..., engine="onnx")`` (what
    ``mlops-tracking serve NAME@ALIAS --engine onnx`` runs) with a float32 tensor payload
    (``{"inputs": [[...]]}``).
 4. Throughput: 10,000 rows in one ``dataframe_split`` request to each served form (and, for
@@ -442,10 +442,11 @@ def _onnx_labels(fx: Fixture, answer: bytes) -> list[str]:
 @contextlib.contextmanager
 def _serving(ref: Any, timings: Result, engine: str) -> Iterator[http.client.HTTPConnection]:
     """Serve ``ref`` as ``mlops-tracking serve --engine ENGINE`` does; yield one connection."""
-    from mlops_tracking.tracking.serving import deployment, free_port
+    from mlops_tracking.tracking.endpoints import free_port
+    from mlops_tracking.tracking.serving import deployment, launch
 
     started = time.perf_counter()
-    with deployment(ref, by="bench", port=free_port(), engine=engine) as served:
+    with deployment(launch(ref, "bench", port=free_port(), engine=engine)) as served:
         uri = served.model_uri
         timings[uri] = time.perf_counter() - started
         print(f"  serving {uri} at {served.url} (ready in {timings[uri]:.1f} s)")

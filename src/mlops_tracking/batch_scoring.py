@@ -108,14 +108,11 @@ def normalise(frame: pd.DataFrame, kinds: dict[str, str]) -> pd.DataFrame:
 def onnx_feed(
     features: pd.DataFrame, kinds: dict[str, str], names: list[str]
 ) -> dict[str, np.ndarray]:
-    """onnxruntime inputs: one float matrix ``X``, or one column each when there is text."""
-    if len(names) == 1:
-        return {names[0]: features.to_numpy(dtype=np.float32)}
-    feed = {}
-    for column, name in zip(kinds, names, strict=True):
-        values = features[column].to_numpy().reshape(-1, 1)
-        feed[name] = values.astype(np.float32) if kinds[column] in NUMERIC else values.astype(str)
-    return feed
+    """onnxruntime inputs for rows typed by signature ``kinds`` (see ``export.onnx_inputs``)."""
+    from mlops_tracking.export import onnx_inputs
+
+    categorical = [column for column, kind in kinds.items() if kind not in NUMERIC]
+    return onnx_inputs(features, list(kinds), categorical, names)
 
 
 def labelled(proba: np.ndarray, labels: list[str]) -> pd.DataFrame:

@@ -163,7 +163,7 @@ def models(
     def body() -> None:
         from mlops_tracking.registry_report import models_table, trail_table, versions_table
         from mlops_tracking.tracking import registry
-        from mlops_tracking.tracking.serving import answering
+        from mlops_tracking.tracking.endpoints import answering
 
         _open()
         console = _console()
@@ -204,12 +204,14 @@ def serve(
     """Serve a version on 127.0.0.1 until Ctrl-C, recording its deployment status."""
 
     def body() -> None:
+        from mlops_tracking.tracking.endpoints import example_request
         from mlops_tracking.tracking.lifecycle import RunInterrupted, stop_signals_raise
         from mlops_tracking.tracking.registry import model_version, resolve
         from mlops_tracking.tracking.serving import (
+            SERVE_SIGNALS,
             ServingError,
             deployment,
-            example_request,
+            launch,
             served_uri,
         )
 
@@ -223,8 +225,8 @@ def serve(
         console.print(f"Starting the model server for {ref} …")
         try:
             with (
-                stop_signals_raise(),
-                deployment(ref, _author(), port=port, workers=workers, engine=engine) as up,
+                stop_signals_raise(SERVE_SIGNALS),  # SIGHUP too: the terminal closed
+                deployment(launch(ref, _author(), port=port, workers=workers, engine=engine)) as up,
             ):
                 console.print(
                     f"[green]serving[/] {ref} ({up.model_uri}) at {up.endpoint}  (Ctrl-C stops it)"

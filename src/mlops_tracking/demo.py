@@ -142,8 +142,9 @@ def lifecycle_tour(
     from mlops_tracking.gate import held_out_data
     from mlops_tracking.release import promote, register_run
     from mlops_tracking.tracking import registry
+    from mlops_tracking.tracking.endpoints import free_port, invoke
     from mlops_tracking.tracking.lineage import lineage
-    from mlops_tracking.tracking.serving import deployment, free_port, invoke, launch, stop
+    from mlops_tracking.tracking.serving import deployment, launch, stop
 
     tour = LifecycleTour()
     best = register_run(best_run, config.registry)
@@ -164,8 +165,8 @@ def lifecycle_tour(
     except BaseException:
         stop(launched)
         raise
-    with deployment(production, by, launched=launched) as served:
+    with deployment(launched) as served:
         tour.served = served.endpoint
-        tour.response = invoke(served, inputs.splits.test.X.head(1))
+        tour.response = invoke(served.endpoint, inputs.splits.test.X.head(1))
     tour.lineage = lineage(f"{name}@production")
     return tour

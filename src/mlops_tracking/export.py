@@ -57,14 +57,22 @@ class OnnxExport:
 
     def feed(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
         """Build the onnxruntime input dict for rows of ``X``."""
-        if self.single_input:
-            return {"X": X.loc[:, list(self.columns)].to_numpy(dtype=np.float32)}
-        feed = {}
-        for column, name in zip(self.columns, self.input_names, strict=True):
-            values = X[[column]].to_numpy()
-            is_text = column in self.categorical
-            feed[name] = values.astype(str) if is_text else values.astype(np.float32)
-        return feed
+        names = ["X"] if self.single_input else list(self.input_names)
+        return onnx_inputs(X, list(self.columns), list(self.categorical), names)
+
+
+def onnx_inputs(
+    X: pd.DataFrame, columns: list[str], categorical: list[str], names: list[str]
+) -> dict[str, np.ndarray]:
+    """onnxruntime inputs for rows of ``X``: with one input name, one float32 matrix of
+    ``columns``; otherwise one ``(n, 1)`` array per column, text for ``categorical`` ones."""
+    if len(names) == 1:
+        return {names[0]: X.loc[:, columns].to_numpy(dtype=np.float32)}
+    feed = {}
+    for column, name in zip(columns, names, strict=True):
+        values = X[column].to_numpy().reshape(-1, 1)
+        feed[name] = values.astype(str) if column in categorical else values.astype(np.float32)
+    return feed
 
 
 def to_onnx(pipeline: Pipeline, X_sample: pd.DataFrame, categorical: list[str]) -> OnnxExport:

@@ -360,7 +360,7 @@ def test_the_audit_shows_registry_items_once_registered(registry_store: Registry
 def test_a_serving_status_nobody_answers_is_flagged(registry_store: RegistryStore, client) -> None:  # type: ignore[no-untyped-def]
     """A server killed with SIGKILL cannot record `stopped`; `models` checks before it trusts."""
     from mlops_tracking.cli import app
-    from mlops_tracking.tracking.serving import free_port
+    from mlops_tracking.tracking.endpoints import free_port
 
     version = _register(registry_store, 0)
     endpoint = f"http://127.0.0.1:{free_port()}/invocations"

@@ -56,8 +56,9 @@ def test_a_served_version_answers_like_in_process_and_refuses_bad_requests(
 ) -> None:  # type: ignore[no-untyped-def]
     import mlflow
 
+    from mlops_tracking.tracking.endpoints import free_port
     from mlops_tracking.tracking.registry import read_trail
-    from mlops_tracking.tracking.serving import ServingError, deployment, free_port
+    from mlops_tracking.tracking.serving import ServingError, deployment, launch
 
     ref = _registered(registry_store)
     rows = _rows()
@@ -65,7 +66,7 @@ def test_a_served_version_answers_like_in_process_and_refuses_bad_requests(
     # a shell where the environment is not activated: its bin is not on PATH
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
 
-    with deployment(ref, "tester", port=free_port()) as served:
+    with deployment(launch(ref, "tester", port=free_port())) as served:
         tags = _tags(client, ref)
         assert tags["deployment.status"] == "serving"
         assert tags["deployment.endpoint"] == served.endpoint
@@ -94,7 +95,7 @@ def test_a_served_version_answers_like_in_process_and_refuses_bad_requests(
         # a second server on the same port is refused without touching the live status
         with (
             pytest.raises(ServingError, match="already in use"),
-            deployment(ref, "tester", port=served.port),
+            deployment(launch(ref, "tester", port=served.port)),
         ):
             pytest.fail("a second server must not start")
         assert _tags(client, ref)["deployment.status"] == "serving"
@@ -114,7 +115,7 @@ def test_a_served_version_answers_like_in_process_and_refuses_bad_requests(
 def test_a_port_in_use_fails_clearly_and_records_failed(
     registry_store: RegistryStore, client
 ) -> None:  # type: ignore[no-untyped-def]
-    from mlops_tracking.tracking.serving import ServingError, deployment
+    from mlops_tracking.tracking.serving import ServingError, deployment, launch
 
     ref = _registered(registry_store)
     with socket.socket() as squatter:
@@ -122,7 +123,7 @@ def test_a_port_in_use_fails_clearly_and_records_failed(
         squatter.listen()
         port = squatter.getsockname()[1]
         refused = pytest.raises(ServingError, match=f"port {port} on 127.0.0.1 is already in use")
-        with refused, deployment(ref, "tester", port=port):
+        with refused, deployment(launch(ref, "tester", port=port)):
             pytest.fail("the server must not start")
 
     tags = _tags(client, ref)
@@ -130,10 +131,12 @@ def test_a_port_in_use_fails_clearly_and_records_failed(
     assert "already in use" in tags["deployment.reason"]
 
 
-def test_the_serve_command_stops_on_sigterm_and_records_stopped(
-    registry_store: RegistryStore, client
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_the_serve_command_stops_on_a_signal_and_records_stopped(
+    registry_store: RegistryStore, client, stop: signal.Signals
 ) -> None:  # type: ignore[no-untyped-def]
-    from mlops_tracking.tracking.serving import free_port
+    """SIGTERM (a scheduler) and SIGHUP (the terminal closed) both stop it cleanly, exit 0."""
+    from mlops_tracking.tracking.endpoints import free_port
 
     ref = _registered(registry_store, "staging")
     port = free_port()
@@ -156,7 +159,7 @@ def test_the_serve_command_stops_on_sigterm_and_records_stopped(
             time.sleep(0.5)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=10) as ping:
             assert ping.status == 200
-        server.send_signal(signal.SIGTERM)
+        server.send_signal(stop)
         output = server.communicate(timeout=60)[0]
     finally:
         if server.poll() is None:
@@ -175,7 +178,8 @@ def test_the_onnx_engine_serves_the_twin_with_scikit_learns_labels(
     """`serve --engine onnx`: float32 rows in, scikit-learn's label codes out; status recorded."""
     import mlflow
 
-    from mlops_tracking.tracking.serving import deployment, example_request, free_port
+    from mlops_tracking.tracking.endpoints import example_request, free_port
+    from mlops_tracking.tracking.serving import deployment, launch
 
     ref = _registered(registry_store)
     twin = _tags(client, ref)["onnx.version"]
@@ -183,7 +187,7 @@ def test_the_onnx_engine_serves_the_twin_with_scikit_learns_labels(
     pipeline = mlflow.pyfunc.load_model(ref.uri).unwrap_python_model().pipeline
     labels = json.loads(_tags(client, ref)["labels"])
 
-    with deployment(ref, "tester", port=free_port(), engine="onnx") as served:
+    with deployment(launch(ref, "tester", port=free_port(), engine="onnx")) as served:
         assert served.model_uri == f"models:/breast_cancer-binary-onnx/{twin}"
         assert '{"inputs": [[' in example_request(served.model_uri, served.endpoint, "onnx")
         status, answer = _post(

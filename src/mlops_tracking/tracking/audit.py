@@ -209,25 +209,17 @@ def snapshot(run_id: str) -> RunSnapshot:
 
 
 def _registered_versions(client: MlflowClient, run_id: str) -> list[RegisteredVersion]:
-    """Registry versions made from the run; aliases come from the registered model, because
-    ``search_model_versions`` leaves them empty on SQLite stores."""
+    """Registry versions made from the run, with the aliases each holds."""
+    from mlops_tracking.tracking.registry import aliases_by_version
+
+    held = {}
     found = []
-    aliases: dict[str, dict[str, list[str]]] = {}
     for version in client.search_model_versions(f"run_id='{run_id}'"):
-        if version.name not in aliases:
-            held: dict[str, list[str]] = {}
-            for alias, number in client.get_registered_model(version.name).aliases.items():
-                held.setdefault(str(number), []).append(alias)
-            aliases[version.name] = held
+        if version.name not in held:
+            held[version.name] = aliases_by_version(version.name)
         number = str(version.version)
-        found.append(
-            RegisteredVersion(
-                version.name,
-                number,
-                dict(version.tags),
-                sorted(aliases[version.name].get(number, [])),
-            )
-        )
+        aliases = held[version.name].get(number, [])
+        found.append(RegisteredVersion(version.name, number, dict(version.tags), aliases))
     return sorted(found, key=lambda v: (v.name, int(v.version)))
 
 

@@ -13,8 +13,8 @@ from mlops_tracking.tracking.registry import (
     ONNX_SUFFIX,
     RegistryError,
     VersionRef,
+    aliases_by_version,
     client,
-    registered_aliases,
     resolve,
 )
 
@@ -65,7 +65,7 @@ def _logged_model(model_id: str) -> tuple[str, dict[str, Any]]:
 
 def _registered(ref: VersionRef) -> tuple[str, dict[str, Any]]:
     version = client().get_model_version(ref.name, ref.version)
-    aliases = sorted(a for a, v in registered_aliases(ref.name).items() if v == ref.version)
+    aliases = aliases_by_version(ref.name).get(ref.version, [])
     tags = dict(version.tags)
     onnx = None
     if "onnx.version" in tags:

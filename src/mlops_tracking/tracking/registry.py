@@ -108,6 +108,15 @@ def registered_aliases(name: str) -> dict[str, str]:
     return {alias: str(version) for alias, version in model.aliases.items()}
 
 
+def aliases_by_version(name: str) -> dict[str, list[str]]:
+    """Version -> the aliases it holds (sorted), read from the registered model, because
+    ``search_model_versions`` leaves a version's aliases empty on SQLite stores."""
+    held: dict[str, list[str]] = {}
+    for alias, number in sorted(registered_aliases(name).items()):
+        held.setdefault(number, []).append(alias)
+    return held
+
+
 def model_names() -> list[str]:
     return sorted(model.name for model in client().search_registered_models(max_results=1000))
 
@@ -265,10 +274,7 @@ def registry_lock(name: str) -> Iterator[None]:
 def version_rows(name: str) -> list[dict[str, Any]]:
     """Every version of ``name``: number, run, tags, aliases, source-run metrics, created."""
     registry = client()
-    aliases = registered_aliases(name)
-    held: dict[str, list[str]] = {}
-    for alias, number in aliases.items():
-        held.setdefault(number, []).append(alias)
+    held = aliases_by_version(name)
     rows = []
     for version in registry.search_model_versions(f"name='{name}'"):
         metrics = _run_metrics(version.run_id)
@@ -277,7 +283,7 @@ def version_rows(name: str) -> list[dict[str, Any]]:
                 "version": str(version.version),
                 "run_id": version.run_id or "",
                 "created": version.creation_timestamp,
-                "aliases": sorted(held.get(str(version.version), [])),
+                "aliases": held.get(str(version.version), []),
                 "tags": dict(version.tags),
                 "metrics": metrics,
             }

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,10 +24,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from mlops_tracking.errors import UserError
 from mlops_tracking.promotion import TrailEntry
+from mlops_tracking.tracking.endpoints import answering, port_in_use
 from mlops_tracking.tracking.lifecycle import signals_ignored
 from mlops_tracking.tracking.registry import (
     VersionRef,
@@ -52,7 +51,8 @@ class Deployment:
     process: subprocess.Popen[bytes]
     log_path: Path
     model_uri: str  # what the server loaded: the version itself or its ONNX twin
-    engine: str = "pyfunc"
+    engine: str
+    by: str  # who started it, as recorded with each status change
 
     @property
     def url(self) -> str:
@@ -87,15 +87,6 @@ def _entry(ref: VersionRef, status: str, by: str, reason: str) -> TrailEntry:
         by=by,
         reason=reason,
     )
-
-
-def port_in_use(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return True
-    return False
 
 
 def server_command(model_uri: str, host: str, port: int, workers: int = 1) -> list[str]:
@@ -148,26 +139,16 @@ SERVE_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)  # SIGHUP: the te
 
 
 @contextmanager
-def deployment(
-    ref: VersionRef,
-    by: str,
-    *,
-    port: int = 5001,
-    workers: int = 1,
-    host: str = "127.0.0.1",
-    engine: str = "pyfunc",
-    launched: Deployment | None = None,
-) -> Iterator[Deployment]:
-    """Serve ``ref`` (or its ONNX twin) until the block ends: serving → stopped (or failed).
+def deployment(served: Deployment) -> Iterator[Deployment]:
+    """Wait for a ``launch``ed server, then keep it until the block ends: serving → stopped.
 
-    ``launched`` is a server already started with ``launch`` (its start-up then overlaps the
-    caller's other work); otherwise one is launched here.
-
-    Stopping (the block ending, an interrupt) records ``stopped``; a server that could not
-    start, or died on its own, records ``failed`` with the reason. Clean-up ignores further
-    stop signals, and the server dies with this process (Linux) even if it is killed.
+    ``with deployment(launch(ref, by, port=5001)) as served:`` serves at once; launching
+    earlier lets the server boot while the caller does other work. Stopping (the block ending,
+    an interrupt) records ``stopped``; a server that could not start, or died on its own,
+    records ``failed`` with the reason. Clean-up ignores further stop signals, and the server
+    dies with this process (Linux) even if it is killed.
     """
-    served = launched or launch(ref, by, port=port, workers=workers, host=host, engine=engine)
+    ref, by = served.ref, served.by
     started = {"endpoint": served.endpoint, "model_uri": served.model_uri, "engine": served.engine}
     try:
         _wait_until_ready(served)
@@ -185,7 +166,7 @@ def deployment(
         yield served
     finally:
         with signals_ignored(SERVE_SIGNALS):
-            _finish(served, by)
+            _finish(served)
 
 
 def launch(
@@ -197,7 +178,7 @@ def launch(
     host: str = "127.0.0.1",
     engine: str = "pyfunc",
 ) -> Deployment:
-    """Start the server process without waiting for it; ``deployment(launched=...)`` waits.
+    """Start the server process without waiting for it; ``deployment`` waits for it.
 
     Whoever launches must hand the result to ``deployment`` (or ``stop``) even on error.
     """
@@ -205,7 +186,8 @@ def launch(
     if port_in_use(host, port):
         started = {"endpoint": f"http://{host}:{port}/invocations", "model_uri": model_uri}
         _refuse(ref, by, f"port {port} on {host} is already in use", started)
-    return _start(ref, host, port, workers=workers, model_uri=model_uri, engine=engine)
+    command = server_command(model_uri, host, port, workers)
+    return _start(ref, host, port, command, model_uri=model_uri, engine=engine, by=by)
 
 
 def stop(served: Deployment) -> None:
@@ -228,21 +210,28 @@ def _refuse(ref: VersionRef, by: str, reason: str, started: dict[str, str]) -> N
 
 
 def _start(
-    ref: VersionRef, host: str, port: int, *, workers: int, model_uri: str, engine: str
+    ref: VersionRef,
+    host: str,
+    port: int,
+    command: list[str],
+    *,
+    model_uri: str,
+    engine: str,
+    by: str,
 ) -> Deployment:
     descriptor, name = tempfile.mkstemp(prefix="mlops-serve-", suffix=".log")
     os.close(descriptor)
     log_path = Path(name)
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            server_command(model_uri, host, port, workers),
+            command,
             stdout=log,
             stderr=subprocess.STDOUT,
             env=server_environment(),
             start_new_session=True,  # its own process group: uvicorn's workers stop with it
             preexec_fn=_die_with_parent,  # noqa: PLW1509 (no threads run yet in the child)
         )
-    return Deployment(ref, host, port, process, log_path, model_uri, engine)
+    return Deployment(ref, host, port, process, log_path, model_uri, engine, by)
 
 
 def _die_with_parent() -> None:
@@ -254,7 +243,8 @@ def _die_with_parent() -> None:
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def _finish(served: Deployment, by: str) -> None:
+def _finish(served: Deployment) -> None:
+    by = served.by
     crashed = served.process.poll() is not None
     _stop(served.process)
     if crashed:
@@ -303,51 +293,3 @@ def _tail(log_path: Path, lines: int = 3) -> str:
     except OSError:
         return "(no log)"
     return " | ".join(text[-lines:]) or "(no output)"
-
-
-def example_request(model_uri: str, endpoint: str, engine: str = "pyfunc") -> str:
-    """A curl command that sends the served model's input example to ``endpoint``."""
-    import json
-
-    from mlflow.models import Model
-
-    try:
-        example: Any = Model.load(model_uri).load_input_example()
-    except Exception:  # an example is a convenience; an empty one still shows the call
-        example = None
-    if engine == "onnx":  # a float32 matrix, columns in training order
-        rows = [] if example is None else example[:1].tolist()
-        body = json.dumps({"inputs": rows})
-    else:
-        record = {} if example is None else example.head(1).to_dict(orient="records")[0]
-        body = json.dumps({"dataframe_records": [record]}, default=str)
-    return f"curl -s {endpoint} -H 'Content-Type: application/json' -d '{body}'"
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port nobody listens on right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
-
-
-def invoke(served: Deployment, rows: Any, timeout: float = 30) -> str:
-    """POST ``rows`` (a DataFrame) to the endpoint; return the JSON answer as text."""
-    import json
-
-    body = json.dumps({"dataframe_split": rows.to_dict(orient="split")}).encode()
-    request = urllib.request.Request(
-        served.endpoint, data=body, headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        return str(response.read().decode())
-
-
-def answering(endpoint: str, timeout: float = 0.5) -> bool:
-    """Whether the server behind ``endpoint`` (…/invocations) answers ``/ping`` right now."""
-    try:
-        ping = endpoint.rsplit("/", 1)[0] + "/ping"
-        with urllib.request.urlopen(ping, timeout=timeout) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
