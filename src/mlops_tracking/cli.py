@@ -266,6 +266,6 @@ def main() -> None:
     app()
 
 
-# The registry, serving and inference commands live in their own module and add themselves to
-# `app` when it is imported; they need everything above.
-from mlops_tracking import cli_registry  # noqa: E402, F401
+# The registry, serving and inference commands, and the DVC pipeline's, live in their own modules
+# and add themselves to `app` when imported; they need everything above.
+from mlops_tracking import cli_pipeline, cli_registry  # noqa: E402, F401

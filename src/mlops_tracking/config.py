@@ -42,6 +42,7 @@ class DataConfig(Section):
     path: Path | None = None
     target: str | None = None
     drop_columns: tuple[str, ...] = ()
+    rows: int | None = Field(None, ge=30)
     task: TaskSetting = "auto"
     test_size: float = Field(0.2, gt=0, lt=1)
     validation_size: float = Field(0.2, gt=0, lt=1)

@@ -59,6 +59,7 @@ class Dataset:
     column_kinds: dict[str, ColumnKind] | None = None
     coerced_values: dict[str, int] | None = None
     source_sha256: str = ""
+    files: dict[str, str] | None = None  # split -> the file it was read from (pipeline data)
 
     @property
     def is_classification(self) -> bool:
@@ -115,9 +116,21 @@ def load_dataset(config: DataConfig) -> Dataset:
         from mlops_tracking.cleaning import load_csv
 
         assert config.target is not None  # guaranteed by DataConfig validation
-        return load_csv(config.path, config.target, config.task, config.drop_columns)
+        loaded = load_csv(config.path, config.target, config.task, config.drop_columns)
+        return first_rows(loaded, config.rows)
     assert config.dataset is not None
-    return _load_shipped(config.dataset, config.task)
+    return first_rows(_load_shipped(config.dataset, config.task), config.rows)
+
+
+def first_rows(dataset: Dataset, rows: int | None) -> Dataset:
+    """Keep the first ``rows`` rows: an earlier extract of the source (``data.rows``)."""
+    if rows is None or rows >= len(dataset.target):
+        return dataset
+    from dataclasses import replace
+
+    return replace(
+        dataset, features=dataset.features.iloc[:rows], target=dataset.target.iloc[:rows]
+    )
 
 
 def split_dataset(dataset: Dataset, config: DataConfig) -> Splits:

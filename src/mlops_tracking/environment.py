@@ -13,6 +13,7 @@ import platform
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -189,9 +190,16 @@ def package_source_dir() -> Path:
 
 def project_root(start: Path | None = None) -> Path | None:
     """The nearest directory at or above ``start`` (default: cwd) with a ``pyproject.toml``."""
+    return nearest_holding("pyproject.toml", start, Path.is_file)
+
+
+def nearest_holding(
+    name: str, start: Path | None = None, kind: Callable[[Path], bool] = Path.exists
+) -> Path | None:
+    """The nearest directory at or above ``start`` (default: cwd) holding ``name``."""
     here = (start or Path.cwd()).resolve()
     for candidate in (here, *here.parents):
-        if (candidate / "pyproject.toml").is_file():
+        if kind(candidate / name):
             return candidate
     return None
 

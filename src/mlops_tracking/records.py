@@ -6,7 +6,7 @@ Plain frozen dataclasses: the core builds them without knowing MLflow, the shell
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     from mlops_tracking.config import Config
     from mlops_tracking.data import Dataset, Splits
+    from mlops_tracking.dvc_workspace import DvcState
     from mlops_tracking.environment import GitState
     from mlops_tracking.evaluation import Evaluation
     from mlops_tracking.export import OnnxExport, SkopsExport
@@ -39,10 +40,11 @@ class TrainingInputs:
     dataset: Dataset
     splits: Splits
     code: GitState | None = None  # the code version, read once: tags and diff agree
+    dvc: DvcState | None = None  # the DVC workspace and the data version it holds
 
     def with_model(self, name: str) -> TrainingInputs:
         config = self.config.with_overrides([f"model.name={name}"])
-        return TrainingInputs(config, self.config_file, self.dataset, self.splits, self.code)
+        return replace(self, config=config)
 
 
 @dataclass(frozen=True)

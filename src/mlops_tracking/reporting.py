@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING
 from rich.table import Table
 
 if TYPE_CHECKING:
+    from mlops_tracking.reproduction import Reproduction
     from mlops_tracking.tracking.audit import AuditReport
     from mlops_tracking.tracking.queries import RunRow
+    from mlops_tracking.versions import DataVersion
 
 STATUS_STYLE = {"FINISHED": "green", "FAILED": "red", "KILLED": "yellow", "RUNNING": "cyan"}
 AUDIT_STYLE = {"present": "green", "missing": "bold red", "n/a": "dim"}
@@ -90,3 +92,47 @@ def order_runs(rows: Sequence[RunRow]) -> list[RunRow]:
     seen = {row.run_id for row in ordered}
     ordered.extend(row for row in rows if row.run_id not in seen)
     return ordered
+
+
+def versions_table(versions: Sequence[DataVersion], path: str) -> Table:
+    """One row per dataset version: digest, DVC hash, rows, first seen, commits and runs."""
+    table = Table(
+        title=f"Dataset versions (DVC hashes of {path})", title_justify="left", header_style="bold"
+    )
+    for column in ("dataset", "digest", "DVC md5", "rows", "first seen", "in dvc.lock at", "runs"):
+        table.add_column(column, overflow="fold")
+    for version in versions:
+        table.add_row(
+            version.dataset,
+            version.digest,
+            (version.dvc_md5 or "not recorded")[:12],
+            "-" if version.rows is None else str(version.rows),
+            version.first_seen,
+            ", ".join(version.revisions) or "-",
+            "\n".join(version.runs) or "none",
+        )
+    if not versions:
+        table.caption = "No runs have logged datasets yet, and dvc.lock records none."
+    return table
+
+
+def reproduction_table(outcome: Reproduction) -> Table:
+    """Metric by metric: the original run, the reproduction and their difference."""
+    table = Table(
+        title=f"Reproduction of {outcome.original.run_name} ({outcome.original.run_id}) "
+        f"as {outcome.run_id}",
+        title_justify="left",
+        header_style="bold",
+    )
+    for column in ("metric", "original", "reproduced", "difference", ""):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for check in outcome.checks:
+        within = outcome.within(check)
+        table.add_row(
+            check.name,
+            repr(check.original),
+            "missing" if check.reproduced is None else repr(check.reproduced),
+            f"{check.difference:.3g}",
+            "[green]✓[/]" if within else "[red]✗[/]",
+        )
+    return table

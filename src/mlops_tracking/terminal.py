@@ -33,6 +33,8 @@ def quiet_libraries() -> None:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     # MLflow (re)configures its logger at import from MLFLOW_LOGGING_LEVEL, default INFO.
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    # Our own bar shows progress; MLflow's per-download bars would interleave with it.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.getLogger("mlflow.sklearn").addFilter(OnceFilter())

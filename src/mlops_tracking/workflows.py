@@ -8,13 +8,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from mlops_tracking.config import Config
-from mlops_tracking.data import Dataset, load_dataset, split_dataset
+from mlops_tracking.data import Dataset, Splits, load_dataset, split_dataset
 from mlops_tracking.environment import author, code_version, entry_point
 from mlops_tracking.models import ModelFamily, family_for
 from mlops_tracking.records import TrainingInputs
+
+if TYPE_CHECKING:
+    from mlops_tracking.export import SkopsExport
+    from mlops_tracking.pipeline import StageOutput
 
 
 class Progress(Protocol):
@@ -50,13 +54,40 @@ class RunOutcome:
     task: str
     metrics: dict[str, float]
     model_uris: dict[str, str]
+    skops: SkopsExport | None = None  # the fitted pipeline, for the DVC pipeline's model file
 
 
 def prepare(config: Config, config_file: Path | None = None) -> TrainingInputs:
     """Load and split the configured data; raises ``DataError`` before any run exists."""
     dataset = load_dataset(config.data)
     splits = split_dataset(dataset, config.data)
-    return TrainingInputs(config, config_file, dataset, splits, code_version())
+    return inputs_for(config, config_file, dataset, splits)
+
+
+def prepare_from_pipeline(
+    config: Config, config_file: Path | None, features_dir: Path
+) -> TrainingInputs:
+    """The splits the pipeline's featurize stage wrote, bound to their DVC versions."""
+    from mlops_tracking.pipeline import feature_files, load_features
+
+    dataset, splits = load_features(features_dir)
+    return inputs_for(config, config_file, dataset, splits, feature_files(features_dir))
+
+
+def inputs_for(
+    config: Config,
+    config_file: Path | None,
+    dataset: Dataset,
+    splits: Splits,
+    data_files: list[Path] | None = None,
+) -> TrainingInputs:
+    """Training inputs with the code version and the DVC workspace state read now."""
+    from mlops_tracking.dvc_workspace import workspace_state
+
+    if data_files is None:
+        data_files = [Path(dataset.source)] if dataset.source_kind == "file" else []
+    dvc = workspace_state(data_files)
+    return TrainingInputs(config, config_file, dataset, splits, code_version(), dvc)
 
 
 def open_experiment(config: Config, dataset: Dataset, override: str | None = None) -> ExperimentRef:
@@ -91,10 +122,13 @@ def describe_run(inputs: TrainingInputs, what: str) -> str:
 
 
 def base_tags(inputs: TrainingInputs, run_type: str) -> dict[str, str]:
+    from mlops_tracking.dvc_workspace import params_digest
     from mlops_tracking.evaluation import custom_metric_name
 
     config, dataset = inputs.config, inputs.dataset
+    dvc = inputs.dvc.tags(params_digest(config.run_params())) if inputs.dvc else {}
     return {
+        **dvc,
         **config.tracking.tags,
         "author": author(config.tracking.author),
         "task": dataset.task,
@@ -116,9 +150,13 @@ def train_and_log(
     config_file: Path | None = None,
     experiment: str | None = None,
     progress: Progress | None = None,
+    inputs: TrainingInputs | None = None,
 ) -> RunOutcome:
-    """Train the configured model and record a fully tracked run; return where it lives."""
-    inputs = prepare(config, config_file)
+    """Train the configured model and record a fully tracked run; return where it lives.
+
+    ``inputs`` replaces loading the configured data (the pipeline passes its featurized splits).
+    """
+    inputs = inputs or prepare(config, config_file)
     family = family_for(config.model.name, inputs.dataset.task)
     target = open_experiment(config, inputs.dataset, experiment)
     (progress or SilentProgress()).step(f"{family.name} on {inputs.dataset.name}")
@@ -127,7 +165,11 @@ def train_and_log(
 
 
 def train_run(
-    inputs: TrainingInputs, family: ModelFamily, experiment: ExperimentRef, run_name: str
+    inputs: TrainingInputs,
+    family: ModelFamily,
+    experiment: ExperimentRef,
+    run_name: str,
+    extra_tags: dict[str, str] | None = None,
 ) -> RunOutcome:
     """One training run in ``experiment`` (nested under the active run, if any)."""
     from mlops_tracking.modelling import train_and_evaluate
@@ -142,6 +184,7 @@ def train_run(
             **base_tags(inputs, "training"),
             "model.family": family.name,
             "history.unit": HISTORY_UNITS[family.history],
+            **(extra_tags or {}),
         },
     )
     description = describe_run(inputs, family.summary.capitalize())
@@ -159,4 +202,32 @@ def train_run(
         task=inputs.dataset.task,
         metrics={**record.metrics, **{key: values[-1] for key, values in history.items()}},
         model_uris={fmt: info.model_uri for fmt, info in models.items()},
+        skops=record.package.skops,
     )
+
+
+def pipeline_train(
+    config: Config,
+    config_file: Path | None,
+    features_dir: Path,
+    model_dir: Path,
+    progress: Progress | None = None,
+) -> tuple[RunOutcome, StageOutput]:
+    """The pipeline's train stage: a tracked run on the featurized splits, and its model file."""
+    from mlops_tracking.pipeline import write_model
+
+    inputs = prepare_from_pipeline(config, config_file, features_dir)
+    outcome = train_and_log(config, config_file, progress=progress, inputs=inputs)
+    assert outcome.skops is not None
+    metadata = {
+        "run_id": outcome.run_id,
+        "experiment": outcome.experiment.name,
+        "experiment_id": outcome.experiment.id,
+        "family": outcome.model_name,
+        "task": outcome.task,
+        "model_uris": outcome.model_uris,
+        "dvc_experiment": inputs.dvc.experiment if inputs.dvc else None,
+        "trusted_types": outcome.skops.trusted_types,
+        "test_metrics": {k: v for k, v in outcome.metrics.items() if k.startswith("test_")},
+    }
+    return outcome, write_model(outcome.skops.data, metadata, model_dir)

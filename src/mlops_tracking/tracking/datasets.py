@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from mlflow.data.pandas_dataset import PandasDataset
 
     from mlops_tracking.data import Dataset, Split, Splits
+    from mlops_tracking.records import TrainingInputs
 
 # MLflow's conventional input contexts; the UI shows them as badges on the run.
 CONTEXTS = {"train": "training", "validation": "validation", "test": "testing"}
@@ -57,25 +58,50 @@ def local_source(path: Path) -> DatasetSource:
     return get_dataset_source_from_json(json.dumps({"uri": str(path)}), source_type="local")
 
 
-def to_mlflow_dataset(dataset: Dataset, split: Split) -> PandasDataset:
+def to_mlflow_dataset(
+    dataset: Dataset, split: Split, source: DatasetSource | None = None
+) -> PandasDataset:
     """An MLflow dataset for ``split``: features plus target, named ``<dataset>-<split>``."""
     from mlflow.data.pandas_dataset import from_pandas
 
     with integer_codes_expected():
         return from_pandas(
             split.frame(dataset.target_name),
-            source=_source(dataset),
+            source=source or _source(dataset),
             targets=dataset.target_name,
             name=f"{dataset.name}-{split.name}",
         )
 
 
-def log_splits(dataset: Dataset, splits: Splits) -> dict[str, PandasDataset]:
+def dvc_sources(inputs: TrainingInputs) -> dict[str, DatasetSource]:
+    """For splits read from DVC-versioned files: path, git revision and DVC hash of each."""
+    from mlops_tracking.tracking.dvc_source import DvcDatasetSource
+
+    dataset, dvc = inputs.dataset, inputs.dvc
+    if not dataset.files or dvc is None or dvc.root is None:
+        return {}
+    hashes = {tracked.path: tracked.md5 or "missing" for tracked in dvc.lineage}
+    revision = inputs.code.commit if inputs.code else ""
+    repo = (inputs.code.remote_url if inputs.code else "") or str(dvc.root)
+    sources: dict[str, DatasetSource] = {}
+    for name, path in dataset.files.items():
+        resolved = Path(path).resolve()
+        if not resolved.is_relative_to(dvc.root):
+            return {}  # e.g. a version restored from the DVC cache: no longer a repository path
+        relative = resolved.relative_to(dvc.root).as_posix()
+        sources[name] = DvcDatasetSource(relative, revision, hashes.get(relative, ""), repo)
+    return sources
+
+
+def log_splits(
+    dataset: Dataset, splits: Splits, sources: dict[str, DatasetSource] | None = None
+) -> dict[str, PandasDataset]:
     """Log every split as an input of the active run, with its context and row count."""
     import mlflow
 
+    chosen = sources or {}
     datasets: dict[str, PandasDataset] = {
-        split.name: to_mlflow_dataset(dataset, split) for split in splits
+        split.name: to_mlflow_dataset(dataset, split, chosen.get(split.name)) for split in splits
     }
     with integer_codes_expected():  # the schema is inferred lazily, here
         mlflow.log_inputs(

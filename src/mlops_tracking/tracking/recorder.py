@@ -21,7 +21,7 @@ import pandas as pd
 
 from mlops_tracking.tracking.artifacts import ArtifactStage
 from mlops_tracking.tracking.context import stage_environment, stage_source
-from mlops_tracking.tracking.datasets import log_splits
+from mlops_tracking.tracking.datasets import dvc_sources, log_splits
 from mlops_tracking.tracking.lifecycle import forget_active_model
 from mlops_tracking.tracking.metrics import log_history, log_metrics, log_params, set_tags
 from mlops_tracking.tracking.model_formats import log_model_formats
@@ -44,7 +44,7 @@ def record_inputs(
     with ArtifactStage() as stage:
         _stage_config(stage, inputs.config, inputs.config_file)
         stage.upload(run_id)
-    return log_splits(inputs.dataset, inputs.splits)
+    return log_splits(inputs.dataset, inputs.splits, dvc_sources(inputs))
 
 
 def record_training(
