@@ -12,8 +12,9 @@ UI_PORT ?= 5000
 # Offline by design: no telemetry, and MLflow's INFO chatter kept out of the output.
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
+export DVC_NO_ANALYTICS := 1
 
-.PHONY: help setup demo test test-fast lint format ui bench bench-serving lock clean
+.PHONY: help setup demo pipeline pipeline-demo test test-fast lint format ui bench bench-pipeline bench-serving lock clean
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -30,6 +31,12 @@ setup: $(STAMP) ## Create .venv from requirements.lock (only when missing or sta
 
 demo: setup ## Run the main job on the local store (sqlite:///mlflow.db)
 	$(BIN)/mlops-tracking demo
+
+pipeline: setup ## Run the DVC pipeline here (dvc repro: prepare, featurize, train, evaluate)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
+
+pipeline-demo: setup ## DVC walk-through in build/pipeline-demo: two data versions, exp, reproduce
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/pipeline-demo.sh build/pipeline-demo
 
 test: setup lint ## Lint, type-check, then run every test (slow end-to-end ones included)
 	$(BIN)/python -m pytest
@@ -52,6 +59,9 @@ ui: setup ## Open the MLflow UI on the local store at http://127.0.0.1:$(UI_PORT
 bench: setup ## Measure tracking overhead, logging rates, CLI start-up and the demo
 	$(BIN)/python benchmarks/run.py
 
+bench-pipeline: setup ## Measure the DVC pipeline: fresh and no-op repro, a param change, reproduce
+	$(BIN)/python benchmarks/pipeline.py
+
 bench-serving: setup ## Measure serving latency and throughput (REST vs in-process, pyfunc vs ONNX)
 	$(BIN)/python benchmarks/serving.py
 
@@ -67,3 +77,4 @@ lock: ## Re-resolve requirements.lock from pyproject.toml in a scratch environme
 
 clean: ## Remove the local store, artifacts and caches (keeps .venv)
 	rm -rf mlflow.db mlflow.db.lock mlflow.db.registry-*.lock mlruns mlartifacts .pytest_cache .mypy_cache .ruff_cache
+	rm -rf build/pipeline-demo dvc_plots

@@ -30,7 +30,9 @@ def _files_of(repo: Path) -> list[str]:
         text=True,
         check=True,
     ).stdout.splitlines()
-    return [name for name in listed if (repo / name).is_file()]
+    # a developer's own pipeline results are not part of a fresh clone
+    local = ("dvc.lock", "reports/")
+    return [name for name in listed if (repo / name).is_file() and not name.startswith(local)]
 
 
 class Workspace:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -134,3 +135,10 @@ def test_reproduce_exits_2_for_an_unknown_run_or_one_without_records(client) -> 
     missing = cli("reproduce", bare)
     assert missing.returncode == 2
     assert "recorded no config/resolved.yaml" in missing.stdout
+
+    parent = client.create_run(experiment, tags={"mlops.run_type": "comparison"}).info.run_id
+    client.set_terminated(parent)
+    comparison = cli("reproduce", parent, env={**os.environ, "COLUMNS": "1000"})
+    assert comparison.returncode == 2
+    assert "is a comparison run" in comparison.stdout
+    assert "reproduce one of its child runs" in comparison.stdout

@@ -164,6 +164,14 @@ def compare_metrics(original: RecordedRun, reproduced: RecordedRun) -> tuple[Met
 
 
 def _recorded_config(run: RecordedRun, scratch: Path) -> Config:
+    kind = run.tags.get("mlops.run_type", "training")
+    if kind != "training":
+        child = " (to reproduce a comparison, reproduce one of its child runs)"
+        raise ReproductionError(
+            f"run {run.run_id} is a {kind} run; only training runs can be re-trained"
+            + (child if kind == "comparison" else "")
+            + "."
+        )
     path = download(run.run_id, CONFIG_FILE, scratch / "config")
     if path is None:
         raise ReproductionError(

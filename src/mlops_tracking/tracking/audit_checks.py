@@ -79,6 +79,25 @@ def dataset_context(context: str) -> Check:
     return check
 
 
+def data_version(s: RunSnapshot) -> AuditItem:
+    """The run says which DVC data version it used, or why it could not (outside a DVC repo)."""
+    section, item = "7 Inputs and outputs", "Data version (DVC hashes, workspace state)"
+    available = s.tags.get("dvc.available")
+    if available is None:
+        return AuditItem(
+            section, item, "missing", "tag dvc.available (true, or false + dvc.reason)"
+        )
+    if available == "false":
+        return not_applicable(section, item, s.tags.get("dvc.reason", "no DVC information"))
+    hashes = sorted(k.removeprefix("dvc.data.") for k in s.tags if k.startswith("dvc.data."))
+    state = f"workspace_clean={s.tags.get('dvc.workspace_clean', '?')}"
+    if not hashes:
+        return AuditItem(section, item, "present", f"read no DVC-versioned file; {state}")
+    return AuditItem(
+        section, item, "present", f"{len(hashes)} file hashes ({hashes[0]}, …); {state}"
+    )
+
+
 def predictions_table(s: RunSnapshot) -> AuditItem:
     tables = s.tags.get("mlflow.loggedArtifacts", "")
     hits = re.findall(r'"path":\s*"([^"]*predictions[^"]*)"', tables)
@@ -198,6 +217,7 @@ COMMON_CHECKS: list[Check] = [
     dataset_context("training"),
     dataset_context("validation"),
     dataset_context("testing"),
+    data_version,
     run_name,
     named_experiment,
     run_status,
