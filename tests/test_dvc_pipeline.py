@@ -155,7 +155,6 @@ def test_a_pipeline_run_is_bound_to_the_hashes_in_dvc_lock(workspace: Workspace)
     # the digest of the configured parameters, as the run's own resolved config gives them
     resolved = workspace.client().download_artifacts(run.info.run_id, "config/resolved.yaml")
     assert tags["dvc.params_digest"] == params_digest(load_config(Path(resolved)).run_params())
-    commit = workspace.run("git", "rev-parse", "HEAD").stdout.strip()
     sources = {
         item.dataset.name: (item.dataset.source_type, json.loads(item.dataset.source))
         for item in run.inputs.dataset_inputs
@@ -163,7 +162,8 @@ def test_a_pipeline_run_is_bound_to_the_hashes_in_dvc_lock(workspace: Workspace)
     kind, source = sources["breast_cancer-train"]
     assert kind == "dvc"
     assert source["path"] == "data/features/train.csv"
-    assert source["rev"] == commit
+    # dvc.lock is not committed yet: HEAD does not name this data version, so it is not claimed
+    assert source["rev"] == "uncommitted"
     assert source["md5"] == train_deps["data/features/train.csv"]
     # MLflow -> DVC: the pipeline's metrics file names the run, with the metrics it logged
     metrics = json.loads((workspace.root / "reports" / "metrics.json").read_text())
@@ -200,6 +200,11 @@ def test_an_experiment_on_another_data_version_is_a_tagged_run(workspace: Worksp
     workspace.run("git", "add", "-A")
     workspace.run("git", "commit", "-qm", "depth 4, with its dvc.lock")
     full = workspace.runs()[-1]
+    from mlops_tracking.dvc_workspace import committed_revision
+
+    head = workspace.run("git", "rev-parse", "HEAD").stdout.strip()
+    md5 = full.data.tags["dvc.data.data/features/train.csv"]
+    assert committed_revision(workspace.root, "data/features/train.csv", md5) == head
     workspace.dvc("exp", "run", "-n", "first-extract", "-S", "data.rows=455")
     extract = workspace.runs()[-1]
     assert extract.data.tags["dvc.experiment"] == "first-extract"
@@ -244,14 +249,17 @@ def test_hand_edited_data_is_detected_recorded_and_refused(workspace: Workspace)
     assert dirty["dvc.workspace_clean"] == "false"
     assert dirty["dvc.modified"] == "data/raw/dataset.csv"
 
-    # the version the original run used is gone from the cache too: it cannot be restored
+    # a split the original run trained on is edited too, and its version is gone from the
+    # cache: it cannot be restored
     from mlops_tracking.dvc_workspace import cache_file
 
-    recorded = workspace.client().get_run(original).data.tags["dvc.data.data/raw/dataset.csv"]
+    train = workspace.root / "data" / "features" / "train.csv"
+    train.write_text(train.read_text().replace(",0\n", ",1\n", 1))
+    recorded = workspace.client().get_run(original).data.tags["dvc.data.data/features/train.csv"]
     cache_file(workspace.root, recorded).unlink()
     refused = workspace.cli("reproduce", original, check=False)
     assert refused.returncode == 2
-    assert "data/raw/dataset.csv (the run used md5" in refused.stdout
+    assert "data/features/train.csv (the run used md5" in refused.stdout
     assert "not in the DVC cache" in refused.stdout
 
 

@@ -190,3 +190,15 @@ def test_lock_history_lists_each_committed_version_then_the_workspace(repo: Path
     assert [v.md5 for v in versions] == [first, _md5("v2"), _md5("v3")]
     assert versions[-1].revision == "workspace"
     assert all(len(v.revision) == 40 for v in versions[:2])
+
+
+def test_a_stale_pipeline_is_not_clean(repo: Path) -> None:
+    # prepare re-ran (its dvc.lock entry matches the new raw data) but featurize did not: the
+    # features on disk were built from the old raw data
+    (repo / "data/raw/dataset.csv").write_text("a,b\n5,6\n")
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    lock["stages"]["prepare"]["outs"] = [_out("data/raw/dataset.csv", "a,b\n5,6\n")]
+    (repo / "dvc.lock").write_text(yaml.safe_dump(lock))
+    state = workspace_state([repo / "data/features/train.csv"], start=repo, environ={})
+    assert not state.clean
+    assert [tracked.path for tracked in state.modified] == ["data/raw/dataset.csv"]

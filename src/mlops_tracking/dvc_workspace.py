@@ -184,6 +184,8 @@ def workspace_state(
         for tracked in (TrackedFile(p, file_md5(root / p), h) for p, h in sorted(recorded.items()))
         if tracked.modified
     ]
+    listed = {tracked.path for tracked in modified}
+    modified.extend(t for t in _stale_inputs(root, [f.path for f in files]) if t.path not in listed)
     return DvcState(
         root=root,
         lineage=tuple(files),
@@ -193,6 +195,41 @@ def workspace_state(
         stage=stage,
         baseline_rev=env.get("DVC_EXP_BASELINE_REV") or None,
     )
+
+
+def _stale_inputs(root: Path, paths: list[str]) -> list[TrackedFile]:
+    """Data a lineage file was built from that has changed since (the pipeline is stale)."""
+    stages = read_lock(root)
+    producer = {
+        out["path"]: name for name, stage in stages.items() for out in stage.get("outs", [])
+    }
+    stale: dict[str, TrackedFile] = {}
+    for path in paths:
+        stage = stages.get(producer.get(path, ""), {})
+        for dep, md5 in _file_hashes(stage.get("deps", [])).items():
+            tracked = TrackedFile(dep, file_md5(root / dep), md5)
+            if dep.startswith(DATA_PREFIX) and tracked.modified:
+                stale[dep] = tracked
+    return [stale[path] for path in sorted(stale)]
+
+
+def committed_revision(root: Path, path: str, md5: str) -> str:
+    """HEAD's commit if its ``dvc.lock`` records ``md5`` for ``path``, else ``uncommitted``.
+
+    A run is recorded before its ``dvc.lock`` is committed, so HEAD only names the data version
+    when the lock at HEAD already holds it (a re-run, or a run outside ``dvc repro``).
+    """
+    head = (_git(root, "rev-parse", "HEAD") or "").strip()
+    text = _git(root, "show", f"HEAD:./{LOCK_FILE}") if head else None
+    if head and text is not None and _output_hash(read_lock(root, text), path) == md5:
+        return head
+    return "uncommitted"
+
+
+def repository(root: Path) -> str:
+    """Where the DVC repository can be fetched from: its git remote, else its folder."""
+    remote = (_git(root, "config", "--get", "remote.origin.url") or "").strip()
+    return remote or str(root)
 
 
 def default_remote(root: Path) -> str:
@@ -234,7 +271,7 @@ def lock_history(root: Path, path: str) -> list[LockVersion]:
     log = _git(root, "log", "--reverse", "--format=%H %cI", "--", LOCK_FILE) or ""
     for line in log.splitlines():
         revision, date = line.split(" ", 1)
-        text = _git(root, "show", f"{revision}:{LOCK_FILE}")
+        text = _git(root, "show", f"{revision}:./{LOCK_FILE}")
         md5 = _output_hash(read_lock(root, text or ""), path)
         if md5 is not None:
             versions.append(LockVersion(revision, date, md5))

@@ -314,6 +314,9 @@ def _restore_pipeline_data(run: RecordedRun, scratch: Path) -> tuple[Path, list[
             cached = cache_file(root, md5)
             if not cached.is_file():
                 now = "missing" if current is None else f"now {current}"
+                if Path(path).parent != features:  # upstream of what training reads
+                    notes.append(f"data: {path} (not read by training) differs: md5 {md5}, {now}")
+                    continue
                 lost.append(f"{path} (the run used md5 {md5}, {now})")
                 continue
             source = cached
@@ -323,15 +326,17 @@ def _restore_pipeline_data(run: RecordedRun, scratch: Path) -> tuple[Path, list[
         if Path(path).parent == features:
             shutil.copyfile(source, restored / Path(path).name)
     if lost:
-        commit = run.tags.get("mlflow.source.git.commit", "")
-        hint = f"`git checkout {commit[:12]} -- dvc.lock && dvc pull`" if commit else "`dvc pull`"
+        hint = (
+            "`dvc pull` (from a checkout whose dvc.lock records those hashes; "
+            "`mlops-tracking data versions` lists the commits)"
+        )
         raise ReproductionError(
             "the data differs from what run "
             f"{run.run_id} used and that version is not in the DVC cache: {'; '.join(lost)}. "
             f"Fetch it with {hint}, then reproduce again."
         )
-    if not notes:
-        notes.append("data: every DVC-versioned file matches the hashes the run recorded")
+    if not any("restored" in note for note in notes):
+        notes.append("data: every file training reads matches the hashes the run recorded")
         return root / features, notes  # nothing restored: train from the workspace, bound to DVC
     return restored, notes
 

@@ -128,8 +128,8 @@ def base_tags(inputs: TrainingInputs, run_type: str) -> dict[str, str]:
     config, dataset = inputs.config, inputs.dataset
     dvc = inputs.dvc.tags(params_digest(config.run_params())) if inputs.dvc else {}
     return {
-        **dvc,
         **config.tracking.tags,
+        **dvc,
         "author": author(config.tracking.author),
         "task": dataset.task,
         "dataset": dataset.name,

@@ -83,10 +83,8 @@ def data_version(s: RunSnapshot) -> AuditItem:
     """The run says which DVC data version it used, or why it could not (outside a DVC repo)."""
     section, item = "7 Inputs and outputs", "Data version (DVC hashes, workspace state)"
     available = s.tags.get("dvc.available")
-    if available is None:
-        return AuditItem(
-            section, item, "missing", "tag dvc.available (true, or false + dvc.reason)"
-        )
+    if available is None:  # runs made before the DVC binding existed
+        return not_applicable(section, item, "the run predates the DVC binding (no dvc.* tags)")
     if available == "false":
         return not_applicable(section, item, s.tags.get("dvc.reason", "no DVC information"))
     hashes = sorted(k.removeprefix("dvc.data.") for k in s.tags if k.startswith("dvc.data."))

@@ -80,16 +80,19 @@ def dvc_sources(inputs: TrainingInputs) -> dict[str, DatasetSource]:
     dataset, dvc = inputs.dataset, inputs.dvc
     if not dataset.files or dvc is None or dvc.root is None:
         return {}
+    from mlops_tracking.dvc_workspace import committed_revision, repository
+
     hashes = {tracked.path: tracked.md5 or "missing" for tracked in dvc.lineage}
-    revision = inputs.code.commit if inputs.code else ""
-    repo = (inputs.code.remote_url if inputs.code else "") or str(dvc.root)
+    repo = repository(dvc.root)
     sources: dict[str, DatasetSource] = {}
     for name, path in dataset.files.items():
         resolved = Path(path).resolve()
         if not resolved.is_relative_to(dvc.root):
             return {}  # e.g. a version restored from the DVC cache: no longer a repository path
         relative = resolved.relative_to(dvc.root).as_posix()
-        sources[name] = DvcDatasetSource(relative, revision, hashes.get(relative, ""), repo)
+        md5 = hashes.get(relative, "")
+        revision = committed_revision(dvc.root, relative, md5)
+        sources[name] = DvcDatasetSource(relative, revision, md5, repo)
     return sources
 
 
