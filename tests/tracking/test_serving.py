@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -151,21 +152,32 @@ def test_the_serve_command_stops_on_a_signal_and_records_stopped(
         stderr=subprocess.STDOUT,
         text=True,
     )
+    lines: list[str] = []
+    assert server.stdout is not None
+    reader = threading.Thread(target=lambda: lines.extend(server.stdout), daemon=True)  # type: ignore[arg-type]
+    reader.start()
+    endpoint = f"http://127.0.0.1:{port}/invocations"
     try:
         deadline = time.monotonic() + 120
-        while _tags(client, ref).get("deployment.status") != "serving":
-            assert server.poll() is None, server.communicate()[0]
+        # serving is recorded just before the endpoint is printed: wait for both
+        while _tags(client, ref).get("deployment.status") != "serving" or not any(
+            "curl -s" in line for line in lines
+        ):
+            assert server.poll() is None, "".join(lines)
             assert time.monotonic() < deadline, "the server did not start in 120 s"
             time.sleep(0.5)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=10) as ping:
             assert ping.status == 200
         server.send_signal(stop)
-        output = server.communicate(timeout=60)[0]
+        server.wait(timeout=60)
+        reader.join(timeout=10)
+        output = "".join(lines)
     finally:
         if server.poll() is None:
             server.kill()
+        server.stdout.close()
     assert server.returncode == 0, output
-    assert f"http://127.0.0.1:{port}/invocations" in output
+    assert endpoint in output
     assert "curl -s" in output  # the example request
     assert _tags(client, ref)["deployment.status"] == "stopped"
     with pytest.raises(OSError):
