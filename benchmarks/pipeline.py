@@ -54,8 +54,8 @@ def _stage_seconds(output: str) -> list[str]:
 
 def _binding_cost(root: Path, reps: int) -> float:
     """Median seconds of reading the DVC workspace state for a pipeline run (in process)."""
-    from mlops_tracking.dvc_workspace import workspace_state
-    from mlops_tracking.pipeline import feature_files
+    from mlops_tracking.core.dvc_workspace import workspace_state
+    from mlops_tracking.pipeline.stages import feature_files
 
     previous = Path.cwd()
     os.chdir(root)

@@ -86,7 +86,7 @@ from typing import TYPE_CHECKING, Any
 from benchmarking import ENVIRONMENT, git_commit, table  # benchmarks/ is on sys.path
 
 if TYPE_CHECKING:
-    from mlops_tracking.config import Config
+    from mlops_tracking.core.config import Config
 
 SCRIPT = Path(__file__).resolve()
 REPO = SCRIPT.parents[1]
@@ -132,17 +132,17 @@ PRELOAD = (
     "mlflow.models",
     "mlflow.data.pandas_dataset",
     "mlflow.store.tracking.sqlalchemy_store",
-    "mlops_tracking.workflows",
-    "mlops_tracking.modelling",
-    "mlops_tracking.evaluation",
-    "mlops_tracking.export",
-    "mlops_tracking.plots",
-    "mlops_tracking.features",
-    "mlops_tracking.training",
-    "mlops_tracking.tracking.recorder",
-    "mlops_tracking.tracking.model_formats",
-    "mlops_tracking.tracking.lifecycle",
-    "mlops_tracking.tracking.store",
+    "mlops_tracking.runs.workflow",
+    "mlops_tracking.core.modelling",
+    "mlops_tracking.core.evaluation",
+    "mlops_tracking.core.export",
+    "mlops_tracking.core.plots",
+    "mlops_tracking.core.features",
+    "mlops_tracking.core.training",
+    "mlops_tracking.runs.recorder",
+    "mlops_tracking.runs.model_formats",
+    "mlops_tracking.runs.lifecycle",
+    "mlops_tracking.runs.store",
 )
 
 HISTORY_KEYS = ("train_loss", "val_loss", "train_accuracy", "val_accuracy")
@@ -248,9 +248,9 @@ def _template_pipeline(config: Config) -> Any:
     Built once per process, before ``autolog()`` patches scikit-learn: sizing kbest fits the
     preprocessing once, which autolog would otherwise record as a second training session.
     """
-    from mlops_tracking.modelling import unfitted_pipeline
-    from mlops_tracking.models import family_for
-    from mlops_tracking.workflows import prepare
+    from mlops_tracking.core.modelling import unfitted_pipeline
+    from mlops_tracking.core.models import family_for
+    from mlops_tracking.runs.workflow import prepare
 
     inputs = prepare(config, PARAMS)
     return unfitted_pipeline(inputs, family_for(config.model.name, inputs.dataset.task))
@@ -260,7 +260,7 @@ def _plain_fit(config: Config, template: Any) -> None:
     """What a newcomer's script does: load the data, fit, predict, score."""
     from sklearn.base import clone
 
-    from mlops_tracking.workflows import prepare
+    from mlops_tracking.runs.workflow import prepare
 
     splits = prepare(config, PARAMS).splits
     pipeline = clone(template)
@@ -273,9 +273,9 @@ def _runner(variant: str, config: Config) -> Callable[[], str | None]:
     """The function one timed repetition calls; it returns the run id when a run is logged."""
     import mlflow
 
-    from mlops_tracking.modelling import fit_pipeline, train_and_evaluate
-    from mlops_tracking.models import family_for
-    from mlops_tracking.workflows import prepare, train_and_log
+    from mlops_tracking.core.modelling import fit_pipeline, train_and_evaluate
+    from mlops_tracking.core.models import family_for
+    from mlops_tracking.runs.workflow import prepare, train_and_log
 
     def untracked() -> str | None:
         inputs = prepare(config, PARAMS)
@@ -361,7 +361,7 @@ def _logged_summary(run_id: str, directory: Path) -> Result:
 
 
 def _worker_overhead(variant: str, reps: int) -> Result:
-    from mlops_tracking.config import load_config
+    from mlops_tracking.core.config import load_config
 
     import_seconds = _preload()
     config = load_config(PARAMS, [])
@@ -415,8 +415,8 @@ def _time_mlflow_method(method: str, series: dict[str, list[float]]) -> tuple[fl
     """(seconds, points sent, points read back) for one MLflow logging method."""
     import mlflow
 
-    from mlops_tracking.tracking.metrics import log_history
-    from mlops_tracking.training import History
+    from mlops_tracking.core.training import History
+    from mlops_tracking.runs.metrics import log_history
 
     with mlflow.start_run() as run:
         run_id = str(run.info.run_id)
@@ -482,7 +482,7 @@ def _worker_profile() -> Result:
     import cProfile
     import pstats
 
-    from mlops_tracking.config import load_config
+    from mlops_tracking.core.config import load_config
 
     _preload()
     config = load_config(PARAMS, [])

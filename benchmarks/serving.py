@@ -75,7 +75,7 @@ from benchmarking import ENVIRONMENT, git_commit, table  # benchmarks/ is on sys
 if TYPE_CHECKING:
     import pandas as pd
 
-    from mlops_tracking.release import Registration
+    from mlops_tracking.registry.release import Registration
 
 SCRIPT = Path(__file__).resolve()
 REPO = SCRIPT.parents[1]
@@ -135,10 +135,10 @@ class Fixture:
 
 def _train_and_register(scratch: Path) -> tuple[Registration, Any, dict[str, float]]:
     """Train the params.yaml defaults into a fresh store and register the run."""
-    from mlops_tracking.config import load_config
-    from mlops_tracking.release import register_run
-    from mlops_tracking.tracking.store import open_store
-    from mlops_tracking.workflows import train_and_log
+    from mlops_tracking.core.config import load_config
+    from mlops_tracking.registry.release import register_run
+    from mlops_tracking.runs.store import open_store
+    from mlops_tracking.runs.workflow import train_and_log
 
     # Absolute: the model servers are subprocesses and read the store from the environment.
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{scratch.resolve() / 'mlflow.db'}"
@@ -169,8 +169,8 @@ def _onnx_session(registration: Registration) -> Any:
 def _fixture(scratch: Path) -> Fixture:
     import mlflow
 
-    from mlops_tracking.tracking.lifecycle import forget_active_model
-    from mlops_tracking.workflows import prepare
+    from mlops_tracking.runs.lifecycle import forget_active_model
+    from mlops_tracking.runs.workflow import prepare
 
     print("  training and registering the params.yaml defaults ...", flush=True)
     registration, config, seconds = _train_and_register(scratch)
@@ -442,8 +442,8 @@ def _onnx_labels(fx: Fixture, answer: bytes) -> list[str]:
 @contextlib.contextmanager
 def _serving(ref: Any, timings: Result, engine: str) -> Iterator[http.client.HTTPConnection]:
     """Serve ``ref`` as ``mlops-tracking serve --engine ENGINE`` does; yield one connection."""
-    from mlops_tracking.tracking.endpoints import free_port
-    from mlops_tracking.tracking.serving import deployment, launch
+    from mlops_tracking.registry.endpoints import free_port
+    from mlops_tracking.registry.serving import deployment, launch
 
     started = time.perf_counter()
     with deployment(launch(ref, "bench", port=free_port(), engine=engine)) as served:

@@ -83,7 +83,7 @@ def isolated_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 
 @pytest.fixture
 def fast_config():  # type: ignore[no-untyped-def]
-    from mlops_tracking.config import load_config
+    from mlops_tracking.core.config import load_config
 
     return load_config(PARAMS, FAST)
 
@@ -100,8 +100,8 @@ class StoredRun:
 def _train_in_store(directory: Path, overrides: list[str]) -> StoredRun:
     import mlflow
 
-    from mlops_tracking.config import load_config
-    from mlops_tracking.workflows import train_and_log
+    from mlops_tracking.core.config import load_config
+    from mlops_tracking.runs.workflow import train_and_log
 
     previous = Path.cwd()
     os.chdir(directory)
@@ -227,10 +227,10 @@ class Fitted:
 
 def fit_model(*overrides: str, fast: bool = True) -> Fitted:
     """Load params.yaml with ``overrides`` and fit exactly as a run does (prepare, fit_pipeline)."""
-    from mlops_tracking.config import load_config
-    from mlops_tracking.modelling import fit_pipeline
-    from mlops_tracking.models import family_for
-    from mlops_tracking.workflows import prepare
+    from mlops_tracking.core.config import load_config
+    from mlops_tracking.core.modelling import fit_pipeline
+    from mlops_tracking.core.models import family_for
+    from mlops_tracking.runs.workflow import prepare
 
     config = load_config(PARAMS, [*(FAST if fast else []), *overrides])
     inputs = prepare(config)
@@ -263,8 +263,8 @@ class RegistryStore:
 def _registry_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
     import mlflow
 
-    from mlops_tracking.config import load_config
-    from mlops_tracking.workflows import train_and_log
+    from mlops_tracking.core.config import load_config
+    from mlops_tracking.runs.workflow import train_and_log
 
     directory = tmp_path_factory.mktemp("registry")
     previous = Path.cwd()

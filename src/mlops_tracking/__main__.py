@@ -1,3 +1,3 @@
-from mlops_tracking.cli import main
+from mlops_tracking.cli.app import main
 
 main()

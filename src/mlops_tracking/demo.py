@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops_tracking.comparison import compare_and_log
-from mlops_tracking.config import Config
-from mlops_tracking.workflows import Progress, RunOutcome, SilentProgress, train_and_log
+from mlops_tracking.core.config import Config
+from mlops_tracking.runs.comparison import compare_and_log
+from mlops_tracking.runs.workflow import Progress, RunOutcome, SilentProgress, train_and_log
 
 if TYPE_CHECKING:
-    from mlops_tracking.comparison import ComparisonOutcome
-    from mlops_tracking.release import Decision, Registration
-    from mlops_tracking.tracking.audit import AuditReport
+    from mlops_tracking.audit.snapshot import AuditReport
+    from mlops_tracking.registry.release import Decision, Registration
+    from mlops_tracking.runs.comparison import ComparisonOutcome
 
 BINARY_MODELS = ("logistic_regression", "random_forest", "hist_gradient_boosting", "mlp")
 SINGLE_RUNS = (("wine", "hist_gradient_boosting"), ("diabetes", "random_forest"))
@@ -63,7 +63,7 @@ def run_demo(
     config: Config, config_file: Path | None = None, progress: Progress | None = None
 ) -> DemoOutcome:
     """Run the demo on the current store and audit every run it created."""
-    from mlops_tracking.tracking.audit import audit_run
+    from mlops_tracking.audit.snapshot import audit_run
 
     report = progress or SilentProgress()
     report.begin(planned_steps())
@@ -99,9 +99,9 @@ def _tour(
     config: Config, comparison: ComparisonOutcome, meanwhile: Callable[[], None]
 ) -> LifecycleTour | None:
     """The registry tour on the comparison: its best model, and its worst as the weaker one."""
-    from mlops_tracking.environment import author
-    from mlops_tracking.evaluation import metric_goal
-    from mlops_tracking.promotion import gate_metric
+    from mlops_tracking.core.environment import author
+    from mlops_tracking.core.evaluation import metric_goal
+    from mlops_tracking.core.promotion import gate_metric
 
     if comparison.best is None or len(comparison.children) < 2:
         return None
@@ -139,12 +139,12 @@ def lifecycle_tour(
     The model server takes seconds to boot: the weaker candidate's gate and ``meanwhile`` run
     while it does.
     """
-    from mlops_tracking.gate import held_out_data
-    from mlops_tracking.release import promote, register_run
-    from mlops_tracking.tracking import registry
-    from mlops_tracking.tracking.endpoints import free_port, invoke
-    from mlops_tracking.tracking.lineage import lineage
-    from mlops_tracking.tracking.serving import deployment, launch, stop
+    from mlops_tracking.registry import catalog
+    from mlops_tracking.registry.endpoints import free_port, invoke
+    from mlops_tracking.registry.gate import held_out_data
+    from mlops_tracking.registry.lineage import lineage
+    from mlops_tracking.registry.release import promote, register_run
+    from mlops_tracking.registry.serving import deployment, launch, stop
 
     tour = LifecycleTour()
     best = register_run(best_run, config.registry)
@@ -152,7 +152,7 @@ def lifecycle_tour(
     tour.registered.append(best)
     for alias in ("staging", "production"):
         tour.decisions.append(promote(config, name, alias, version=best.version.version, by=by))
-    production = registry.resolve(f"{name}@production")
+    production = catalog.resolve(f"{name}@production")
     launched = launch(production, by, port=free_port())  # it boots while the gate works
     try:
         weaker = register_run(weaker_run, config.registry, name)

@@ -1,0 +1,158 @@
+"""Audit items of outline section 4: the model formats, their signatures, parity and metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from mlops_tracking.audit.rules import Check, found, not_applicable
+from mlops_tracking.audit.snapshot import AuditItem, RunSnapshot
+
+
+def _models_with(s: RunSnapshot, test: Callable[[dict[str, object]], bool]) -> list[str]:
+    return [f"{m.name} (models:/{m.model_id})" for m in s.models if test(s.flavors[m.model_id])]
+
+
+def _sklearn_format(flavors: dict[str, object]) -> str:
+    sklearn = flavors.get("sklearn")
+    return str(sklearn.get("serialization_format", "")) if isinstance(sklearn, dict) else ""
+
+
+# A PythonModel logged as an object loads through mlflow.pyfunc.model; one logged as code
+# (models-from-code, the recommended way) through mlflow.pyfunc.loaders.code_model.
+CUSTOM_PYFUNC_LOADERS = {"mlflow.pyfunc.model", "mlflow.pyfunc.loaders.code_model"}
+
+
+def _is_custom_pyfunc(flavors: dict[str, object]) -> bool:
+    pyfunc = flavors.get("python_function")
+    return isinstance(pyfunc, dict) and pyfunc.get("loader_module") in CUSTOM_PYFUNC_LOADERS
+
+
+MODEL_FORMATS: dict[str, tuple[str, Callable[[dict[str, object]], bool]]] = {
+    "sklearn flavor, skops format": (
+        "a LoggedModel with the sklearn flavor saved by skops",
+        lambda f: _sklearn_format(f) == "skops",
+    ),
+    "Pickled model": (
+        "a LoggedModel with the sklearn flavor saved by pickle or cloudpickle",
+        lambda f: _sklearn_format(f) in {"pickle", "cloudpickle"},
+    ),
+    "ONNX model": ("a LoggedModel with the onnx flavor", lambda f: "onnx" in f),
+    "Custom pyfunc model": (
+        "a LoggedModel with a custom mlflow.pyfunc.PythonModel",
+        _is_custom_pyfunc,
+    ),
+}
+
+
+FORMAT_KEYS = {
+    "sklearn flavor, skops format": "sklearn",
+    "Pickled model": "pickle",
+    "ONNX model": "onnx",
+    "Custom pyfunc model": "pyfunc",
+}
+
+
+def model_format(item: str) -> Check:
+    wanted, test = MODEL_FORMATS[item]
+
+    def check(s: RunSnapshot) -> AuditItem:
+        requested = s.tags.get("mlops.model_formats")
+        if requested is not None and FORMAT_KEYS[item] not in requested.split(","):
+            return not_applicable("4 Models", item, "not requested (tracking.model_formats)")
+        error = s.tags.get("mlops.onnx_error") if FORMAT_KEYS[item] == "onnx" else None
+        if error:
+            return AuditItem("4 Models", item, "missing", f"ONNX conversion failed: {error}")
+        return found("4 Models", item, _models_with(s, test), wanted)
+
+    return check
+
+
+def onnx_parity(s: RunSnapshot) -> AuditItem:
+    """ONNX must agree with scikit-learn: labels (99%) or values (within 5% of the model's RMSE)."""
+    item = "ONNX parity with scikit-learn"
+    m = s.metrics
+    if "onnx" not in s.tags.get("mlops.model_formats", "onnx").split(","):
+        return not_applicable("4 Models", item, "ONNX not requested")
+    if "onnx_label_agreement" in m:
+        ok = m["onnx_label_agreement"] >= 0.99 and m.get("onnx_max_abs_proba_diff", 1) <= 0.01
+        where = (
+            f"labels agree {m['onnx_label_agreement']:.1%}, max probability diff "
+            f"{m.get('onnx_max_abs_proba_diff', float('nan')):.1e}"
+        )
+    elif "onnx_max_abs_diff" in m and "test_rmse" in m:
+        ok = m["onnx_max_abs_diff"] <= 0.05 * m["test_rmse"]
+        where = f"max diff {m['onnx_max_abs_diff']:.3g} vs test RMSE {m['test_rmse']:.3g}"
+    else:
+        return AuditItem(
+            "4 Models",
+            item,
+            "missing",
+            "metrics onnx_label_agreement or onnx_max_abs_diff (with test_rmse)",
+        )
+    if ok:
+        return AuditItem("4 Models", item, "present", where)
+    return AuditItem("4 Models", item, "missing", f"outside tolerance: {where}")
+
+
+def model_signatures(s: RunSnapshot) -> AuditItem:
+    item = "Signature and input example on every model"
+    if not s.models:
+        return AuditItem("4 Models", item, "missing", "expected logged models")
+    lacking = [
+        m.name
+        for m in s.models
+        if not s.flavors[m.model_id].get("_signature")
+        or not s.flavors[m.model_id].get("_input_example")
+    ]
+    if lacking:
+        return AuditItem("4 Models", item, "missing", f"no signature or example: {lacking}")
+    return AuditItem("4 Models", item, "present", f"{len(s.models)} models")
+
+
+def linked_metrics(s: RunSnapshot) -> AuditItem:
+    item = "Metrics linked to the model and evaluation dataset"
+    linked = []
+    for model in s.models:
+        on_data = [m for m in model.metrics or [] if m.dataset_digest]
+        if on_data:
+            linked.append(
+                f"{model.name}: {len(on_data)} metrics on {on_data[0].dataset_name} "
+                f"(digest {on_data[0].dataset_digest})"
+            )
+    return found(
+        "1 Metrics",
+        item,
+        linked[:2],
+        "metrics logged with model_id= and dataset= (shown on the model page)",
+    )
+
+
+def hyperparameters(s: RunSnapshot) -> AuditItem:
+    """Every hyperparameter of the estimator (as its model summary lists them) is a param."""
+    item = "Model hyperparameters"
+    logged = {k.removeprefix("model.") for k in s.params if k.startswith("model.")}
+    expected = set(s.model_hyperparameters or ())
+    if expected:
+        missing = sorted(expected - logged)
+        if missing:
+            return AuditItem(
+                "2 Parameters",
+                item,
+                "missing",
+                f"not logged: model.{missing[0]}"
+                + (f" (+{len(missing) - 1})" if len(missing) > 1 else ""),
+            )
+        return AuditItem(
+            "2 Parameters",
+            item,
+            "present",
+            f"all {len(expected)} estimator hyperparameters as model.*",
+        )
+    if len(logged) >= 3:
+        return AuditItem("2 Parameters", item, "present", f"{len(logged)} params model.*")
+    return AuditItem(
+        "2 Parameters",
+        item,
+        "missing",
+        "model.* params for the estimator's hyperparameters (and model/summary.json)",
+    )

@@ -1,0 +1,242 @@
+"""Audit a run against the outline: read it back from the tracking store, item by item.
+
+The audit trusts nothing but the store (``MlflowClient``): no local files, no return values.
+It works on any run: our conventions are checked first, and common alternatives (autolog's
+``training_*`` metrics, ``mlflow.models.evaluate`` plots) are accepted where they carry the
+same information. A missing item says what was looked for.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from mlops_tracking.core.errors import RunNotFoundError
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities import LoggedModel, Run
+
+Status = Literal["present", "missing", "n/a"]
+ENV_TAGS = (
+    "env.python",
+    "env.os",
+    "env.cpu_count",
+    "env.memory_gb",
+    "env.gpu",
+    "env.cuda",
+    "env.cloud_provider",
+    "env.ci",
+    "env.mlflow",
+    "env.scikit-learn",
+)
+HISTORY_HINTS = ("loss", "accuracy")
+
+
+@dataclass(frozen=True)
+class AuditItem:
+    section: str
+    item: str
+    status: Status
+    location: str
+    required: bool = True
+
+    @property
+    def failed(self) -> bool:
+        return self.required and self.status == "missing"
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    run_id: str
+    run_name: str
+    experiment: str
+    profile: str
+    task: str
+    status: str
+    items: list[AuditItem] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not any(item.failed for item in self.items)
+
+    @property
+    def missing(self) -> list[AuditItem]:
+        return [item for item in self.items if item.failed]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["passed"] = self.passed
+        data["summary"] = {
+            s: sum(i.status == s for i in self.items) for s in ("present", "missing", "n/a")
+        }
+        return data
+
+
+@dataclass(frozen=True)
+class RegisteredVersion:
+    """A registry version whose source is the run, with the aliases it holds."""
+
+    name: str
+    version: str
+    tags: dict[str, str]
+    aliases: list[str]
+
+
+@dataclass
+class RunSnapshot:
+    """Everything the audit reads about one run, fetched once from the store."""
+
+    run: Run
+    experiment: str
+    artifacts: list[str]
+    models: list[LoggedModel]
+    flavors: dict[str, dict[str, Any]]
+    model_files: dict[str, set[str]]
+    history_steps: dict[str, int]
+    children: list[Run]
+    model_hyperparameters: list[str] | None = None
+    versions: list[RegisteredVersion] = field(default_factory=list)
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return dict(self.run.data.tags)
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return dict(self.run.data.metrics)
+
+    @property
+    def params(self) -> dict[str, str]:
+        return dict(self.run.data.params)
+
+    @property
+    def profile(self) -> str:
+        if self.tags.get("mlops.run_type") == "comparison" or (self.children and not self.models):
+            return "comparison"
+        return "training"
+
+    @property
+    def task(self) -> str:
+        declared = self.tags.get("task")
+        if declared:
+            return declared
+        if any(re.search(r"rmse|r2|mean_absolute_error", k) for k in self.metrics):
+            return "regression"
+        return "classification"
+
+    @property
+    def classification(self) -> bool:
+        return self.task != "regression"
+
+
+def _list_artifacts(client: MlflowClient, run_id: str, path: str | None = None) -> list[str]:
+    found: list[str] = []
+    for entry in client.list_artifacts(run_id, path):
+        if entry.is_dir:
+            found.extend(_list_artifacts(client, run_id, entry.path))
+        else:
+            found.append(entry.path)
+    return found
+
+
+def _model_metadata(model: LoggedModel) -> tuple[dict[str, Any], set[str]]:
+    """Flavors and file names of a LoggedModel, read from its MLmodel in the artifact store."""
+    import yaml
+    from mlflow.artifacts import download_artifacts, list_artifacts
+
+    location = model.artifact_location
+    with open(download_artifacts(f"{location}/MLmodel"), encoding="utf-8") as handle:  # noqa: PTH123
+        mlmodel = yaml.safe_load(handle)
+    files = {entry.path.rsplit("/", 1)[-1] for entry in list_artifacts(location)}
+    flavors = dict(mlmodel.get("flavors", {}))
+    flavors["_signature"] = mlmodel.get("signature")
+    flavors["_input_example"] = mlmodel.get("saved_input_example_info")
+    return flavors, files
+
+
+def _summary_hyperparameters(run_id: str, artifacts: list[str]) -> list[str] | None:
+    """The estimator's hyperparameter names from the run's model/summary.json, if it has one."""
+    if "model/summary.json" not in artifacts:
+        return None
+    from mlflow.artifacts import load_dict
+
+    summary = load_dict(f"runs:/{run_id}/model/summary.json")
+    return list(summary.get("hyperparameters", {}))
+
+
+def snapshot(run_id: str) -> RunSnapshot:
+    """Read one run and everything hanging off it from the store."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient()
+    try:
+        run = client.get_run(run_id)
+    except MlflowException:
+        raise RunNotFoundError(
+            f"run '{run_id}' is not in the tracking store {client.tracking_uri}. "
+            "List runs with `mlops-tracking runs`."
+        ) from None
+    experiment = client.get_experiment(run.info.experiment_id)
+    outputs = run.outputs.model_outputs if run.outputs else []
+    models = [client.get_logged_model(output.model_id) for output in outputs]
+    flavors, files = {}, {}
+    for model in models:
+        flavors[model.model_id], files[model.model_id] = _model_metadata(model)
+    history = {
+        key: len({m.step for m in client.get_metric_history(run_id, key)})
+        for key in run.data.metrics
+        if any(hint in key for hint in HISTORY_HINTS)
+    }
+    children = client.search_runs(
+        [run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{run_id}'"
+    )
+    artifacts = _list_artifacts(client, run_id)
+    return RunSnapshot(
+        run,
+        experiment.name,
+        artifacts,
+        models,
+        flavors,
+        files,
+        history,
+        list(children),
+        _summary_hyperparameters(run_id, artifacts),
+        _registered_versions(client, run_id),
+    )
+
+
+def _registered_versions(client: MlflowClient, run_id: str) -> list[RegisteredVersion]:
+    """Registry versions made from the run, with the aliases each holds."""
+    from mlops_tracking.registry.catalog import aliases_by_version
+
+    held = {}
+    found = []
+    for version in client.search_model_versions(f"run_id='{run_id}'"):
+        if version.name not in held:
+            held[version.name] = aliases_by_version(version.name)
+        number = str(version.version)
+        aliases = held[version.name].get(number, [])
+        found.append(RegisteredVersion(version.name, number, dict(version.tags), aliases))
+    return sorted(found, key=lambda v: (v.name, int(v.version)))
+
+
+def audit_run(run_id: str) -> AuditReport:
+    """Check one run against the outline's checklist, reading only the tracking store."""
+    from mlops_tracking.audit.checklist import checklist
+
+    state = snapshot(run_id)
+    items = [check(state) for check in checklist(state.profile)]
+    items.sort(key=lambda item: int(item.section.split()[0]))
+    info = state.run.info
+    return AuditReport(
+        info.run_id,
+        info.run_name or "",
+        state.experiment,
+        state.profile,
+        state.task,
+        info.status,
+        items,
+    )

@@ -1,0 +1,1 @@
+"""The ``mlops-tracking`` command line: one command module per capability, table renderers."""

@@ -1,0 +1,293 @@
+"""The registry, serving and inference commands of ``mlops-tracking``.
+
+They add themselves to the one Typer ``app`` of ``cli.py`` (which imports this module last) and
+follow its rules: parse, load config, call one function, print a result.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from mlops_tracking.cli.app import (
+    DEFAULT_CONFIG,
+    ConfigOption,
+    SetOption,
+    _console,
+    _headline,
+    _load,
+    _run_command,
+    app,
+)
+
+if TYPE_CHECKING:
+    from mlops_tracking.core.config import Config
+
+
+def _registry_settings(config_file: Path, overrides: list[str] | None = None) -> Config:
+    """The config for registry commands: the defaults when ``params.yaml`` is absent.
+
+    Promotion rebuilds held-out data from the candidate run's own recorded config, so these
+    commands work from any directory; only the registry section is read from the file.
+    """
+    from mlops_tracking.core.config import Config
+
+    if config_file == DEFAULT_CONFIG and not config_file.exists():
+        return Config().with_overrides(overrides or [])
+    return _load(config_file, overrides)
+
+
+ReferenceArgument = Annotated[
+    str, typer.Argument(help="NAME@ALIAS, NAME/VERSION, NAME (latest) or a models:/ URI.")
+]
+
+
+def _author() -> str:
+    from mlops_tracking.core.environment import author
+
+    return author()
+
+
+def _open() -> None:
+    from mlops_tracking.runs.store import open_store
+
+    open_store()
+
+
+@app.command()
+def register(
+    run_id: Annotated[str, typer.Argument(help="The training run whose model to register.")],
+    name: Annotated[
+        str | None, typer.Option(help="Registered model (default: the run's experiment).")
+    ] = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Register a run's deployable model (and its ONNX form) with tags and a model card."""
+
+    def body() -> None:
+        from mlops_tracking.registry.release import register_run
+
+        settings = _registry_settings(config)
+        _open()
+        done = register_run(run_id, settings.registry, name)
+        console = _console()
+        console.print(f"Registered [bold]{done.version.name}[/] version {done.version.version}")
+        if done.onnx is not None:
+            console.print(f"  ONNX form: {done.onnx.name} version {done.onnx.version}")
+        console.print(f"  model card: run artifact {done.card_artifact} (and the description)")
+        console.print(
+            f"Next: mlops-tracking promote {done.version.name} --to staging "
+            f"--version {done.version.version}"
+        )
+
+    _run_command(body)
+
+
+@app.command()
+def promote(
+    name: Annotated[str, typer.Argument(help="The registered model.")],
+    *,
+    to: Annotated[str, typer.Option("--to", help="The alias: staging or production.")],
+    version: Annotated[str | None, typer.Option(help="Version (default: latest).")] = None,
+    force: Annotated[bool, typer.Option(help="Skip the gate (needs --reason).")] = False,
+    reason: Annotated[str | None, typer.Option(help="Why (required with --force).")] = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+    set_: SetOption = None,
+) -> None:
+    """Move an alias to a version that passes the gate; every decision is recorded."""
+
+    def body() -> None:
+        from mlops_tracking.core.errors import ConfigError
+        from mlops_tracking.registry.release import promote as promote_version
+
+        if force and not (reason or "").strip():
+            raise ConfigError("--force needs --reason TEXT: a forced promotion must say why")
+        settings = _registry_settings(config, set_)
+        _open()
+        decision = promote_version(
+            settings,
+            name,
+            to,
+            version=version,
+            force_reason=reason if force else None,
+            by=_author(),
+        )
+        entry = decision.entry
+        console = _console()
+        if decision.unchanged:
+            console.print(f"{name}@{to} is already version {entry.version}; nothing to do.")
+            return
+        if entry.decision == "rejected":
+            console.print(f"[red]rejected[/]: version {entry.version} → {to}: {entry.reason}")
+            raise typer.Exit(1)
+        console.print(
+            f"[green]promoted[/]: {name}@{to} → version {entry.version} "
+            f"(was {entry.previous or 'unset'}). {entry.reason}"
+        )
+
+    _run_command(body)
+
+
+@app.command()
+def rollback(
+    name: Annotated[str, typer.Argument(help="The registered model.")],
+    to: Annotated[str, typer.Option("--to", help="The alias to roll back.")] = "production",
+    reason: Annotated[str, typer.Option(help="Why (recorded in the audit trail).")] = "",
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Give an alias back to the version that held it before the current one."""
+
+    def body() -> None:
+        from mlops_tracking.registry.release import rollback as rollback_alias
+
+        settings = _registry_settings(config)
+        _open()
+        entry = rollback_alias(settings.registry, name, to, reason, _author()).entry
+        _console().print(
+            f"[yellow]rolled back[/]: {name}@{to} → version {entry.version} (was {entry.previous})"
+        )
+
+    _run_command(body)
+
+
+@app.command()
+def models(
+    name: Annotated[str | None, typer.Argument(help="A registered model to detail.")] = None,
+) -> None:
+    """List registered models, or one model's versions, aliases, status and audit trail."""
+
+    def body() -> None:
+        from mlops_tracking.cli.registry_tables import models_table, trail_table, versions_table
+        from mlops_tracking.registry import catalog
+        from mlops_tracking.registry.endpoints import answering
+
+        _open()
+        console = _console()
+        if name is None:
+            summaries = catalog.model_summaries()
+            if not summaries:
+                console.print("No registered models yet: `mlops-tracking register RUN_ID`.")
+                return
+            console.print(models_table(summaries))
+            return
+        rows = catalog.version_rows(name)
+        for row in rows:  # a server killed with SIGKILL could not record that it stopped
+            tags = row["tags"]
+            if tags.get("deployment.status") == "serving" and not answering(
+                tags.get("deployment.endpoint", "")
+            ):
+                tags["deployment.status"] = "serving? (not answering)"
+        task = next((row["tags"].get("task") for row in rows if row["tags"].get("task")), "")
+        console.print(versions_table(name, rows, _headline(task or "binary")))
+        console.print(trail_table(name, catalog.read_trail(name)))
+
+    _run_command(body)
+
+
+@app.command()
+def serve(
+    reference: ReferenceArgument,
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 5001,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="pyfunc: raw named columns in, label names out. onnx: the registered ONNX "
+            "twin, float32 rows in training column order in, label codes out (fastest)."
+        ),
+    ] = "pyfunc",
+) -> None:
+    """Serve a version on 127.0.0.1 until Ctrl-C, recording its deployment status."""
+
+    def body() -> None:
+        from mlops_tracking.registry.catalog import model_version, resolve
+        from mlops_tracking.registry.endpoints import example_request
+        from mlops_tracking.registry.serving import (
+            SERVE_SIGNALS,
+            ServingError,
+            deployment,
+            launch,
+            served_uri,
+        )
+        from mlops_tracking.runs.lifecycle import RunInterrupted, stop_signals_raise
+
+        _open()
+        ref = resolve(reference)
+        console = _console()
+        # prepared before the server starts, so it is on screen as soon as the server answers
+        example = example_request(
+            served_uri(ref, engine), f"http://127.0.0.1:{port}/invocations", engine
+        )
+        console.print(f"Starting the model server for {ref} …")
+        try:
+            with (
+                stop_signals_raise(SERVE_SIGNALS),  # SIGHUP too: the terminal closed
+                deployment(launch(ref, _author(), port=port, workers=workers, engine=engine)) as up,
+            ):
+                console.print(
+                    f"[green]serving[/] {ref} ({up.model_uri}) at {up.endpoint}  (Ctrl-C stops it)"
+                )
+                console.print(f"Try:\n  {example}")
+                labels = model_version(ref).tags.get("labels")
+                if engine == "onnx" and labels:
+                    console.print(f"Label codes: {labels} (code i is the i-th name)")
+                up.process.wait()
+        except (KeyboardInterrupt, RunInterrupted) as stop:
+            # Stopping is how a server's life ends: the status is recorded, exit 0.
+            console.print(f"Stopped ({stop or 'interrupted'}); {ref} is recorded as stopped.")
+            return
+        raise ServingError(f"the model server for {ref} exited on its own; status: failed")
+
+    _run_command(body)
+
+
+@app.command()
+def predict(
+    reference: ReferenceArgument,
+    input_file: Annotated[Path, typer.Option("--input", "-i", help="CSV of rows to score.")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="CSV to write (default: beside input).")
+    ] = None,
+    engine: Annotated[str, typer.Option(help="pyfunc (deployable model) or onnx.")] = "pyfunc",
+) -> None:
+    """Score a CSV with a registered version; the inference is logged as its own run."""
+
+    def body() -> None:
+        from mlops_tracking.registry.predict import batch_predict
+
+        _open()
+        done = batch_predict(reference, input_file, output, engine, _author())
+        _console().print(
+            f"Wrote {done.rows} predictions by {done.ref} ({engine}, {done.seconds:.3f} s) to "
+            f"{done.output}\nInference run: {done.run_id}"
+        )
+
+    _run_command(body)
+
+
+@app.command()
+def lineage(
+    reference: ReferenceArgument,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """Trace a version back to its run, params, metrics, datasets, commit and environment."""
+
+    def body() -> None:
+        from mlops_tracking.cli.registry_tables import lineage_lines
+        from mlops_tracking.core.model_card import key_metrics
+        from mlops_tracking.registry.lineage import lineage as trace
+
+        _open()
+        found = trace(reference)
+        if as_json:
+            sys.stdout.write(json.dumps(found, indent=2, default=str) + "\n")
+            return
+        console = _console()
+        for line in lineage_lines(found, key_metrics(found["metrics"], found["run"]["task"])):
+            console.print(line, soft_wrap=True)
+
+    _run_command(body)

@@ -1,0 +1,145 @@
+"""Readable terminal output for the registry: versions, the audit trail, lineage, decisions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from mlops_tracking.core.promotion import TrailEntry
+    from mlops_tracking.demo import LifecycleTour
+
+DECISION_STYLE = {
+    "promoted": "green",
+    "rolled_back": "yellow",
+    "rejected": "red",
+    "serving": "green",
+    "stopped": "dim",
+    "failed": "red",
+}
+
+
+def _value(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def models_table(models: list[dict[str, Any]]) -> Table:
+    table = Table(title="Registered models", title_justify="left", header_style="bold")
+    for column in ("model", "versions", "aliases", "serving"):
+        table.add_column(column)
+    for model in models:
+        aliases = ", ".join(f"{a}→v{v}" for a, v in sorted(model["aliases"].items()))
+        table.add_row(model["name"], str(model["versions"]), aliases or "-", model["serving"])
+    return table
+
+
+def versions_table(name: str, rows: list[dict[str, Any]], metrics: list[str]) -> Table:
+    """One row per version: aliases, lifecycle, deployment status, family, key metrics."""
+    table = Table(title=f"Model {name}", title_justify="left", header_style="bold")
+    for column in ("version", "aliases", "lifecycle", "deployment", "family", "run"):
+        table.add_column(column, no_wrap=column == "run")
+    for metric in metrics:
+        table.add_column(metric.removeprefix("test_"), justify="right")
+    table.add_column("registered")
+    for row in rows:
+        tags = row["tags"]
+        status = tags.get("deployment.status", "-")
+        style = DECISION_STYLE.get(status, "")
+        table.add_row(
+            row["version"],
+            ", ".join(row["aliases"]) or "-",
+            tags.get("lifecycle", "-"),
+            f"[{style}]{status}[/]" if style else status,
+            tags.get("model.family", "-"),
+            row["run_id"][:12],
+            *(_value(row["metrics"].get(metric)) for metric in metrics),
+            datetime.fromtimestamp(row["created"] / 1000, UTC).strftime("%Y-%m-%d %H:%M"),
+        )
+    return table
+
+
+def trail_table(name: str, entries: list[TrailEntry], limit: int = 30) -> Table:
+    """The audit trail, newest last: who decided what about which alias, and why."""
+    table = Table(title=f"Audit trail of {name}", title_justify="left", header_style="bold")
+    for column in ("when (UTC)", "action", "alias", "version", "from", "decision", "by"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("evidence / reason")
+    for entry in entries[-limit:]:
+        style = DECISION_STYLE.get(entry.decision, "")
+        table.add_row(
+            entry.at.replace("T", " ")[:19],
+            entry.action,
+            entry.alias or "-",
+            entry.version,
+            entry.previous or "-",
+            f"[{style}]{entry.decision}[/]" if style else entry.decision,
+            entry.by,
+            entry.reason or "-",
+        )
+    return table
+
+
+def lineage_lines(lineage: dict[str, Any], metrics: dict[str, float]) -> list[str]:
+    """Lineage as indented lines: version → run → params and metrics → datasets → commit."""
+    model, run, code = lineage["model"], lineage["run"], lineage["code"]
+    lines = []
+    if model.get("name"):
+        lines.append(
+            f"[bold]{model['name']} version {model['version']}[/]  aliases: "
+            f"{', '.join(model['aliases']) or 'none'}  lifecycle: {model.get('lifecycle')}  "
+            f"deployment: {model.get('deployment_status') or 'never served'}"
+        )
+        if model.get("onnx"):
+            lines.append(f"  ONNX form: {model['onnx']['name']} version {model['onnx']['version']}")
+    lines.append(f"  logged model: {model['logged_model']}")
+    parent = run["parent"]
+    lines += [
+        f"[bold]run[/] {run['name']} ({run['id']})  experiment {run['experiment']['name']} "
+        f"(id {run['experiment']['id']})  {run['status']}",
+        f"  started {run['start']}  ended {run['end']}  by {run['author']}",
+        f"  parent run: {parent['name']} ({parent['id']})" if parent else "  parent run: none",
+        "[bold]params[/] " + _key_params(lineage["params"]),
+        "[bold]metrics[/] " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()),
+        "[bold]datasets[/]",
+        *(
+            f"  {d['context']:<10} {d['name']}  digest {d['digest']}  rows {d['rows']}  "
+            f"source {d['source']}"
+            for d in lineage["datasets"]
+        ),
+        f"[bold]code[/] commit {code['commit']}  branch {code['branch']}  dirty {code['dirty']}",
+        f"  command: {code['command']}",
+        "[bold]environment[/] "
+        + ", ".join(f"{k} {v}" for k, v in sorted(lineage["environment"].items())),
+    ]
+    return lines
+
+
+_DATA_KEYS = ("data.dataset", "data.path", "data.target", "data.seed", "data.test_size")
+
+
+def _key_params(params: dict[str, str]) -> str:
+    """The params that say what was trained on what; the rest are one ``--json`` away."""
+    shown = {k: v for k, v in params.items() if k.startswith("model.") or k in _DATA_KEYS}
+    rest = len(params) - len(shown)
+    text = ", ".join(f"{k}={v}" for k, v in shown.items())
+    return text + (f"  (+{rest} more with --json)" if rest else "")
+
+
+def print_tour(console: Console, tour: LifecycleTour) -> None:
+    """The demo's registry tour: registrations, the trail, the served answer, the lineage."""
+    from mlops_tracking.core.model_card import key_metrics
+
+    console.print(f"\n[bold]Registry lifecycle of {tour.name}[/]")
+    for done in tour.registered:
+        console.print(f"  registered version {done.version.version} (card: {done.card_artifact})")
+    console.print(trail_table(tour.name, [decision.entry for decision in tour.decisions]))
+    console.print(f"Served production at {tour.served}; one request answered:\n  {tour.response}")
+    console.print(f"\n[bold]Lineage of {tour.name}@production[/]")
+    metrics = key_metrics(tour.lineage["metrics"], tour.lineage["run"]["task"])
+    for line in lineage_lines(tour.lineage, metrics):
+        console.print(line, soft_wrap=True)
+    console.print(f"More: mlops-tracking models {tour.name}")

@@ -1,0 +1,1 @@
+"""The pure core: config, data, features, models, training, evaluation, export, rules. No MLflow."""

@@ -1,0 +1,425 @@
+"""The one typed configuration: ``params.yaml`` plus ``--set key=value`` overrides.
+
+``load_config`` validates everything before any run exists, so a typo can never leave a half
+logged run behind. Callers pass each function only the section it needs (``config.model``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from mlops_tracking.core.errors import ConfigError
+
+ShippedDataset = Literal["breast_cancer", "wine", "iris", "digits", "diabetes"]
+TaskSetting = Literal["auto", "binary", "multiclass", "regression"]
+ModelName = Literal[
+    "logistic_regression", "ridge", "random_forest", "hist_gradient_boosting", "mlp"
+]
+ModelFormat = Literal["sklearn", "pickle", "onnx", "pyfunc"]
+
+MODEL_NAMES: tuple[str, ...] = get_args(ModelName)
+MODEL_FORMATS: tuple[str, ...] = get_args(ModelFormat)
+
+
+class Section(BaseModel):
+    """A frozen config section that rejects unknown keys."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DataConfig(Section):
+    """Where the data comes from and how it is split."""
+
+    dataset: ShippedDataset | None = "breast_cancer"
+    path: Path | None = None
+    target: str | None = None
+    drop_columns: tuple[str, ...] = ()
+    rows: int | None = Field(None, ge=30)
+    task: TaskSetting = "auto"
+    test_size: float = Field(0.2, gt=0, lt=1)
+    validation_size: float = Field(0.2, gt=0, lt=1)
+    seed: int = 42
+    stratify: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _csv_replaces_dataset(cls, values: Any) -> Any:
+        # `--set data.path=my.csv` must just work although params.yaml names a shipped dataset.
+        if isinstance(values, dict) and values.get("path") is not None:
+            return {**values, "dataset": None}
+        return values
+
+    @model_validator(mode="after")
+    def _check_source_and_sizes(self) -> DataConfig:
+        if self.path is None and self.dataset is None:
+            raise ValueError("set data.dataset to a shipped dataset or data.path to a CSV file")
+        if self.path is not None and not self.target:
+            raise ValueError("data.target must name the target column when data.path is set")
+        if self.test_size + self.validation_size >= 0.9:
+            raise ValueError(
+                f"data.test_size + data.validation_size = "
+                f"{self.test_size + self.validation_size:g} leaves too little training data; "
+                "keep the sum below 0.9"
+            )
+        return self
+
+
+class SelectionConfig(Section):
+    method: Literal["none", "kbest"] = "none"
+    k: int = Field(20, ge=1)
+
+
+class PolynomialConfig(Section):
+    degree: int = Field(1, ge=1, le=3)
+    interaction_only: bool = False
+
+
+class FeaturesConfig(Section):
+    """Preprocessing and feature engineering, applied inside the model pipeline."""
+
+    imputation: Literal["mean", "median", "most_frequent"] = "median"
+    scaling: Literal["standard", "minmax", "robust", "none"] = "standard"
+    categorical_encoding: Literal["onehot", "ordinal"] = "onehot"
+    selection: SelectionConfig = SelectionConfig()
+    polynomial: PolynomialConfig = PolynomialConfig()
+
+
+class LogisticRegressionParams(Section):
+    C: float = Field(1.0, gt=0)
+    max_iter: int = Field(2000, ge=1)
+    class_weight: Literal["balanced"] | None = None
+
+
+class RidgeParams(Section):
+    alpha: float = Field(1.0, ge=0)
+
+
+class RandomForestParams(Section):
+    n_estimators: int = Field(100, ge=1)
+    max_depth: int | None = Field(None, ge=1)
+    min_samples_leaf: int = Field(1, ge=1)
+    max_features: Literal["sqrt", "log2"] | float | None = "sqrt"
+    # One thread: on tables of this size, thread start-up costs more than parallel trees save.
+    n_jobs: int = 1
+
+
+class HistGradientBoostingParams(Section):
+    max_iter: int = Field(200, ge=1)
+    learning_rate: float = Field(0.1, gt=0)
+    max_leaf_nodes: int = Field(31, ge=2)
+    max_depth: int | None = Field(None, ge=1)
+    l2_regularization: float = Field(0.0, ge=0)
+
+
+class MLPParams(Section):
+    hidden_layer_sizes: tuple[int, ...] = (64, 32)
+    alpha: float = Field(1e-4, ge=0)
+    learning_rate_init: float = Field(1e-3, gt=0)
+    batch_size: int = Field(32, ge=1)
+    max_epochs: int = Field(150, ge=1)
+    patience: int | None = Field(20, ge=1)
+
+
+class ModelConfig(Section):
+    """The model family to train and the hyperparameters of every family."""
+
+    name: ModelName = "random_forest"
+    seed: int = 42
+    logistic_regression: LogisticRegressionParams = LogisticRegressionParams()
+    ridge: RidgeParams = RidgeParams()
+    random_forest: RandomForestParams = RandomForestParams()
+    hist_gradient_boosting: HistGradientBoostingParams = HistGradientBoostingParams()
+    mlp: MLPParams = MLPParams()
+
+    def hyperparameters(self, name: str | None = None) -> dict[str, Any]:
+        """Return the configured hyperparameters of one family (default: the selected one)."""
+        section: Section = getattr(self, name or self.name)
+        return section.model_dump()
+
+
+class EvaluationConfig(Section):
+    # auto: validation_log_loss (classification) or validation_rmse (regression)
+    selection_metric: str = "auto"
+    # auto: minimise losses and errors, maximise scores (explicit values must agree)
+    selection_goal: Literal["auto", "minimize", "maximize"] = "auto"
+    # auto: the estimator's own importances when it has them, else permutation importance
+    importance: Literal["auto", "permutation"] = "auto"
+    permutation_repeats: int = Field(5, ge=1)
+    calibration_bins: int = Field(10, ge=2)
+
+
+class TrackingConfig(Section):
+    """What the tracking shell records besides the model itself."""
+
+    experiment: str | None = None
+    run_name: str | None = None
+    author: str | None = None
+    description: str = ""
+    tags: dict[str, str] = {}
+    system_metrics: bool = True
+    system_metrics_interval: float = Field(1.0, gt=0)
+    model_formats: tuple[ModelFormat, ...] = MODEL_FORMATS  # type: ignore[assignment]
+    snapshot_max_rows: int = Field(100_000, ge=1)
+
+    @model_validator(mode="after")
+    def _formats_listed_once(self) -> TrackingConfig:
+        if not self.model_formats or len(set(self.model_formats)) != len(self.model_formats):
+            raise ValueError(
+                "tracking.model_formats must list each of sklearn, pickle, onnx, pyfunc at most "
+                f"once and at least one of them (got {list(self.model_formats)})"
+            )
+        return self
+
+
+GateKind = Literal["evaluate", "none"]
+
+
+class AliasPolicy(Section):
+    """What a version must pass to receive one alias."""
+
+    # evaluate: beat the alias's current holder on the held-out test split; none: record only
+    gate: GateKind = "evaluate"
+    # an alias the candidate must already hold (production only takes what staging holds)
+    requires: str | None = None
+
+
+class RegistryConfig(Section):
+    """How runs become registered versions and how versions earn aliases."""
+
+    model_name: str | None = None  # default: the run's experiment, e.g. breast_cancer-binary
+    # the gate's metric on the held-out test split; auto = log_loss, or rmse for regression
+    metric: str = "auto"
+    # the candidate must beat the holder by at least this much (0: a tie passes)
+    margin: float = Field(0.0, ge=0)
+    aliases: dict[str, AliasPolicy] = {
+        "staging": AliasPolicy(),
+        "production": AliasPolicy(requires="staging"),
+    }
+
+    @model_validator(mode="after")
+    def _aliases_are_known(self) -> RegistryConfig:
+        for name, policy in self.aliases.items():
+            if not re.fullmatch(r"[a-z][a-z0-9_-]*", name) or name == "latest":
+                raise ValueError(
+                    f"registry.aliases: '{name}' is not a usable alias (lowercase letters, "
+                    "digits, '-' and '_'; not 'latest', which MLflow reserves)"
+                )
+            if policy.requires is not None and policy.requires not in self.aliases:
+                raise ValueError(
+                    f"registry.aliases.{name}.requires names '{policy.requires}', which is not "
+                    f"one of the configured aliases {sorted(self.aliases)}"
+                )
+        return self
+
+
+class Config(Section):
+    """Everything a run needs; serialised whole as the run's ``config/resolved.yaml``."""
+
+    data: DataConfig = DataConfig()
+    features: FeaturesConfig = FeaturesConfig()
+    model: ModelConfig = ModelConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
+    tracking: TrackingConfig = TrackingConfig()
+    registry: RegistryConfig = RegistryConfig()
+
+    def with_overrides(self, overrides: Sequence[str]) -> Config:
+        """Return a validated copy with ``key=value`` overrides applied."""
+        return _validate(apply_overrides(self.to_dict(), overrides), origin="--set")
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def run_params(self) -> dict[str, str]:
+        """Flatten the parts of the config that shape a run into dotted MLflow param keys.
+
+        Only the selected model family's hyperparameters are kept (as ``model.<name>``) and the
+        ``tracking`` section is left out: it says where results go, not how they were made.
+        """
+        tree = self.to_dict()
+        model = tree.pop("model")
+        tree.pop("tracking")
+        tree.pop("registry")
+        tree["model"] = {"name": model["name"], "seed": model["seed"]}
+        tree["model"].update(model[self.model.name])
+        return flatten(tree)
+
+
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Flatten nested mappings into ``{"a.b": "value"}`` with string values."""
+    flat: dict[str, str] = {}
+    for key, value in tree.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat.update(flatten(value, prefix=f"{dotted}."))
+        else:
+            flat[dotted] = "null" if value is None else _scalar_text(value)
+    return flat
+
+
+def _scalar_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_scalar_text(v) for v in value) + "]"
+    return str(value)
+
+
+def load_config(path: Path, overrides: Sequence[str] = ()) -> Config:
+    """Read ``path`` (a ``params.yaml``), apply overrides and validate the result.
+
+    Raises ``ConfigError`` naming the offending key and what is allowed.
+    """
+    if not path.is_file():
+        raise ConfigError(
+            f"config file not found: {path}. Run from the project root or pass --config PATH."
+        )
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {error}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must contain a mapping of sections, not {type(raw).__name__}")
+    _check_known_keys(raw, Config, origin=str(path))
+    origin = f"{path} with --set overrides" if overrides else str(path)
+    return _validate(apply_overrides(raw, overrides), origin=origin)
+
+
+def apply_overrides(tree: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    """Return a copy of ``tree`` with each ``a.b.c=value`` applied; values are parsed as YAML."""
+    result = _deep_copy(tree)
+    for override in overrides:
+        key, separator, text = override.partition("=")
+        key = key.strip()
+        if not separator or not key:
+            raise ConfigError(f"--set expects KEY=VALUE, got {override!r} (e.g. model.name=mlp)")
+        value = _parse_value(text, text_field=_check_key_path(key.split("."), Config, override))
+        node = result
+        *parents, leaf = key.split(".")
+        for part in parents:
+            child = node.get(part)
+            node[part] = child = dict(child) if isinstance(child, dict) else {}
+            node = child
+        node[leaf] = value
+    return result
+
+
+def _parse_value(text: str, text_field: bool) -> Any:
+    """YAML scalars (``5``, ``true``, ``null``, ``[64, 32]``) except for text fields.
+
+    Text fields (names, descriptions, tags, column names) keep what was typed: a run named
+    ``2024`` or a tag ``sprint=42`` must not become a number.
+    """
+    stripped = text.strip()
+    if stripped in {"", "null", "~"}:
+        return None
+    if text_field:
+        return text
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _is_text(annotation: Any) -> bool:
+    return annotation is str or (
+        get_origin(annotation) in {Union, UnionType}
+        and set(get_args(annotation)) <= {str, type(None)}
+    )
+
+
+def _deep_copy(tree: dict[str, Any]) -> dict[str, Any]:
+    return {k: _deep_copy(v) if isinstance(v, dict) else v for k, v in tree.items()}
+
+
+def _section_fields(model: type[BaseModel]) -> dict[str, type[BaseModel] | None]:
+    """Map each field of ``model`` to its nested section type (None for leaf fields)."""
+    fields: dict[str, type[BaseModel] | None] = {}
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        nested = isinstance(annotation, type) and issubclass(annotation, BaseModel)
+        fields[name] = annotation if nested else None  # type: ignore[assignment]
+    return fields
+
+
+def _unknown_key_message(key: str, where: str, model: type[BaseModel]) -> str:
+    valid = list(model.model_fields)
+    parent, _, leaf = key.rpartition(".")
+    prefix = f"{parent}." if parent else ""
+    hint = difflib.get_close_matches(leaf, valid, n=1)
+    suggestion = f" Did you mean '{prefix}{hint[0]}'?" if hint else ""
+    if not hint:
+        nested = [prefix + path for path in _nested_matches(leaf, model)]
+        if nested:
+            suggestion = f" Did you mean {' or '.join(nested)}?"
+    return f"unknown key '{key}' in {where}.{suggestion} Valid keys here: {', '.join(valid)}."
+
+
+def _nested_matches(leaf: str, model: type[BaseModel]) -> list[str]:
+    """Find ``leaf`` (or a close spelling) inside the sections of ``model``."""
+    matches = []
+    for name, nested in _section_fields(model).items():
+        if nested is not None:
+            for close in difflib.get_close_matches(leaf, list(nested.model_fields), 1, 0.8):
+                matches.append(f"{name}.{close}")
+    return matches
+
+
+def _check_key_path(parts: list[str], model: type[BaseModel], override: str) -> bool:
+    """Check that ``parts`` names a field; return whether that field holds free text."""
+    current: type[BaseModel] | None = model
+    annotation: Any = None
+    for depth, part in enumerate(parts):
+        if current is None:
+            if depth == len(parts) - 1 and parts[depth - 1] == "tags":
+                return True  # free-form tags: tracking.tags.owner=me
+            raise ConfigError(f"--set {override}: '{'.'.join(parts[:depth])}' is not a section")
+        fields = _section_fields(current)
+        if part not in fields:
+            dotted = ".".join(parts[: depth + 1])
+            raise ConfigError(_unknown_key_message(dotted, f"--set {override}", current))
+        annotation = current.model_fields[part].annotation
+        current = fields[part]
+    return _is_text(annotation)
+
+
+def _check_known_keys(
+    tree: Mapping[str, Any], model: type[BaseModel], origin: str, prefix: str = ""
+) -> None:
+    """Reject unknown keys with a suggestion (pydantic alone says only 'extra inputs')."""
+    fields = _section_fields(model)
+    for key, value in tree.items():
+        if key not in fields:
+            raise ConfigError(_unknown_key_message(f"{prefix}{key}", origin, model))
+        nested = fields[key]
+        if nested is not None and isinstance(value, Mapping):
+            _check_known_keys(value, nested, origin, f"{prefix}{key}.")
+
+
+def _validate(tree: dict[str, Any], origin: str) -> Config:
+    try:
+        return Config.model_validate(tree)
+    except ValidationError as error:
+        raise ConfigError(_describe(error, origin)) from None
+
+
+def _describe(error: ValidationError, origin: str) -> str:
+    lines = [f"invalid configuration ({origin}):"]
+    for item in error.errors():
+        location = ".".join(str(part) for part in item["loc"] if not str(part).startswith("<"))
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key"
+        shown = "" if item["type"] in {"missing", "value_error"} else f" (got {item['input']!r})"
+        lines.append(f"  {location or 'config'}: {message}{shown}")
+    return "\n".join(lines)

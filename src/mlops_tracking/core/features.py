@@ -1,0 +1,166 @@
+"""Preprocessing and feature engineering as scikit-learn transformers.
+
+The transformer becomes the first step of the model pipeline, so every logged model format
+(skops, pickle, ONNX, pyfunc) carries it and serving needs no separate preprocessing code.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from mlops_tracking.core.config import FeaturesConfig
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
+
+
+def build_preprocessor(
+    config: FeaturesConfig,
+    numeric: list[str],
+    categorical: list[str],
+    classification: bool,
+    scale: bool = True,
+) -> Pipeline:
+    """Return an unfitted transformer: impute, scale, encode, expand, then select.
+
+    With only numeric columns the transformer works on the whole matrix, which keeps the ONNX
+    export a single float tensor input; categorical columns need a ``ColumnTransformer``.
+    ``scale=False`` skips scaling for scale-invariant models (trees), where it changes nothing in
+    scikit-learn but makes the float32 ONNX graph cross split thresholds differently.
+    kbest's ``k`` is capped at the raw column count here; ``fit_selection_size`` raises it to
+    the configured ``k`` when encoding or polynomial features make the table wider.
+    """
+    from sklearn.pipeline import Pipeline
+
+    steps: list[tuple[str, Any]] = []
+    numeric_steps = _numeric_steps(config, scale)
+    if categorical:
+        steps.append(("columns", _column_transformer(config, numeric, categorical, numeric_steps)))
+    else:
+        steps.extend(numeric_steps)
+    if config.polynomial.degree > 1:
+        from sklearn.preprocessing import PolynomialFeatures
+
+        polynomial = PolynomialFeatures(
+            degree=config.polynomial.degree,
+            interaction_only=config.polynomial.interaction_only,
+            include_bias=False,
+        )
+        steps.append(("polynomial", polynomial))
+    if config.selection.method == "kbest":
+        # A first, safe cap: the raw column count never exceeds the encoded width, so sklearn
+        # never warns "k is greater than n_features". fit_selection_size refines it.
+        k = min(config.selection.k, len(numeric) + len(categorical))
+        steps.append(("select", _select_k_best(k, classification)))
+    return Pipeline(steps)
+
+
+def fit_selection_size(
+    preprocessor: Pipeline, config: FeaturesConfig, X: Any, y: Any
+) -> int | None:
+    """Set kbest's ``k`` to the configured value capped at the width it selects from.
+
+    The width is known only after encoding and polynomial expansion, so the steps before the
+    selector are fitted once on ``X`` to measure it. Returns the final ``k`` (None: no selection).
+    """
+    if "select" not in preprocessor.named_steps:
+        return None
+    width = int(preprocessor[:-1].fit_transform(X, y).shape[1])
+    k = min(config.selection.k, width)
+    preprocessor.named_steps["select"].set_params(k=k)
+    return k
+
+
+def _numeric_steps(config: FeaturesConfig, scale: bool) -> list[tuple[str, Any]]:
+    from sklearn.impute import SimpleImputer
+
+    steps: list[tuple[str, Any]] = [("impute", SimpleImputer(strategy=config.imputation))]
+    if scale and config.scaling != "none":
+        steps.append(("scale", _scaler(config.scaling)))
+    return steps
+
+
+def _scaler(kind: str) -> Any:
+    from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
+
+    return {"standard": StandardScaler, "minmax": MinMaxScaler, "robust": RobustScaler}[kind]()
+
+
+def _column_transformer(
+    config: FeaturesConfig,
+    numeric: list[str],
+    categorical: list[str],
+    numeric_steps: list[tuple[str, Any]],
+) -> Any:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
+
+    encoder: Any
+    if config.categorical_encoding == "onehot":
+        encoder = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
+    else:
+        encoder = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)
+    transformers: list[tuple[str, Any, list[str]]] = [("categorical", encoder, categorical)]
+    if numeric:
+        transformers.insert(0, ("numeric", Pipeline(numeric_steps), numeric))
+    return ColumnTransformer(transformers, verbose_feature_names_out=False)
+
+
+def _select_k_best(k: int, classification: bool) -> Any:
+    from sklearn.feature_selection import SelectKBest, f_classif, f_regression
+
+    return SelectKBest(score_func=f_classif if classification else f_regression, k=k)
+
+
+def preprocessing_state(preprocessor: Pipeline) -> dict[str, Any]:
+    """Describe the fitted preprocessing as plain JSON data (means, scales, categories, ...)."""
+    state: dict[str, Any] = {"output_features": _feature_names_out(preprocessor)}
+    for name, step in walk_steps(preprocessor):
+        entry: dict[str, Any] = {"class": type(step).__name__}
+        for attribute in ("statistics_", "mean_", "scale_", "center_", "data_min_", "data_max_"):
+            if hasattr(step, attribute):
+                entry[attribute.rstrip("_")] = _to_list(getattr(step, attribute))
+        if hasattr(step, "categories_"):
+            entry["categories"] = [_to_list(c) for c in step.categories_]
+        if len(entry) > 1:
+            state[name] = entry
+    if "select" in preprocessor.named_steps:
+        # The selector saw a bare array (x0, x1, ...); name its choice by the columns it chose.
+        select = preprocessor.named_steps["select"]
+        names = _feature_names_out(preprocessor[:-1])
+        chosen = list(select.get_support(indices=True))
+        state["select"] = {
+            "class": type(select).__name__,
+            "k": int(select.k),
+            "selected": [names[i] for i in chosen] if names else chosen,
+        }
+    return state
+
+
+def walk_steps(transformer: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """Flatten nested Pipelines and ColumnTransformers into (dotted name, step) pairs."""
+    children: list[tuple[str, Any]] = []
+    if hasattr(transformer, "steps"):
+        children = list(transformer.steps)
+    elif hasattr(transformer, "transformers_"):
+        children = [(name, step) for name, step, _ in transformer.transformers_]
+    if not children:
+        return [(prefix.rstrip(".") or type(transformer).__name__, transformer)]
+    walked: list[tuple[str, Any]] = []
+    for name, step in children:
+        if step in ("drop", "passthrough"):
+            continue
+        walked.extend(walk_steps(step, f"{prefix}{name}."))
+    return walked
+
+
+def _feature_names_out(preprocessor: Pipeline) -> list[str]:
+    try:
+        return [str(name) for name in preprocessor.get_feature_names_out()]
+    except (AttributeError, ValueError):
+        return []
+
+
+def _to_list(values: Any) -> list[Any]:
+    return [v.item() if hasattr(v, "item") else v for v in list(values)]

@@ -1,0 +1,1 @@
+"""The model registry: register, gate, promote, roll back, lineage, serve and predict."""

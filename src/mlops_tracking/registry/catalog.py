@@ -1,0 +1,344 @@
+"""The model registry: versions, aliases, version tags and the audit trail (MlflowClient).
+
+Stages are deprecated in MLflow 3 (``transition_model_version_stage`` warns), so the lifecycle
+is aliases (``models:/name@production``) plus version tags (``lifecycle``, ``promotion.*``,
+``deployment.*``). The audit trail is append-only: every decision is one registered-model tag
+``audit.<epoch ms>.<random>`` holding JSON, so concurrent writers never overwrite each other.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+import secrets
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlops_tracking.core.errors import UserError
+from mlops_tracking.core.promotion import TrailEntry
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from mlflow import MlflowClient
+    from mlflow.entities.model_registry import ModelVersion
+
+TRAIL_PREFIX = "audit."
+ONNX_SUFFIX = "-onnx"  # the ONNX form is its own registered model: <name>-onnx
+
+
+class RegistryError(UserError):
+    """A registered model, version or alias that does not exist, or a refused registry action."""
+
+
+@dataclass(frozen=True)
+class VersionRef:
+    """One registered model version, and the alias it was reached by (if any)."""
+
+    name: str
+    version: str
+    alias: str | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}/{self.version}"
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.alias} (version {self.version})" if self.alias else self.uri
+
+
+def client() -> MlflowClient:
+    from mlflow import MlflowClient
+
+    return MlflowClient()
+
+
+# --- references -----------------------------------------------------------------------------
+
+
+_REFERENCE = re.compile(r"^(?:models:/)?(?P<name>[^@/]+?)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))?$")
+
+
+def resolve(reference: str) -> VersionRef:
+    """Resolve ``NAME@ALIAS``, ``NAME/VERSION``, ``NAME`` (latest) or their ``models:/`` forms.
+
+    Raises ``RegistryError`` naming what does not exist and what does.
+    """
+    match = _REFERENCE.match(reference.strip())
+    if match is None or reference.startswith("models:/m-"):
+        raise RegistryError(
+            f"'{reference}' is not a registered model reference; use NAME@ALIAS, NAME/VERSION "
+            "or NAME (latest version)"
+        )
+    name, alias, version = match["name"], match["alias"], match["version"]
+    aliases = registered_aliases(name)
+    if alias is not None:
+        if alias not in aliases:
+            known = ", ".join(f"{a} (v{v})" for a, v in sorted(aliases.items())) or "none"
+            raise RegistryError(f"model '{name}' has no alias '{alias}' (aliases: {known})")
+        return VersionRef(name, aliases[alias], alias)
+    versions = version_numbers(name)
+    if version is None:
+        if not versions:
+            raise RegistryError(f"model '{name}' has no versions yet")
+        return VersionRef(name, versions[-1])
+    if version not in versions:
+        listed = ", ".join(versions) or "none"
+        raise RegistryError(f"model '{name}' has no version {version} (versions: {listed})")
+    return VersionRef(name, version)
+
+
+def registered_aliases(name: str) -> dict[str, str]:
+    """Alias -> version of a registered model; ``RegistryError`` if the model does not exist."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        model = client().get_registered_model(name)
+    except MlflowException:
+        known = ", ".join(model_names()) or "none yet"
+        raise RegistryError(
+            f"no registered model named '{name}' (registered models: {known}). Register a run "
+            "with `mlops-tracking register RUN_ID`."
+        ) from None
+    return {alias: str(version) for alias, version in model.aliases.items()}
+
+
+def aliases_by_version(name: str) -> dict[str, list[str]]:
+    """Version -> the aliases it holds (sorted), read from the registered model, because
+    ``search_model_versions`` leaves a version's aliases empty on SQLite stores."""
+    held: dict[str, list[str]] = {}
+    for alias, number in sorted(registered_aliases(name).items()):
+        held.setdefault(number, []).append(alias)
+    return held
+
+
+def model_names() -> list[str]:
+    return sorted(model.name for model in client().search_registered_models(max_results=1000))
+
+
+def version_numbers(name: str) -> list[str]:
+    versions = client().search_model_versions(f"name='{name}'")
+    return [str(v) for v in sorted(int(version.version) for version in versions)]
+
+
+def model_version(ref: VersionRef) -> ModelVersion:
+    return client().get_model_version(ref.name, ref.version)
+
+
+# --- registering ----------------------------------------------------------------------------
+
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def check_name(name: str) -> str:
+    """A registered model name that ``NAME@ALIAS`` and ``NAME/VERSION`` can address."""
+    if not _NAME.match(name):
+        raise RegistryError(
+            f"'{name}' cannot be a registered model name here: use letters, digits, '_', '-' "
+            "and '.', starting with a letter or digit ('@', '/' and ':' would make "
+            "NAME@ALIAS and NAME/VERSION ambiguous)"
+        )
+    return name
+
+
+def register(model_uri: str, name: str, run_id: str, tags: dict[str, str]) -> VersionRef:
+    """Register a LoggedModel (``models:/m-…``) as a new version of ``name`` with ``tags``.
+
+    The client calls are used rather than ``mlflow.register_model``, which prints to stderr;
+    like it, the LoggedModel's ``mlflow.modelVersions`` tag gains the version, which is how the
+    UI links a logged model to its registered versions.
+    """
+    import json
+
+    from mlflow.exceptions import MlflowException
+
+    registry = client()
+    try:
+        registry.create_registered_model(check_name(name))
+    except MlflowException as error:
+        if error.error_code not in {"RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"}:
+            raise
+    model_id = model_uri.removeprefix("models:/")
+    version = registry.create_model_version(
+        name, model_uri, run_id=run_id, tags=tags, model_id=model_id
+    )
+    listed = registry.get_logged_model(model_id).tags.get("mlflow.modelVersions")
+    versions = [*json.loads(listed or "[]"), {"name": name, "version": str(version.version)}]
+    registry.set_logged_model_tags(model_id, {"mlflow.modelVersions": json.dumps(versions)})
+    return VersionRef(name, str(version.version))
+
+
+def set_version_tags(ref: VersionRef, tags: dict[str, str]) -> None:
+    registry = client()
+    for key, value in tags.items():
+        registry.set_model_version_tag(ref.name, ref.version, key, value)
+
+
+def describe_version(ref: VersionRef, description: str) -> None:
+    client().update_model_version(ref.name, ref.version, description=description)
+
+
+def move_alias(name: str, alias: str, version: str) -> None:
+    client().set_registered_model_alias(name, alias, version)
+
+
+def restore_alias(name: str, alias: str, version: str | None) -> None:
+    """Put ``alias`` back on ``version`` (or remove it when nobody held it)."""
+    if version is None:
+        client().delete_registered_model_alias(name, alias)
+    else:
+        client().set_registered_model_alias(name, alias, version)
+
+
+@dataclass(frozen=True)
+class RecordedDataset:
+    name: str
+    digest: str
+    source: str  # a file path or URI when the source names one, else its JSON
+
+
+def recorded_dataset(run_id: str, context: str) -> RecordedDataset | None:
+    """The dataset a run logged with ``context`` (training, validation, testing)."""
+    import json
+
+    run = client().get_run(run_id)
+    for item in run.inputs.dataset_inputs if run.inputs else []:
+        if any(t.key == "mlflow.data.context" and t.value == context for t in item.tags):
+            try:
+                source = str(json.loads(item.dataset.source).get("uri", item.dataset.source))
+            except (ValueError, AttributeError):
+                source = str(item.dataset.source)
+            return RecordedDataset(item.dataset.name, item.dataset.digest, source)
+    return None
+
+
+def download_run_file(run_id: str, path: str, folder: str) -> Path:
+    return Path(client().download_artifacts(run_id, path, folder))
+
+
+def run_tags(run_id: str) -> dict[str, str]:
+    return dict(client().get_run(run_id).data.tags)
+
+
+def log_run_text(run_id: str, text: str, path: str) -> None:
+    """Add a text artifact to a run (finished or not)."""
+    client().log_text(run_id, text, path)
+
+
+# --- the audit trail ------------------------------------------------------------------------
+
+
+def append_trail(name: str, entry: TrailEntry) -> None:
+    """Append ``entry`` to the model's trail: a fresh tag key, so no write overwrites another."""
+    key = f"{TRAIL_PREFIX}{time.time_ns() // 1_000_000:013d}.{secrets.token_hex(3)}"
+    client().set_registered_model_tag(name, key, entry.to_json())
+
+
+def read_trail(name: str) -> list[TrailEntry]:
+    """The model's audit trail, oldest first."""
+    tags = client().get_registered_model(name).tags
+    keys = sorted(key for key in tags if key.startswith(TRAIL_PREFIX))
+    return [TrailEntry.from_json(tags[key]) for key in keys]
+
+
+@contextmanager
+def registry_lock(name: str) -> Iterator[None]:
+    """Serialise decisions about one registered model between processes on this machine.
+
+    A local SQLite store locks a file next to its database; any other store locks a file in the
+    temporary directory (processes on other machines are not covered: see the README).
+    """
+    from mlops_tracking.runs.store import exclusive, sqlite_path
+
+    uri = client().tracking_uri
+    database = sqlite_path(uri)
+    # the database file, not the URI's spelling: sqlite:///mlflow.db and its absolute form
+    # must take the same lock
+    store = str(database.resolve()) if database else uri
+    digest = hashlib.sha256(f"{store}|{name}".encode()).hexdigest()[:16]
+    folder = database.resolve().parent if database else Path(tempfile.gettempdir())
+    prefix = database.name if database else "mlflow"
+    with exclusive(folder / f"{prefix}.registry-{digest}.lock"):
+        yield
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+def version_rows(name: str) -> list[dict[str, Any]]:
+    """Every version of ``name``: number, run, tags, aliases, source-run metrics, created."""
+    registry = client()
+    held = aliases_by_version(name)
+    rows = []
+    for version in registry.search_model_versions(f"name='{name}'"):
+        metrics = _run_metrics(version.run_id)
+        rows.append(
+            {
+                "version": str(version.version),
+                "run_id": version.run_id or "",
+                "created": version.creation_timestamp,
+                "aliases": held.get(str(version.version), []),
+                "tags": dict(version.tags),
+                "metrics": metrics,
+            }
+        )
+    return sorted(rows, key=lambda row: int(row["version"]))
+
+
+def _run_metrics(run_id: str | None) -> dict[str, float]:
+    from mlflow.exceptions import MlflowException
+
+    if not run_id:
+        return {}
+    try:
+        return dict(client().get_run(run_id).data.metrics)
+    except MlflowException:
+        return {}
+
+
+def predict_with(ref: VersionRef, rows: pd.DataFrame, engine: str | None = None) -> pd.DataFrame:
+    """Outputs of the registered deployable model for ``rows`` (raw columns)."""
+    from mlops_tracking.runs.lifecycle import forget_active_model
+
+    model = _loaded(client().tracking_uri, ref.name, ref.version)
+    forget_active_model()  # loading made it the process-wide active model
+    params = {"engine": engine} if engine else None
+    outputs: pd.DataFrame = model.predict(rows, params=params)
+    return outputs
+
+
+@functools.lru_cache(maxsize=8)
+def _loaded(store: str, name: str, version: str) -> Any:
+    """A registered version, loaded once per process: a version's model never changes.
+
+    Keyed by store too, since the same name and version in another store is another model.
+    """
+    import mlflow
+
+    return mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+
+
+def model_summaries() -> list[dict[str, Any]]:
+    """Every registered model: name, version count, aliases, versions currently serving."""
+    registry = client()
+    summaries = []
+    for model in registry.search_registered_models(max_results=1000):
+        versions = registry.search_model_versions(f"name='{model.name}'")
+        serving = [
+            f"v{v.version}" for v in versions if v.tags.get("deployment.status") == "serving"
+        ]
+        summaries.append(
+            {
+                "name": model.name,
+                "versions": len(versions),
+                "aliases": {alias: str(version) for alias, version in model.aliases.items()},
+                "serving": ", ".join(serving) or "-",
+            }
+        )
+    return sorted(summaries, key=lambda summary: str(summary["name"]))

@@ -1,0 +1,149 @@
+"""Lineage: from a registered version (or a LoggedModel) back to its run, data and commit.
+
+Everything is read from the tracking store, so the answer holds for any run in it, whoever
+made it; what a run did not record is reported as missing rather than guessed.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from mlops_tracking.registry.catalog import (
+    ONNX_SUFFIX,
+    RegistryError,
+    VersionRef,
+    aliases_by_version,
+    client,
+    resolve,
+)
+
+GIT_COMMIT, GIT_BRANCH = "mlflow.source.git.commit", "mlflow.source.git.branch"
+PARENT = "mlflow.parentRunId"
+
+
+def iso(epoch_ms: int | None) -> str | None:
+    if not epoch_ms:
+        return None
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat(timespec="seconds")
+
+
+def lineage(reference: str) -> dict[str, Any]:
+    """The lineage of ``NAME@ALIAS``, ``NAME/VERSION``, ``models:/…`` or ``models:/m-…``."""
+    if reference.startswith("models:/m-"):
+        model_id = reference.removeprefix("models:/")
+        run_id, model = _logged_model(model_id)
+    else:
+        ref = resolve(reference)
+        run_id, model = _registered(ref)
+    return {"model": model, **run_lineage(run_id)}
+
+
+def _logged_model(model_id: str) -> tuple[str, dict[str, Any]]:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        logged = client().get_logged_model(model_id)
+    except MlflowException:
+        raise RegistryError(f"no logged model '{model_id}' in this store") from None
+    versions = [
+        {"name": v.name, "version": str(v.version)}
+        for v in client().search_model_versions(f"run_id='{logged.source_run_id}'")
+        # MLflow 3.17's SQL store reads model_id back as None; the source keeps the model URI
+        if model_id in {getattr(v, "model_id", None), str(v.source).removeprefix("models:/")}
+    ]
+    model = {
+        "name": None,
+        "version": None,
+        "logged_model": f"models:/{model_id}",
+        "registered_as": versions,
+        "aliases": [],
+        "tags": dict(logged.tags),
+    }
+    return str(logged.source_run_id), model
+
+
+def _registered(ref: VersionRef) -> tuple[str, dict[str, Any]]:
+    version = client().get_model_version(ref.name, ref.version)
+    aliases = aliases_by_version(ref.name).get(ref.version, [])
+    tags = dict(version.tags)
+    onnx = None
+    if "onnx.version" in tags:
+        onnx = {"name": ref.name + ONNX_SUFFIX, "version": tags["onnx.version"]}
+    model = {
+        "name": ref.name,
+        "version": ref.version,
+        "uri": ref.uri,
+        "reached_by": ref.alias,
+        "aliases": aliases,
+        "lifecycle": tags.get("lifecycle"),
+        "deployment_status": tags.get("deployment.status"),
+        "logged_model": f"models:/{version.model_id}" if version.model_id else version.source,
+        "registered_at": iso(version.creation_timestamp),
+        "onnx": onnx,
+        "tags": tags,
+    }
+    if not version.run_id:
+        raise RegistryError(f"{ref} records no source run, so it has no lineage to follow")
+    return str(version.run_id), model
+
+
+def run_lineage(run_id: str) -> dict[str, Any]:
+    """A run's side of the lineage: run, params, metrics, datasets, code and environment."""
+    from mlflow.exceptions import MlflowException
+
+    registry = client()
+    try:
+        run = registry.get_run(run_id)
+    except MlflowException:
+        raise RegistryError(f"the source run {run_id} is no longer in this store") from None
+    tags = run.data.tags
+    experiment = registry.get_experiment(run.info.experiment_id)
+    return {
+        "run": {
+            "id": run_id,
+            "name": run.info.run_name,
+            "experiment": {"id": experiment.experiment_id, "name": experiment.name},
+            "status": run.info.status,
+            "start": iso(run.info.start_time),
+            "end": iso(run.info.end_time),
+            "parent": _parent(tags.get(PARENT)),
+            "author": tags.get("author") or tags.get("mlflow.user"),
+            "task": tags.get("task"),
+            "family": tags.get("model.family"),
+        },
+        "params": dict(sorted(run.data.params.items())),
+        "metrics": dict(sorted(run.data.metrics.items())),
+        "datasets": [_dataset(item) for item in (run.inputs.dataset_inputs if run.inputs else [])],
+        "code": {
+            "commit": tags.get(GIT_COMMIT),
+            "branch": tags.get(GIT_BRANCH),
+            "dirty": tags.get("git.dirty"),
+            "command": tags.get("mlops.command"),
+        },
+        "environment": {k.removeprefix("env."): v for k, v in tags.items() if k.startswith("env.")},
+    }
+
+
+def _parent(parent_id: str | None) -> dict[str, str] | None:
+    from mlflow.exceptions import MlflowException
+
+    if not parent_id:
+        return None
+    try:
+        parent = client().get_run(parent_id)
+    except MlflowException:
+        return {"id": parent_id, "name": "(deleted)"}
+    return {"id": parent_id, "name": parent.info.run_name}
+
+
+def _dataset(item: Any) -> dict[str, Any]:
+    tags = {tag.key: tag.value for tag in item.tags}
+    return {
+        "name": item.dataset.name,
+        "digest": item.dataset.digest,
+        "context": tags.get("mlflow.data.context"),
+        "rows": tags.get("rows"),
+        "source_type": item.dataset.source_type,
+        "source": item.dataset.source,
+    }

@@ -1,0 +1,296 @@
+"""Release workflows: register a run, promote a version through its gate, roll an alias back.
+
+Composes the core (``promotion``, ``model_card``, ``evaluation``) with the registry shell. Every
+decision, whether it moves an alias or not, is written to the version's tags and appended to
+the registered model's audit trail before the command returns.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from mlops_tracking.core.errors import RunNotFoundError
+from mlops_tracking.core.promotion import Gate, TrailEntry, holders, lifecycle
+from mlops_tracking.registry import catalog
+from mlops_tracking.registry.catalog import ONNX_SUFFIX, RegistryError, VersionRef
+from mlops_tracking.registry.gate import evaluate_gate
+
+if TYPE_CHECKING:
+    from mlops_tracking.core.config import AliasPolicy, Config, RegistryConfig
+
+CARD_FOLDER = "model_cards"
+
+
+@dataclass(frozen=True)
+class Registration:
+    version: VersionRef
+    onnx: VersionRef | None
+    card_artifact: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What ``promote`` or ``rollback`` decided, as recorded."""
+
+    entry: TrailEntry
+    gate: Gate | None = None
+    unchanged: bool = False  # the version already held the alias: nothing to do
+
+    @property
+    def moved(self) -> bool:
+        return self.entry.moved and not self.unchanged
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+# --- register -------------------------------------------------------------------------------
+
+
+def register_run(run_id: str, settings: RegistryConfig, name: str | None = None) -> Registration:
+    """Register the run's deployable pyfunc (and its ONNX form) with tags and a model card."""
+    from mlops_tracking.core import model_card
+    from mlops_tracking.registry.inference_runs import signature_of
+    from mlops_tracking.registry.lineage import lineage
+
+    run = run_lineage_or_fail(run_id)
+    tags = catalog.run_tags(run_id)
+    if "model_uri.pyfunc" not in tags:
+        raise RegistryError(
+            f"run {run_id} has no deployable pyfunc model to register (it logged "
+            f"{tags.get('mlops.model_formats') or 'no models'}); train with 'pyfunc' in "
+            "tracking.model_formats"
+        )
+    name = catalog.check_name(name or settings.model_name or run["run"]["experiment"]["name"])
+    version_tags = _version_tags(run, tags)
+    ref = catalog.register(
+        tags["model_uri.pyfunc"], name, run_id, {**version_tags, "format": "pyfunc"}
+    )
+    labels = signature_of(ref).labels
+    if labels:  # what label codes mean, for the ONNX form and whoever reads its output
+        version_tags["labels"] = json.dumps(labels)
+        catalog.set_version_tags(ref, {"labels": version_tags["labels"]})
+    onnx = None
+    if "model_uri.onnx" in tags:
+        onnx = _register_onnx(ref, tags["model_uri.onnx"], run_id, version_tags)
+    card = model_card.render(lineage(ref.uri))
+    artifact = f"{CARD_FOLDER}/{name}-v{ref.version}.md"
+    catalog.log_run_text(run_id, card, artifact)
+    catalog.describe_version(ref, card)
+    return Registration(ref, onnx, artifact)
+
+
+def _register_onnx(ref: VersionRef, uri: str, run_id: str, tags: dict[str, str]) -> VersionRef:
+    """The ONNX twin: a version of ``<name>-onnx``, linked to ``ref`` both ways."""
+    twin_tags = {**tags, "format": "onnx", "pyfunc.version": ref.version}
+    onnx = catalog.register(uri, ref.name + ONNX_SUFFIX, run_id, twin_tags)
+    catalog.set_version_tags(ref, {"onnx.version": onnx.version})
+    catalog.describe_version(onnx, f"ONNX form of `{ref.name}` version {ref.version}.")
+    return onnx
+
+
+def run_lineage_or_fail(run_id: str) -> dict[str, Any]:
+    from mlops_tracking.registry.lineage import run_lineage
+
+    try:
+        return run_lineage(run_id)
+    except RegistryError:
+        raise RunNotFoundError(
+            f"no run {run_id} in this store; `mlops-tracking runs` lists the runs"
+        ) from None
+
+
+def _version_tags(run: dict[str, Any], tags: dict[str, str]) -> dict[str, str]:
+    datasets = run["datasets"]
+    digests = {f"dataset.{d['context']}.digest": d["digest"] for d in datasets if d["context"]}
+    return {
+        "source_run_id": str(run["run"]["id"]),
+        "task": tags.get("task", ""),
+        "dataset": tags.get("dataset", ""),
+        "model.family": tags.get("model.family", ""),
+        "git.commit": tags.get("mlflow.source.git.commit", "unknown"),
+        "git.dirty": tags.get("git.dirty", "unknown"),
+        "serving_engine": tags.get("mlops.serving_engine", "sklearn"),
+        "lifecycle": "registered",
+        **digests,
+    }
+
+
+# --- promote --------------------------------------------------------------------------------
+
+
+def promote(
+    config: Config,
+    name: str,
+    alias: str,
+    *,
+    version: str | None = None,
+    force_reason: str | None = None,
+    by: str = "",
+) -> Decision:
+    """Move ``alias`` to the version if it passes the alias's gate; record the decision.
+
+    Without ``version``, the candidate is the holder of the alias this one requires (production
+    takes the staging version), else the latest version. ``force_reason`` skips the gate and
+    the ``requires`` rule and is recorded as the reason. Decisions about one model are
+    serialised, so racing promotions see each other's outcome. A candidate the gate cannot judge
+    (its data changed, the holder was tested on other data) is recorded as rejected, and the
+    reason raised.
+    """
+    settings = config.registry
+    policy = _policy(settings, alias)
+    candidate = _candidate(name, version, policy.requires if force_reason is None else None)
+    with catalog.registry_lock(name):
+        aliases = catalog.registered_aliases(name)
+        holder = aliases.get(alias)
+
+        def decided(**fields: Any) -> TrailEntry:
+            return TrailEntry(
+                at=now(), alias=alias, version=candidate.version, previous=holder, by=by, **fields
+            )
+
+        if holder == candidate.version:
+            return Decision(decided(action="promote", decision="promoted"), unchanged=True)
+        if force_reason is not None:
+            entry = decided(action="force", decision="promoted", reason=force_reason)
+            return _record(name, entry, settings)
+        if policy.requires and aliases.get(policy.requires) != candidate.version:
+            reason = (
+                f"version {candidate.version} does not hold '{policy.requires}', which "
+                f"'{alias}' requires; promote it to {policy.requires} first"
+            )
+            return _record(
+                name, decided(action="promote", decision="rejected", reason=reason), settings
+            )
+        if policy.gate == "none":
+            entry = decided(action="promote", decision="promoted", reason="no gate")
+            return _record(name, entry, settings)
+        try:
+            gate, digest = evaluate_gate(config, candidate, holder)
+        except RegistryError as refusal:
+            _record(
+                name, decided(action="promote", decision="rejected", reason=str(refusal)), settings
+            )
+            raise
+        entry = decided(
+            action="promote",
+            decision="promoted" if gate.passed else "rejected",
+            reason=gate.explanation,
+            metric=gate.metric,
+            candidate_value=gate.candidate_value,
+            holder_value=gate.holder_value,
+            margin=gate.margin,
+            dataset_digest=digest,
+        )
+        return _record(name, entry, settings, gate)
+
+
+def _policy(settings: RegistryConfig, alias: str) -> AliasPolicy:
+    policy = settings.aliases.get(alias)
+    if policy is None:
+        raise RegistryError(
+            f"'{alias}' is not a configured alias; use one of {', '.join(settings.aliases)} "
+            "(registry.aliases in params.yaml)"
+        )
+    return policy
+
+
+def _candidate(name: str, version: str | None, requires: str | None) -> VersionRef:
+    """The version to promote: as given, else the holder of the required alias, else latest."""
+    if version is not None:
+        return catalog.resolve(f"{name}/{version}")
+    if requires is None:
+        return catalog.resolve(name)
+    holder = catalog.registered_aliases(name).get(requires)
+    if holder is None:
+        raise RegistryError(
+            f"no version of '{name}' holds '{requires}' yet; promote one to {requires} first "
+            "(or name one with --version)"
+        )
+    return VersionRef(name, holder)
+
+
+def _record(
+    name: str, entry: TrailEntry, settings: RegistryConfig, gate: Gate | None = None
+) -> Decision:
+    """Write a decision: the alias first (if it moves), then the version's tags and the trail.
+
+    Moving the alias first means a failed alias move records nothing. A failed write after it
+    puts the alias back, so the trail never claims a move that did not happen (or misses one).
+    """
+    if entry.moved:
+        catalog.move_alias(name, entry.alias, entry.version)
+    try:
+        catalog.set_version_tags(VersionRef(name, entry.version), _decision_tags(entry, gate))
+        catalog.append_trail(name, entry)
+    except Exception:
+        if entry.moved:
+            catalog.restore_alias(name, entry.alias, entry.previous)
+        raise
+    if entry.moved:
+        _retag_lifecycle(name, settings, {entry.version, entry.previous})
+    return Decision(entry, gate)
+
+
+def _decision_tags(entry: TrailEntry, gate: Gate | None) -> dict[str, str]:
+    """``promotion.<alias>.*``: every key every time, so no earlier evidence is left standing."""
+    fields = {
+        "decision": entry.decision,
+        "action": entry.action,
+        "at": entry.at,
+        "by": entry.by,
+        "reason": entry.reason[:4000],
+        "previous_holder": entry.previous or "none",
+        "metric": gate.metric if gate else "n/a",
+        "candidate_value": f"{gate.candidate_value}" if gate else "n/a",
+        "holder_value": f"{gate.holder_value}" if gate else "n/a",
+        "margin": f"{gate.margin}" if gate else "n/a",
+        "dataset_digest": entry.dataset_digest or "n/a",
+    }
+    return {f"promotion.{entry.alias}.{key}": value for key, value in fields.items()}
+
+
+def _retag_lifecycle(name: str, settings: RegistryConfig, versions: set[str | None]) -> None:
+    aliases = catalog.registered_aliases(name)
+    trail = catalog.read_trail(name)
+    for version in sorted(v for v in versions if v):
+        held = [alias for alias, holder in aliases.items() if holder == version]
+        ever = any(e.version == version and e.moved for e in trail)
+        tag = lifecycle(held, list(settings.aliases), ever)
+        catalog.set_version_tags(VersionRef(name, version), {"lifecycle": tag})
+
+
+# --- rollback -------------------------------------------------------------------------------
+
+
+def rollback(settings: RegistryConfig, name: str, alias: str, reason: str, by: str) -> Decision:
+    """Give ``alias`` back to the version that held it before the current one."""
+    if alias not in settings.aliases:
+        raise RegistryError(
+            f"'{alias}' is not a configured alias; use one of {', '.join(settings.aliases)}"
+        )
+    with catalog.registry_lock(name):
+        current = catalog.registered_aliases(name).get(alias)
+        history = holders(catalog.read_trail(name), alias)
+        if current is None or len(history) < 2:
+            raise RegistryError(
+                f"'{name}@{alias}' has no earlier holder to roll back to "
+                f"(holders so far: {', '.join(history) or 'none'})"
+            )
+        target = history[-2]
+        catalog.resolve(f"{name}/{target}")  # fails clearly if that version was deleted
+        entry = TrailEntry(
+            at=now(),
+            action="rollback",
+            alias=alias,
+            version=target,
+            previous=current,
+            decision="rolled_back",
+            by=by,
+            reason=reason or f"rollback from version {current}",
+        )
+        return _record(name, entry, settings)

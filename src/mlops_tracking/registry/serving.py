@@ -1,0 +1,295 @@
+"""Serve a registered version with ``mlflow models serve`` and record its deployment status.
+
+The version's tags say whether it is ``serving``, ``stopped`` or ``failed``, where, since when
+and (for a failure) why; each change is also appended to the model's audit trail.
+
+``mlflow models serve --env-manager local`` starts ``uvicorn`` by name, so it exits 127 when
+the environment's ``bin`` is not on ``PATH`` (a shell that runs ``.venv/bin/mlops-tracking``
+without activating the environment). The server is therefore started with this interpreter's
+folder first on ``PATH``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from mlops_tracking.core.errors import UserError
+from mlops_tracking.core.promotion import TrailEntry
+from mlops_tracking.registry.catalog import (
+    VersionRef,
+    append_trail,
+    model_version,
+    set_version_tags,
+)
+from mlops_tracking.registry.endpoints import answering, port_in_use
+from mlops_tracking.runs.lifecycle import signals_ignored
+
+STARTUP_TIMEOUT = 120.0  # seconds; a cold start imports MLflow, pandas and the model (~10 s)
+
+
+class ServingError(UserError):
+    """The model server could not start (port in use, model failed to load, timeout)."""
+
+
+@dataclass(frozen=True)
+class Deployment:
+    ref: VersionRef  # the version the alias resolved to (its tags carry the status)
+    host: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    model_uri: str  # what the server loaded: the version itself or its ONNX twin
+    engine: str
+    by: str  # who started it, as recorded with each status change
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.url}/invocations"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def record_status(ref: VersionRef, status: str, by: str, **fields: str) -> None:
+    """Write ``deployment.status`` and its details on the version; append to the trail."""
+    tags = {"deployment.status": status, **{f"deployment.{k}": v for k, v in fields.items()}}
+    set_version_tags(ref, tags)
+    append_trail(
+        ref.name, _entry(ref, status, by, fields.get("reason") or fields.get("endpoint", ""))
+    )
+
+
+def _entry(ref: VersionRef, status: str, by: str, reason: str) -> TrailEntry:
+    return TrailEntry(
+        at=datetime.now(UTC).isoformat(timespec="milliseconds"),
+        action="deploy",
+        alias=ref.alias or "",
+        version=ref.version,
+        previous=None,
+        decision=status,
+        by=by,
+        reason=reason,
+    )
+
+
+def server_command(model_uri: str, host: str, port: int, workers: int = 1) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "models",
+        "serve",
+        "--model-uri",
+        model_uri,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--env-manager",
+        "local",
+    ]
+
+
+def server_environment() -> dict[str, str]:
+    """This environment, with our interpreter's ``bin`` first on PATH (see the module doc)."""
+    from mlops_tracking.runs.store import tracking_uri
+
+    env = dict(os.environ)
+    bin_dir = str(Path(sys.executable).parent)
+    env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])
+    env["MLFLOW_TRACKING_URI"] = tracking_uri()
+    env.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    return env
+
+
+def served_uri(ref: VersionRef, engine: str) -> str:
+    """The model a server loads for ``engine``: the version, or its registered ONNX twin."""
+    from mlops_tracking.registry.catalog import ONNX_SUFFIX, RegistryError, model_version
+
+    if engine == "pyfunc":
+        return ref.uri
+    if engine != "onnx":
+        raise RegistryError(f"--engine must be pyfunc or onnx, not '{engine}'")
+    twin = model_version(ref).tags.get("onnx.version")
+    if twin is None:
+        raise RegistryError(f"{ref} has no registered ONNX form; serve it with --engine pyfunc")
+    return f"models:/{ref.name}{ONNX_SUFFIX}/{twin}"
+
+
+SERVE_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)  # SIGHUP: the terminal closed
+
+
+@contextmanager
+def deployment(served: Deployment) -> Iterator[Deployment]:
+    """Wait for a ``launch``ed server, then keep it until the block ends: serving → stopped.
+
+    ``with deployment(launch(ref, by, port=5001)) as served:`` serves at once; launching
+    earlier lets the server boot while the caller does other work. Stopping (the block ending,
+    an interrupt) records ``stopped``; a server that could not start, or died on its own,
+    records ``failed`` with the reason. Clean-up ignores further stop signals, and the server
+    dies with this process (Linux) even if it is killed.
+    """
+    ref, by = served.ref, served.by
+    started = {"endpoint": served.endpoint, "model_uri": served.model_uri, "engine": served.engine}
+    try:
+        _wait_until_ready(served)
+    except BaseException as error:
+        with signals_ignored(SERVE_SIGNALS):
+            _stop(served.process)
+            if isinstance(error, ServingError):
+                record_status(ref, "failed", by, reason=str(error)[:1000], stopped_at=_now())
+            else:  # interrupted while starting: a stop, not a failure
+                reason = f"stopped before it answered ({type(error).__name__})"
+                record_status(ref, "stopped", by, reason=reason, stopped_at=_now())
+        raise
+    record_status(ref, "serving", by, started_at=_now(), stopped_at="", reason="", **started)
+    try:
+        yield served
+    finally:
+        with signals_ignored(SERVE_SIGNALS):
+            _finish(served)
+
+
+def launch(
+    ref: VersionRef,
+    by: str,
+    *,
+    port: int = 5001,
+    workers: int = 1,
+    host: str = "127.0.0.1",
+    engine: str = "pyfunc",
+) -> Deployment:
+    """Start the server process without waiting for it; ``deployment`` waits for it.
+
+    Whoever launches must hand the result to ``deployment`` (or ``stop``) even on error.
+    """
+    model_uri = served_uri(ref, engine)
+    if port_in_use(host, port):
+        started = {"endpoint": f"http://{host}:{port}/invocations", "model_uri": model_uri}
+        _refuse(ref, by, f"port {port} on {host} is already in use", started)
+    command = server_command(model_uri, host, port, workers)
+    return _start(ref, host, port, command, model_uri=model_uri, engine=engine, by=by)
+
+
+def stop(served: Deployment) -> None:
+    """Stop a launched server that never reached ``deployment`` (nothing was recorded)."""
+    _stop(served.process)
+    served.log_path.unlink(missing_ok=True)
+
+
+def _refuse(ref: VersionRef, by: str, reason: str, started: dict[str, str]) -> None:
+    """Record a refused start, unless the version is live elsewhere (keep that status)."""
+    current = model_version(ref).tags
+    live = current.get("deployment.status") == "serving" and answering(
+        current.get("deployment.endpoint", "")
+    )
+    if live:
+        append_trail(ref.name, _entry(ref, "failed", by, f"{reason} (still serving elsewhere)"))
+    else:
+        record_status(ref, "failed", by, reason=reason, stopped_at=_now(), **started)
+    raise ServingError(f"{reason}; stop what uses it or pass --port with a free port")
+
+
+def _start(
+    ref: VersionRef,
+    host: str,
+    port: int,
+    command: list[str],
+    *,
+    model_uri: str,
+    engine: str,
+    by: str,
+) -> Deployment:
+    descriptor, name = tempfile.mkstemp(prefix="mlops-serve-", suffix=".log")
+    os.close(descriptor)
+    log_path = Path(name)
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=server_environment(),
+            start_new_session=True,  # its own process group: uvicorn's workers stop with it
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 (no threads run yet in the child)
+        )
+    return Deployment(ref, host, port, process, log_path, model_uri, engine, by)
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGTERM the server when this process dies, even by SIGKILL (as MLflow does)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _finish(served: Deployment) -> None:
+    by = served.by
+    crashed = served.process.poll() is not None
+    _stop(served.process)
+    if crashed:
+        code = served.process.returncode
+        reason = f"server exited with code {code}: {_tail(served.log_path)}"
+        record_status(served.ref, "failed", by, reason=reason[:1000], stopped_at=_now())
+    else:
+        record_status(served.ref, "stopped", by, stopped_at=_now())
+        served.log_path.unlink(missing_ok=True)
+
+
+def _wait_until_ready(served: Deployment, timeout: float = STARTUP_TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if served.process.poll() is not None:
+            raise ServingError(
+                f"the model server exited with code {served.process.returncode} before it "
+                f"answered: {_tail(served.log_path)}"
+            )
+        try:
+            with urllib.request.urlopen(f"{served.url}/ping", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.25)
+    raise ServingError(f"the model server did not answer within {timeout:.0f} s")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    except ProcessLookupError:
+        pass
+
+
+def _tail(log_path: Path, lines: int = 3) -> str:
+    try:
+        text = log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    except OSError:
+        return "(no log)"
+    return " | ".join(text[-lines:]) or "(no output)"

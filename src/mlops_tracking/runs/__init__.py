@@ -1,0 +1,1 @@
+"""The tracked run: the training and comparison workflows and their MLflow shell."""

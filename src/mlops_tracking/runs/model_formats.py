@@ -1,0 +1,194 @@
+"""Log one fitted pipeline in four formats, each a LoggedModel with signature and example.
+
+* ``sklearn``: the scikit-learn flavor in skops format, the safe default;
+* ``pickle``: the same flavor with cloudpickle, for tools that still expect it;
+* ``onnx``: the whole pipeline as an ONNX graph, for onnxruntime in any language;
+* ``pyfunc``: the deployable bundle (``deployable_model.py``) returning labels and probabilities,
+  running the ONNX graph (when faithful) or the scikit-learn pipeline.
+
+Pip requirements are computed once per process from the installed versions and passed to
+``log_model``; otherwise MLflow infers them per model in a subprocess (~4.5 s each).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlops_tracking.core.environment import package_version
+from mlops_tracking.core.records import SIGNATURE_TYPES
+from mlops_tracking.runs.datasets import integer_codes_expected
+
+if TYPE_CHECKING:
+    from mlflow.models.model import ModelInfo
+
+    from mlops_tracking.core.records import ModelPackage
+
+# The deployable pyfunc is logged as models-from-code: this file is the model's code, and a run
+# also keeps it among its custom functions (custom/deployable_model.py).
+DEPLOYABLE_MODEL_CODE = Path(__file__).parent / "deployable_model.py"
+
+
+_COMMON = ("mlflow", "numpy", "pandas", "scipy")
+_REQUIREMENTS: dict[str, tuple[str, ...]] = {
+    "sklearn": (*_COMMON, "scikit-learn", "skops"),
+    "pickle": (*_COMMON, "scikit-learn", "cloudpickle"),
+    "onnx": (*_COMMON, "onnx", "onnxruntime"),
+    "pyfunc": (*_COMMON, "scikit-learn", "skops", "onnxruntime"),
+}
+
+
+@cache
+def pip_requirements(model_format: str) -> list[str]:
+    """Exact ``name==version`` pins of what loading ``model_format`` needs (cached)."""
+    return [f"{name}=={package_version(name)}" for name in _REQUIREMENTS[model_format]]
+
+
+def log_model_formats(package: ModelPackage, formats: tuple[str, ...]) -> dict[str, ModelInfo]:
+    """Log ``package`` in each of ``formats``; return the ``ModelInfo`` of each, by format."""
+    loggers: dict[str, Callable[[ModelPackage], ModelInfo]] = {
+        "sklearn": lambda package: _log_sklearn(package, "sklearn"),
+        "pickle": lambda package: _log_sklearn(package, "pickle"),
+        "onnx": _log_onnx,
+        "pyfunc": _log_pyfunc,
+    }
+    return {
+        model_format: loggers[model_format](package)
+        for model_format in formats
+        if model_format != "onnx" or package.onnx is not None
+    }
+
+
+def _infer_signature(model_input: Any, model_output: Any) -> Any:
+    from mlflow.models import infer_signature
+
+    with integer_codes_expected():
+        return infer_signature(model_input, model_output)
+
+
+def _log_sklearn(package: ModelPackage, model_format: str) -> ModelInfo:
+    """The scikit-learn flavor, saved with skops (``sklearn``) or cloudpickle (``pickle``)."""
+    import mlflow
+
+    if model_format == "sklearn":
+        # skops stores only an allow-list of types; tree ensembles, boosting predictors and
+        # the MLP optimiser must be named, and the list is written to MLmodel and enforced at
+        # load time.
+        storage = {
+            "serialization_format": mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
+            "skops_trusted_types": package.skops.trusted_types,
+        }
+    else:
+        # SECURITY: unpickling executes whatever code the file contains. Load a pickled model
+        # only from a store you control, never from an upload or an untrusted registry. It is
+        # logged because older tools expect it; prefer the skops, ONNX or pyfunc formats.
+        storage = {"serialization_format": mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE}
+    # The sklearn flavors take the pipeline's own input (float64 numbers, text categories);
+    # raw rows go to the deployable pyfunc, which normalises them first.
+    example = package.features_example
+    info: ModelInfo = mlflow.sklearn.log_model(
+        package.pipeline,
+        name=f"{package.family}-{model_format}",
+        signature=_infer_signature(example, package.pipeline.predict(example)),
+        input_example=example,
+        pip_requirements=pip_requirements(model_format),
+        params=package.hyperparameters,
+        tags=package.tags(str(storage["serialization_format"])),
+        model_type=package.model_type,
+        **storage,
+    )
+    return info
+
+
+def _log_onnx(package: ModelPackage) -> ModelInfo:
+    import mlflow
+
+    from mlops_tracking.core.export import onnx_session
+
+    assert package.onnx is not None
+    feed = package.onnx.feed(package.features_example)
+    session = onnx_session(package.onnx)
+    outputs = dict(
+        zip([o.name for o in session.get_outputs()], session.run(None, feed), strict=True)
+    )
+    example: Any = feed["X"] if package.onnx.single_input else feed
+    info: ModelInfo = mlflow.onnx.log_model(
+        package.onnx.model,
+        name=f"{package.family}-onnx",
+        signature=_infer_signature(example, outputs),
+        input_example=example,
+        pip_requirements=pip_requirements("onnx"),
+        onnx_execution_providers=["CPUExecutionProvider"],
+        # One thread per request: a served single row gains nothing from a thread pool, and
+        # the pool's spinning threads compete with the server for the cores.
+        onnx_session_options={"intra_op_num_threads": 1},
+        params=package.hyperparameters,
+        tags=package.tags("onnx"),
+        model_type=package.model_type,
+    )
+    return info
+
+
+def _pyfunc_signature(package: ModelPackage) -> Any:
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
+
+    outputs: list[Any] = [ColSpec("double", "prediction")]
+    if package.labels:
+        probabilities = [ColSpec("double", f"proba_{label}") for label in package.labels]
+        outputs = [ColSpec("string", "label"), *probabilities]
+    # The deployable model takes raw rows: text for categories, booleans and integers where the
+    # source data had them (MLflow refuses to cast int64 to double, so a JSON payload with
+    # `"visits": 3` would be rejected by a double column).
+    inputs: list[Any] = [
+        ColSpec(SIGNATURE_TYPES[kind], column) for column, kind in package.column_kinds.items()
+    ]
+    # A request may pick the engine (``"params": {"engine": "sklearn"}``); the default is the
+    # one training found faithful.
+    params = ParamSchema([ParamSpec("engine", "string", package_engine(package))])
+    return ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs), params=params)
+
+
+def package_engine(package: ModelPackage) -> str:
+    return package.serving_engine if package.onnx is not None else "sklearn"
+
+
+def _log_pyfunc(package: ModelPackage) -> ModelInfo:
+    import mlflow
+
+    metadata = {
+        "column_kinds": package.column_kinds,
+        "labels": list(package.labels),
+        "trusted_types": package.skops.trusted_types,
+        "task": package.task,
+        "engine": package_engine(package),
+        "onnx_inputs": list(package.onnx.input_names) if package.onnx is not None else [],
+    }
+    with tempfile.TemporaryDirectory(prefix="mlops-pyfunc-") as scratch:
+        files = {
+            "pipeline": (Path(scratch) / "pipeline.skops", package.skops.data),
+            "metadata": (Path(scratch) / "metadata.json", json.dumps(metadata, indent=2).encode()),
+        }
+        if package.onnx is not None:
+            files["onnx"] = (
+                Path(scratch) / "pipeline.onnx",
+                package.onnx.model.SerializeToString(),
+            )
+        for path, data in files.values():
+            path.write_bytes(data)
+        info: ModelInfo = mlflow.pyfunc.log_model(
+            name=f"{package.family}-pyfunc",
+            python_model=str(DEPLOYABLE_MODEL_CODE),
+            artifacts={key: str(path) for key, (path, _) in files.items()},
+            signature=_pyfunc_signature(package),
+            input_example=package.input_example,
+            pip_requirements=pip_requirements("pyfunc"),
+            params=package.hyperparameters,
+            tags=package.tags("pyfunc"),
+            model_type=package.model_type,
+        )
+        return info

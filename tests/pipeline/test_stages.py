@@ -1,0 +1,162 @@
+"""The pipeline's data stages: raw data, featurized splits, the model-file evaluation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import FAST, PARAMS, write_csv
+from mlops_tracking.core.config import load_config
+from mlops_tracking.core.data import load_dataset, split_dataset
+from mlops_tracking.pipeline.stages import (
+    PipelineError,
+    check_metrics,
+    evaluate,
+    featurize,
+    load_features,
+    prepare,
+    read_raw,
+    write_model,
+)
+
+
+def _config(*overrides: str):  # type: ignore[no-untyped-def]
+    return load_config(PARAMS, [*FAST, *overrides])
+
+
+@pytest.mark.parametrize("dataset", ["breast_cancer", "wine", "diabetes"])
+def test_featurized_splits_are_exactly_the_splits_training_makes(
+    tmp_path: Path, dataset: str
+) -> None:
+    from mlops_tracking.runs.datasets import to_mlflow_dataset
+
+    config = _config(f"data.dataset={dataset}").data
+    prepare(config, tmp_path / "raw")
+    featurize(config, tmp_path / "raw", tmp_path / "features")
+    loaded, splits = load_features(tmp_path / "features")
+
+    direct = load_dataset(config)
+    expected = split_dataset(direct, config)
+    assert loaded.name == direct.name
+    assert loaded.labels == direct.labels
+    assert loaded.task == direct.task
+    for ours, theirs in zip(splits, expected, strict=True):
+        pd.testing.assert_frame_equal(ours.X, theirs.X)
+        pd.testing.assert_series_equal(ours.y, theirs.y, check_names=False)
+        # the MLflow digest is what proves two runs saw the same data
+        assert to_mlflow_dataset(loaded, ours).digest == to_mlflow_dataset(direct, theirs).digest
+    assert loaded.files == {
+        name: (tmp_path / "features" / f"{name}.csv").as_posix()
+        for name in ("train", "validation", "test")
+    }
+
+
+def test_data_rows_takes_an_earlier_extract_as_another_data_version(tmp_path: Path) -> None:
+    v1 = prepare(_config("data.rows=455").data, tmp_path / "v1")
+    v2 = prepare(_config().data, tmp_path / "v2")
+    assert "455 rows" in v1.summary and "569 rows" in v2.summary
+    raw_v1 = (tmp_path / "v1" / "dataset.csv").read_bytes()
+    raw_v2 = (tmp_path / "v2" / "dataset.csv").read_bytes()
+    assert raw_v1 != raw_v2
+    assert raw_v2.startswith(raw_v1)  # v2 adds rows; it changes none of v1's
+    assert json.loads((tmp_path / "v1" / "dataset.json").read_text())["rows"] == 455
+
+
+def test_a_users_csv_is_copied_unchanged_and_cleaned_by_featurize(tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "churn.csv")
+    config = _config(f"data.path={source}", "data.target=churned").data
+    prepare(config, tmp_path / "raw")
+    assert (tmp_path / "raw" / "dataset.csv").read_bytes() == source.read_bytes()
+    featurize(config, tmp_path / "raw", tmp_path / "features")
+    dataset, splits = load_features(tmp_path / "features")
+    assert dataset.name == "churn"
+    assert dataset.labels == ("no", "yes")
+    assert "customer_id" in dataset.dropped_columns
+    # text columns stay text, with missing values as their own category
+    assert splits.train.X["plan"].dtype == object
+    assert "missing" in set(splits.train.X["plan"])
+    assert splits.train.X["size"].dtype == "float64"
+    assert splits.train.X["size"].isna().any()
+    direct = load_dataset(config)
+    pd.testing.assert_series_equal(dataset.features.dtypes, direct.features.dtypes)
+    assert dataset.column_kinds == direct.column_kinds
+
+
+def test_featurize_without_prepare_says_which_stage_to_run(tmp_path: Path) -> None:
+    with pytest.raises(PipelineError, match=r"dataset.json is missing; run `dvc repro prepare`"):
+        read_raw(_config().data, tmp_path / "raw")
+
+
+def test_a_missing_split_file_says_how_to_get_it(tmp_path: Path) -> None:
+    config = _config().data
+    prepare(config, tmp_path / "raw")
+    featurize(config, tmp_path / "raw", tmp_path / "features")
+    (tmp_path / "features" / "test.csv").unlink()
+    with pytest.raises(
+        PipelineError, match=r"test.csv is missing; run `dvc repro` \(or `dvc pull`"
+    ):
+        load_features(tmp_path / "features")
+
+
+def _model_files(tmp_path: Path) -> tuple[Path, dict[str, float]]:
+    """A real fitted pipeline written as the train stage writes it, with its true metrics."""
+    from mlops_tracking.core.evaluation import compute_metrics, predict
+    from mlops_tracking.core.export import to_skops
+    from mlops_tracking.core.modelling import fit_pipeline
+    from mlops_tracking.core.models import family_for
+    from mlops_tracking.runs.workflow import prepare_from_pipeline
+
+    config = _config("model.name=logistic_regression")
+    prepare(config.data, tmp_path / "raw")
+    featurize(config.data, tmp_path / "raw", tmp_path / "features")
+    inputs = prepare_from_pipeline(config, None, tmp_path / "features")
+    pipeline, _ = fit_pipeline(inputs, family_for("logistic_regression", "binary"))
+    scores = compute_metrics(
+        predict(pipeline, inputs.splits.test, True), "binary", 2, config.evaluation.calibration_bins
+    )
+    metrics = {f"test_{name}": value for name, value in scores.items()}
+    skops = to_skops(pipeline)
+    write_model(
+        skops.data,
+        {
+            "run_id": "r1",
+            "experiment": "e",
+            "trusted_types": skops.trusted_types,
+            "test_metrics": metrics,
+        },
+        tmp_path / "models",
+    )
+    return tmp_path, metrics
+
+
+def test_evaluate_writes_dvc_metrics_with_the_run_id_and_a_plot(tmp_path: Path) -> None:
+    folder, metrics = _model_files(tmp_path)
+    output = evaluate(folder / "models", folder / "features", folder / "reports")
+    written = json.loads((folder / "reports" / "metrics.json").read_text())
+    assert written["mlflow_run_id"] == "r1"
+    assert {k: v for k, v in written.items() if k.startswith("test_")} == metrics
+    plot = pd.read_csv(folder / "reports" / "plots" / "predictions.csv")
+    assert list(plot.columns) == ["row_id", "actual", "predicted"]
+    assert set(plot["actual"]) <= {"malignant", "benign"}
+    assert len(plot) == 114
+    assert "r1" in output.summary
+
+
+def test_evaluate_refuses_a_model_file_that_does_not_reproduce_its_run(tmp_path: Path) -> None:
+    folder, metrics = _model_files(tmp_path)
+    meta_path = folder / "models" / "model.json"
+    meta = json.loads(meta_path.read_text())
+    meta["test_metrics"]["test_accuracy"] = metrics["test_accuracy"] - 0.01
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(PipelineError, match=r"does not reproduce the metrics of MLflow run r1"):
+        evaluate(folder / "models", folder / "features", folder / "reports")
+    assert not (folder / "reports" / "metrics.json").exists()
+
+
+def test_check_metrics_ignores_metrics_the_run_did_not_log() -> None:
+    check_metrics({"test_accuracy": 0.9, "test_new": 1.0}, {"test_accuracy": 0.9}, "r")
+    with pytest.raises(PipelineError, match=r"test_accuracy 0\.9 → 0\.8"):
+        check_metrics({"test_accuracy": 0.8}, {"test_accuracy": 0.9}, "r")

@@ -1,0 +1,138 @@
+"""Runs end with a status that tells the truth: FINISHED, FAILED with a traceback, KILLED."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import train_command
+
+
+def _start(name: str = "r"):  # type: ignore[no-untyped-def]
+    from mlops_tracking.runs.lifecycle import tracked_run
+    from mlops_tracking.runs.store import ensure_experiment, open_store
+
+    open_store()
+    return tracked_run(ensure_experiment("lifecycle"), name, {"k": "v"}, "a run", None)
+
+
+def _traceback(run_id: str) -> str:
+    import mlflow
+
+    return mlflow.artifacts.load_text(f"runs:/{run_id}/error/traceback.txt")
+
+
+def test_a_clean_block_finishes_the_run(client) -> None:  # type: ignore[no-untyped-def]
+    with _start() as run:
+        pass
+    stored = client.get_run(run.info.run_id)
+    assert stored.info.status == "FINISHED"
+    assert stored.data.tags["k"] == "v"
+    assert stored.data.tags["mlflow.note.content"] == "a run"
+
+
+def test_an_exception_fails_the_run_and_keeps_the_traceback(client) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError, match="bad fold"), _start() as run:
+        raise ValueError("bad fold")
+    stored = client.get_run(run.info.run_id)
+    assert stored.info.status == "FAILED"
+    assert stored.data.tags["mlops.error"] == "ValueError: bad fold"
+    text = _traceback(run.info.run_id)
+    assert "Traceback (most recent call last)" in text and "ValueError: bad fold" in text
+
+
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, "RunInterrupted"])
+def test_an_interrupt_kills_the_run(interrupt: object, client) -> None:  # type: ignore[no-untyped-def]
+    from mlops_tracking.runs.lifecycle import RunInterrupted
+
+    error = RunInterrupted("SIGTERM") if interrupt == "RunInterrupted" else KeyboardInterrupt()
+    with pytest.raises(type(error)), _start() as run:
+        raise error
+    assert client.get_run(run.info.run_id).info.status == "KILLED"
+
+
+def test_nested_runs_end_independently(client) -> None:  # type: ignore[no-untyped-def]
+    from mlops_tracking.runs.lifecycle import tracked_run
+
+    with (
+        _start("parent") as parent,
+        pytest.raises(RuntimeError, match="child broke"),
+        tracked_run(parent.info.experiment_id, "child", {}, "", None) as child,
+    ):
+        raise RuntimeError("child broke")
+    child_run = client.get_run(child.info.run_id)
+    assert child_run.info.status == "FAILED"
+    assert child_run.data.tags["mlflow.parentRunId"] == parent.info.run_id
+    assert client.get_run(parent.info.run_id).info.status == "FINISHED"
+
+
+def test_a_training_crash_leaves_a_failed_run_with_traceback(  # type: ignore[no-untyped-def]
+    fast_config, monkeypatch: pytest.MonkeyPatch, client
+) -> None:
+    from mlops_tracking.core import training
+    from mlops_tracking.runs.workflow import train_and_log
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise FloatingPointError("loss diverged at epoch 3")
+
+    monkeypatch.setattr(training, "fit_with_history", broken)
+    with pytest.raises(FloatingPointError, match="loss diverged"):
+        train_and_log(fast_config)
+    (run,) = client.search_runs(
+        [client.get_experiment_by_name("breast_cancer-binary").experiment_id]
+    )
+    assert run.info.status == "FAILED"
+    assert "loss diverged at epoch 3" in _traceback(run.info.run_id)
+
+
+def _wait_for_running_run(store: str, timeout: float = 60.0) -> str:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(store)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            experiments = [e.experiment_id for e in client.search_experiments()]
+            runs = client.search_runs(experiments, "attributes.status = 'RUNNING'")
+        except Exception:  # the store may still be being created
+            runs = []
+        if runs:
+            return str(runs[0].info.run_id)
+        time.sleep(0.2)
+    raise AssertionError("no RUNNING run appeared")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_kills_the_run_and_exits_without_a_traceback(  # type: ignore[no-untyped-def]
+    sig: signal.Signals, code: int, tmp_path: Path
+) -> None:
+    from mlflow import MlflowClient
+
+    store = f"sqlite:///{tmp_path / 'signal.db'}"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": store}
+    # An MLP with an epoch budget it will not exhaust: the run is busy when the signal lands.
+    command = train_command(
+        "model.name=mlp", "model.mlp.max_epochs=100000", "model.mlp.patience=null"
+    )
+    process = subprocess.Popen(
+        command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        run_id = _wait_for_running_run(store)
+        time.sleep(1.0)  # let training start
+        process.send_signal(sig)
+        output, _ = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == code, output
+    assert f"MLflow run {run_id} ended KILLED" in output
+    assert "Traceback" not in output
+    run = MlflowClient(store).get_run(run_id)
+    assert run.info.status == "KILLED"
+    assert run.data.tags["mlops.error"].startswith(("RunInterrupted", "KeyboardInterrupt"))
