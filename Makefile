@@ -44,10 +44,11 @@ test: setup lint ## Lint, type-check, then run every test (slow end-to-end ones 
 test-fast: setup ## Run the tests without the slow end-to-end ones
 	$(BIN)/python -m pytest -m "not slow"
 
-lint: setup ## ruff (format check and lint) and mypy
+lint: setup ## ruff (format check and lint), mypy and the import contracts
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: setup ## Apply ruff formatting and safe fixes
 	$(BIN)/ruff format src tests benchmarks

@@ -55,7 +55,7 @@ def _stage_seconds(output: str) -> list[str]:
 def _binding_cost(root: Path, reps: int) -> float:
     """Median seconds of reading the DVC workspace state for a pipeline run (in process)."""
     from mlops_tracking.core.dvc_workspace import workspace_state
-    from mlops_tracking.pipeline.stages import feature_files
+    from mlops_tracking.core.stage_files import split_files
 
     previous = Path.cwd()
     os.chdir(root)
@@ -63,7 +63,7 @@ def _binding_cost(root: Path, reps: int) -> float:
         times = []
         for _ in range(max(reps, 5)):
             start = time.perf_counter()
-            workspace_state(feature_files(Path("data/features")), environ={})
+            workspace_state(split_files(Path("data/features")), environ={})
             times.append(time.perf_counter() - start)
     finally:
         os.chdir(previous)

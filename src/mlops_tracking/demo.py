@@ -1,9 +1,9 @@
 """The main job: a binary comparison, a multiclass run and a regression run, then the registry.
 
-The comparison's best model is registered, promoted to staging and production through the
-gates; a weaker candidate is registered and rejected; production is served for one real request
-and its lineage traced. Every run is audited. All data ships with scikit-learn: nothing is
-downloaded.
+The comparison's best model then takes the registry tour (``registry/tour.py``): it is promoted
+to staging and production through the gates, a weaker candidate is registered and rejected, and
+production is served for one real request and its lineage traced. Every run is audited. All
+data ships with scikit-learn: nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -11,15 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mlops_tracking.core.config import Config
 from mlops_tracking.runs.comparison import compare_and_log
 from mlops_tracking.runs.workflow import Progress, RunOutcome, SilentProgress, train_and_log
 
 if TYPE_CHECKING:
-    from mlops_tracking.audit.snapshot import AuditReport
-    from mlops_tracking.registry.release import Decision, Registration
+    from mlops_tracking.audit.checklist import AuditReport
+    from mlops_tracking.registry.tour import LifecycleTour
     from mlops_tracking.runs.comparison import ComparisonOutcome
 
 BINARY_MODELS = ("logistic_regression", "random_forest", "hist_gradient_boosting", "mlp")
@@ -63,7 +63,7 @@ def run_demo(
     config: Config, config_file: Path | None = None, progress: Progress | None = None
 ) -> DemoOutcome:
     """Run the demo on the current store and audit every run it created."""
-    from mlops_tracking.audit.snapshot import audit_run
+    from mlops_tracking.audit.checklist import audit_run
 
     report = progress or SilentProgress()
     report.begin(planned_steps())
@@ -102,6 +102,7 @@ def _tour(
     from mlops_tracking.core.environment import author
     from mlops_tracking.core.evaluation import metric_goal
     from mlops_tracking.core.promotion import gate_metric
+    from mlops_tracking.registry.tour import lifecycle_tour
 
     if comparison.best is None or len(comparison.children) < 2:
         return None
@@ -112,61 +113,3 @@ def _tour(
     weaker = min(others, key=lambda child: sign * child.metrics[metric])  # the worst score
     by = author(config.tracking.author)
     return lifecycle_tour(config, best.run_id, weaker.run_id, by, meanwhile)
-
-
-@dataclass
-class LifecycleTour:
-    """What the demo's registry tour did: registrations, decisions, one served request."""
-
-    name: str = ""
-    registered: list[Registration] = field(default_factory=list)
-    decisions: list[Decision] = field(default_factory=list)
-    served: str = ""  # the endpoint that answered
-    response: str = ""  # its answer to one real request
-    lineage: dict[str, Any] = field(default_factory=dict)
-
-
-def lifecycle_tour(
-    config: Config,
-    best_run: str,
-    weaker_run: str,
-    by: str,
-    meanwhile: Callable[[], None] | None = None,
-) -> LifecycleTour:
-    """Register ``best_run``, promote it to staging then production through the gates, show the
-    gate rejecting ``weaker_run``, serve production for one real request, and trace its lineage.
-
-    The model server takes seconds to boot: the weaker candidate's gate and ``meanwhile`` run
-    while it does.
-    """
-    from mlops_tracking.registry import catalog
-    from mlops_tracking.registry.endpoints import free_port, invoke
-    from mlops_tracking.registry.gate import held_out_data
-    from mlops_tracking.registry.lineage import lineage
-    from mlops_tracking.registry.release import promote, register_run
-    from mlops_tracking.registry.serving import deployment, launch, stop
-
-    tour = LifecycleTour()
-    best = register_run(best_run, config.registry)
-    tour.name = name = best.version.name
-    tour.registered.append(best)
-    for alias in ("staging", "production"):
-        tour.decisions.append(promote(config, name, alias, version=best.version.version, by=by))
-    production = catalog.resolve(f"{name}@production")
-    launched = launch(production, by, port=free_port())  # it boots while the gate works
-    try:
-        weaker = register_run(weaker_run, config.registry, name)
-        tour.registered.append(weaker)
-        version = weaker.version.version
-        tour.decisions.append(promote(config, name, "staging", version=version, by=by))
-        inputs, _ = held_out_data(production)
-        if meanwhile is not None:
-            meanwhile()
-    except BaseException:
-        stop(launched)
-        raise
-    with deployment(launched) as served:
-        tour.served = served.endpoint
-        tour.response = invoke(served.endpoint, inputs.splits.test.X.head(1))
-    tour.lineage = lineage(f"{name}@production")
-    return tour

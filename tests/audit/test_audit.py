@@ -10,7 +10,7 @@ from conftest import StoredRun
 
 
 def test_our_runs_pass_every_required_item(any_run: StoredRun) -> None:
-    from mlops_tracking.audit.snapshot import audit_run
+    from mlops_tracking.audit.checklist import audit_run
 
     report = audit_run(any_run.run_id)
     assert report.passed, [(i.item, i.location) for i in report.missing]
@@ -38,7 +38,7 @@ def test_our_runs_pass_every_required_item(any_run: StoredRun) -> None:
 
 
 def test_report_serialises_for_scripts(binary_run: StoredRun) -> None:
-    from mlops_tracking.audit.snapshot import audit_run
+    from mlops_tracking.audit.checklist import audit_run
 
     data = json.loads(json.dumps(audit_run(binary_run.run_id).to_dict()))
     assert data["passed"] is True
@@ -51,7 +51,7 @@ def test_a_bare_run_is_audited_and_told_what_is_missing() -> None:
     """A run made without this project (plain MLflow calls) gets a useful report, not a crash."""
     import mlflow
 
-    from mlops_tracking.audit.snapshot import audit_run
+    from mlops_tracking.audit.checklist import audit_run
 
     mlflow.set_experiment("someone-else")
     with mlflow.start_run() as run:
@@ -79,7 +79,7 @@ def test_a_training_loss_without_validation_curve_is_missing() -> None:
     import mlflow
     from mlflow.entities import Metric
 
-    from mlops_tracking.audit.snapshot import audit_run
+    from mlops_tracking.audit.checklist import audit_run
 
     with mlflow.start_run() as run:
         mlflow.MlflowClient().log_batch(
@@ -97,7 +97,7 @@ def test_a_training_loss_without_validation_curve_is_missing() -> None:
 def test_dirty_tree_without_diff_is_missing() -> None:
     import mlflow
 
-    from mlops_tracking.audit.snapshot import audit_run
+    from mlops_tracking.audit.checklist import audit_run
 
     with mlflow.start_run(tags={"git.available": "true", "git.dirty": "true"}) as run:
         pass
@@ -109,7 +109,7 @@ def test_dirty_tree_without_diff_is_missing() -> None:
 def test_a_failed_run_does_not_pass() -> None:
     import mlflow
 
-    from mlops_tracking.audit.snapshot import audit_run
+    from mlops_tracking.audit.checklist import audit_run
 
     with pytest.raises(RuntimeError), mlflow.start_run() as run:
         raise RuntimeError("boom")
@@ -119,7 +119,7 @@ def test_a_failed_run_does_not_pass() -> None:
 
 
 def test_an_unknown_run_id_is_a_clear_error() -> None:
-    from mlops_tracking.audit.snapshot import audit_run
+    from mlops_tracking.audit.checklist import audit_run
     from mlops_tracking.core.errors import RunNotFoundError
     from mlops_tracking.runs.store import open_store
 
@@ -131,7 +131,7 @@ def test_an_unknown_run_id_is_a_clear_error() -> None:
 def test_look_alike_metric_names_do_not_count() -> None:
     import mlflow
 
-    from mlops_tracking.audit.snapshot import audit_run
+    from mlops_tracking.audit.checklist import audit_run
 
     with mlflow.start_run() as run:
         mlflow.log_metrics(
@@ -151,7 +151,7 @@ def test_look_alike_metric_names_do_not_count() -> None:
 def test_onnx_parity_outside_tolerance_is_missing() -> None:
     import mlflow
 
-    from mlops_tracking.audit.snapshot import audit_run
+    from mlops_tracking.audit.checklist import audit_run
 
     with mlflow.start_run() as run:
         mlflow.log_metrics({"onnx_label_agreement": 0.9, "onnx_max_abs_proba_diff": 0.3})

@@ -104,7 +104,7 @@ def test_train_on_a_users_csv_end_to_end(tmp_path: Path, client) -> None:  # typ
     import mlflow
     import pandas as pd
 
-    from mlops_tracking.audit.snapshot import audit_run
+    from mlops_tracking.audit.checklist import audit_run
 
     csv = write_csv(tmp_path / "churn.csv")
     result = _train(
@@ -172,7 +172,7 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     """`mlops-tracking demo` as a user runs it; every run it makes passes the audit."""
     from mlflow import MlflowClient
 
-    from mlops_tracking.audit.snapshot import audit_run
+    from mlops_tracking.audit.checklist import audit_run
 
     store = f"sqlite:///{tmp_path / 'demo.db'}"
     env = {**os.environ, "MLFLOW_TRACKING_URI": store}
@@ -234,7 +234,7 @@ def test_a_messy_csv_trains_end_to_end(tmp_path: Path, client) -> None:  # type:
     import pandas as pd
     from test_data import _messy_csv
 
-    from mlops_tracking.audit.snapshot import audit_run
+    from mlops_tracking.audit.checklist import audit_run
 
     csv = _messy_csv(tmp_path / "messy.csv")
     result = _train(f"data.path={csv}", "data.target=label", "model.name=logistic_regression")
@@ -259,7 +259,7 @@ def test_a_messy_csv_trains_end_to_end(tmp_path: Path, client) -> None:  # type:
 
 
 def test_switched_off_formats_and_system_metrics_are_not_missing(client) -> None:  # type: ignore[no-untyped-def]
-    from mlops_tracking.audit.snapshot import audit_run
+    from mlops_tracking.audit.checklist import audit_run
 
     result = _train("tracking.model_formats=[sklearn,pyfunc]", "tracking.system_metrics=false")
     assert result.exit_code == 0, result.output
@@ -275,7 +275,7 @@ def test_switched_off_formats_and_system_metrics_are_not_missing(client) -> None
 
 
 def test_a_failed_onnx_conversion_keeps_the_run(monkeypatch: pytest.MonkeyPatch, client) -> None:  # type: ignore[no-untyped-def]
-    from mlops_tracking.audit.snapshot import audit_run
+    from mlops_tracking.audit.checklist import audit_run
     from mlops_tracking.core import export
 
     def unsupported(*args: object, **kwargs: object) -> None:

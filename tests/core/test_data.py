@@ -13,7 +13,8 @@ import pytest
 from conftest import PARAMS, write_csv
 from mlops_tracking.core.cleaning import MIN_ROWS
 from mlops_tracking.core.config import Config, ShippedDataset, load_config
-from mlops_tracking.core.data import MISSING_CATEGORY, Dataset, load_dataset, split_dataset
+from mlops_tracking.core.data import load_dataset, split_dataset
+from mlops_tracking.core.dataset import MISSING_CATEGORY, Dataset
 from mlops_tracking.core.errors import DataError
 
 SHIPPED = {

@@ -8,7 +8,7 @@ import pytest
 from sklearn import metrics
 
 from conftest import fit_model
-from mlops_tracking.core.data import Split
+from mlops_tracking.core.dataset import Split
 from mlops_tracking.core.evaluation import (
     METRIC_NAMES,
     Predictions,

@@ -15,7 +15,7 @@ from sklearn.preprocessing import FunctionTransformer
 from skops.io.exceptions import UntrustedTypesFoundException
 
 from conftest import fit_model, write_csv
-from mlops_tracking.core.data import Dataset, Splits
+from mlops_tracking.core.dataset import Dataset, Splits
 from mlops_tracking.core.export import (
     TRUSTED_MODULE_PREFIXES,
     ExportError,

@@ -23,7 +23,8 @@ from sklearn.preprocessing import (
 
 from conftest import PARAMS, write_csv
 from mlops_tracking.core.config import FeaturesConfig, load_config
-from mlops_tracking.core.data import Dataset, Splits, load_dataset, split_dataset
+from mlops_tracking.core.data import load_dataset, split_dataset
+from mlops_tracking.core.dataset import Dataset, Splits
 from mlops_tracking.core.features import (
     build_preprocessor,
     fit_selection_size,

@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 
 from conftest import fit_model
 from mlops_tracking.core import plots
-from mlops_tracking.core.data import Dataset
+from mlops_tracking.core.dataset import Dataset
 from mlops_tracking.core.evaluation import Evaluation, evaluate
 from mlops_tracking.core.training import History
 

@@ -14,7 +14,7 @@ from sklearn import metrics
 
 from conftest import PARAMS, fit_model
 from mlops_tracking.core.config import Config, load_config
-from mlops_tracking.core.data import Dataset, Split, Splits
+from mlops_tracking.core.dataset import Dataset, Split, Splits
 from mlops_tracking.core.features import build_preprocessor
 from mlops_tracking.core.models import FAMILIES, build_model, build_pipeline
 from mlops_tracking.core.training import (

@@ -11,12 +11,12 @@ import pytest
 from conftest import FAST, PARAMS, write_csv
 from mlops_tracking.core.config import load_config
 from mlops_tracking.core.data import load_dataset, split_dataset
+from mlops_tracking.core.errors import PipelineError
+from mlops_tracking.core.stage_files import load_splits
 from mlops_tracking.pipeline.stages import (
-    PipelineError,
     check_metrics,
     evaluate,
     featurize,
-    load_features,
     prepare,
     read_raw,
     write_model,
@@ -36,7 +36,7 @@ def test_featurized_splits_are_exactly_the_splits_training_makes(
     config = _config(f"data.dataset={dataset}").data
     prepare(config, tmp_path / "raw")
     featurize(config, tmp_path / "raw", tmp_path / "features")
-    loaded, splits = load_features(tmp_path / "features")
+    loaded, splits = load_splits(tmp_path / "features")
 
     direct = load_dataset(config)
     expected = split_dataset(direct, config)
@@ -71,7 +71,7 @@ def test_a_users_csv_is_copied_unchanged_and_cleaned_by_featurize(tmp_path: Path
     prepare(config, tmp_path / "raw")
     assert (tmp_path / "raw" / "dataset.csv").read_bytes() == source.read_bytes()
     featurize(config, tmp_path / "raw", tmp_path / "features")
-    dataset, splits = load_features(tmp_path / "features")
+    dataset, splits = load_splits(tmp_path / "features")
     assert dataset.name == "churn"
     assert dataset.labels == ("no", "yes")
     assert "customer_id" in dataset.dropped_columns
@@ -98,7 +98,7 @@ def test_a_missing_split_file_says_how_to_get_it(tmp_path: Path) -> None:
     with pytest.raises(
         PipelineError, match=r"test.csv is missing; run `dvc repro` \(or `dvc pull`"
     ):
-        load_features(tmp_path / "features")
+        load_splits(tmp_path / "features")
 
 
 def _model_files(tmp_path: Path) -> tuple[Path, dict[str, float]]:

@@ -342,7 +342,7 @@ def test_lineage_reaches_the_commit_and_dataset_digests(
 
 
 def test_the_audit_shows_registry_items_once_registered(registry_store: RegistryStore) -> None:
-    from mlops_tracking.audit.snapshot import audit_run
+    from mlops_tracking.audit.checklist import audit_run
 
     version = _register(registry_store, 0)
     _promote(version, "staging")

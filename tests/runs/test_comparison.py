@@ -12,7 +12,7 @@ MODELS = ["logistic_regression", "hist_gradient_boosting"]
 
 
 def test_parent_and_children_are_linked_and_ranked(fast_config, client) -> None:  # type: ignore[no-untyped-def]
-    from mlops_tracking.audit.snapshot import audit_run
+    from mlops_tracking.audit.checklist import audit_run
     from mlops_tracking.runs.comparison import compare_and_log
 
     outcome = compare_and_log(fast_config, MODELS)

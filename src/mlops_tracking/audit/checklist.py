@@ -1,8 +1,15 @@
-"""The audit's checklist: which outline items a training or comparison run must show."""
+"""The audit's checklist per kind of run (training, comparison), and the audit of one run.
+
+The audit trusts nothing but the store (``MlflowClient``): no local files, no return values.
+It works on any run: our conventions are checked first, and common alternatives (autolog's
+``training_*`` metrics, ``mlflow.models.evaluate`` plots) are accepted where they carry the
+same information. A missing item says what was looked for.
+"""
 
 from __future__ import annotations
 
-import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from mlops_tracking.audit.model_items import (
     hyperparameters,
@@ -11,182 +18,26 @@ from mlops_tracking.audit.model_items import (
     model_signatures,
     onnx_parity,
 )
-from mlops_tracking.audit.rules import (
-    Check,
-    artifact,
-    found,
-    history,
-    metric,
-    not_applicable,
-    params,
-    tags,
+from mlops_tracking.audit.registry_items import REGISTRY_CHECKS
+from mlops_tracking.audit.rules import AuditItem, Check, artifact, history, metric, params, tags
+from mlops_tracking.audit.run_items import (
+    ENV_TAGS,
+    children,
+    custom_metric,
+    data_version,
+    dataset_context,
+    git_commit,
+    git_dirty,
+    models_compared,
+    named_experiment,
+    notebook,
+    parent_link,
+    predictions_table,
+    run_name,
+    run_status,
+    system_metrics,
 )
-from mlops_tracking.audit.snapshot import ENV_TAGS, AuditItem, RunSnapshot
-
-# --- §6, §7, §10 ---------------------------------------------------------------------------------
-
-
-def git_commit(s: RunSnapshot) -> AuditItem:
-    item = "Git commit"
-    if s.tags.get("git.available") == "false":
-        return not_applicable(
-            "6 Source code", item, "run outside a git repository (git.available=false)"
-        )
-    return tags("6 Source code", item, "mlflow.source.git.commit")(s)
-
-
-def git_dirty(s: RunSnapshot) -> AuditItem:
-    item = "Uncommitted changes (git.dirty, diff when dirty)"
-    dirty = s.tags.get("git.dirty")
-    if s.tags.get("git.available") == "false":
-        return not_applicable("6 Source code", item, "run outside a git repository")
-    if dirty is None:
-        return AuditItem("6 Source code", item, "missing", "tag git.dirty")
-    if dirty == "true" and "source/git.diff" not in s.artifacts:
-        return AuditItem("6 Source code", item, "missing", "git.dirty=true but no source/git.diff")
-    where = "git.dirty=true, source/git.diff" if dirty == "true" else "git.dirty=false"
-    return AuditItem("6 Source code", item, "present", where)
-
-
-def notebook(s: RunSnapshot) -> AuditItem:
-    if s.tags.get("mlflow.source.type") != "NOTEBOOK":
-        return not_applicable("6 Source code", "Notebook", "not run from a notebook")
-    return artifact("6 Source code", "Notebook", r"\.ipynb$")(s)
-
-
-def dataset_context(context: str) -> Check:
-    item = f"{context.capitalize()} data (log_input)"
-
-    def check(s: RunSnapshot) -> AuditItem:
-        hits = []
-        for entry in s.run.inputs.dataset_inputs if s.run.inputs else []:
-            contexts = {t.value for t in entry.tags if t.key == "mlflow.data.context"}
-            aliases = {
-                context,
-                {"training": "train", "testing": "test", "validation": "eval"}.get(
-                    context, context
-                ),
-            }
-            if contexts & aliases and entry.dataset.digest and entry.dataset.source:
-                hits.append(f"{entry.dataset.name} (digest {entry.dataset.digest})")
-        return found(
-            "7 Inputs and outputs",
-            item,
-            hits,
-            f"a dataset input with context '{context}', a digest and a source",
-        )
-
-    return check
-
-
-def data_version(s: RunSnapshot) -> AuditItem:
-    """The run says which DVC data version it used, or why it could not (outside a DVC repo)."""
-    section, item = "7 Inputs and outputs", "Data version (DVC hashes, workspace state)"
-    available = s.tags.get("dvc.available")
-    if available is None:  # runs made before the DVC binding existed
-        return not_applicable(section, item, "the run predates the DVC binding (no dvc.* tags)")
-    if available == "false":
-        return not_applicable(section, item, s.tags.get("dvc.reason", "no DVC information"))
-    hashes = sorted(k.removeprefix("dvc.data.") for k in s.tags if k.startswith("dvc.data."))
-    state = f"workspace_clean={s.tags.get('dvc.workspace_clean', '?')}"
-    if not hashes:
-        return AuditItem(section, item, "present", f"read no DVC-versioned file; {state}")
-    return AuditItem(
-        section, item, "present", f"{len(hashes)} file hashes ({hashes[0]}, …); {state}"
-    )
-
-
-def predictions_table(s: RunSnapshot) -> AuditItem:
-    tables = s.tags.get("mlflow.loggedArtifacts", "")
-    hits = re.findall(r'"path":\s*"([^"]*predictions[^"]*)"', tables)
-    return found(
-        "7 Inputs and outputs",
-        "Inference outputs (predictions table)",
-        hits,
-        "a table logged with log_table whose path contains 'predictions'",
-    )
-
-
-def run_status(s: RunSnapshot) -> AuditItem:
-    info = s.run.info
-    item = "Start, end, duration and status"
-    if info.status != "FINISHED" or not info.end_time:
-        return AuditItem(
-            "10 Run details",
-            item,
-            "missing",
-            f"a FINISHED run with an end time (status {info.status})",
-        )
-    seconds = (info.end_time - info.start_time) / 1000
-    return AuditItem("10 Run details", item, "present", f"FINISHED in {seconds:.1f}s")
-
-
-def named_experiment(s: RunSnapshot) -> AuditItem:
-    if s.run.info.experiment_id == "0":
-        return AuditItem(
-            "10 Run details", "Named experiment", "missing", "an experiment other than Default"
-        )
-    return AuditItem("10 Run details", "Named experiment", "present", s.experiment)
-
-
-def run_name(s: RunSnapshot) -> AuditItem:
-    return found(
-        "10 Run details", "Run name and id", [n for n in [s.run.info.run_name] if n], "a run name"
-    )
-
-
-def parent_link(s: RunSnapshot) -> AuditItem:
-    parent = s.tags.get("mlflow.parentRunId")
-    if parent is None:
-        return not_applicable("10 Run details", "Parent run", "a top-level run")
-    return AuditItem("10 Run details", "Parent run", "present", f"mlflow.parentRunId={parent}")
-
-
-def children(s: RunSnapshot) -> AuditItem:
-    item = "Child runs, all finished"
-    expected = [m for m in s.tags.get("compare.models", "").split(",") if m]
-    done = [c for c in s.children if c.info.status == "FINISHED"]
-    if not s.children or len(done) < max(len(expected), 1):
-        states = ", ".join(f"{c.info.run_name}={c.info.status}" for c in s.children) or "none"
-        return AuditItem(
-            "10 Run details",
-            item,
-            "missing",
-            f"{len(expected) or 'some'} finished child runs (found {states})",
-        )
-    return AuditItem("10 Run details", item, "present", ", ".join(c.info.run_name for c in done))
-
-
-def system_metrics(s: RunSnapshot) -> AuditItem:
-    if s.tags.get("mlops.system_metrics") == "false":
-        return not_applicable(
-            "10 Run details",
-            "System metrics (CPU, memory)",
-            "switched off (tracking.system_metrics=false)",
-        )
-    hits = [k for k in s.metrics if k.startswith("system/") and ("cpu" in k or "memory" in k)]
-    return found(
-        "10 Run details",
-        "System metrics (CPU, memory)",
-        hits,
-        "system/cpu_* and system/*memory* metrics (log_system_metrics=True)",
-    )
-
-
-def custom_metric(s: RunSnapshot) -> AuditItem:
-    declared = s.tags.get("mlops.custom_metric", "")
-    hits = [declared] if declared and declared in s.metrics else []
-    return found(
-        "1 Metrics", "Custom metric", hits, "a metric named by the tag mlops.custom_metric"
-    )
-
-
-def models_compared(s: RunSnapshot) -> AuditItem:
-    value = s.params.get("compare.models", "")
-    return found(
-        "2 Parameters", "Models compared", [value] if value else [], "param compare.models"
-    )
-
+from mlops_tracking.audit.snapshot import snapshot
 
 # --- checklists ----------------------------------------------------------------------------------
 
@@ -314,8 +165,50 @@ COMPARISON_CHECKS: list[Check] = [
 
 
 def checklist(profile: str) -> list[Check]:
-    from mlops_tracking.audit.registry_items import REGISTRY_CHECKS
-
     if profile == "comparison":
         return COMPARISON_CHECKS + COMMON_CHECKS
     return TRAINING_CHECKS + REGISTRY_CHECKS + COMMON_CHECKS
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    run_id: str
+    run_name: str
+    experiment: str
+    profile: str
+    task: str
+    status: str
+    items: list[AuditItem] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not any(item.failed for item in self.items)
+
+    @property
+    def missing(self) -> list[AuditItem]:
+        return [item for item in self.items if item.failed]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["passed"] = self.passed
+        data["summary"] = {
+            s: sum(i.status == s for i in self.items) for s in ("present", "missing", "n/a")
+        }
+        return data
+
+
+def audit_run(run_id: str) -> AuditReport:
+    """Check one run against the outline's checklist, reading only the tracking store."""
+    state = snapshot(run_id)
+    items = [check(state) for check in checklist(state.profile)]
+    items.sort(key=lambda item: int(item.section.split()[0]))
+    info = state.run.info
+    return AuditReport(
+        info.run_id,
+        info.run_name or "",
+        state.experiment,
+        state.profile,
+        state.task,
+        info.status,
+        items,
+    )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from mlops_tracking.audit.rules import Check, found, not_applicable
-from mlops_tracking.audit.snapshot import AuditItem, RunSnapshot
+from mlops_tracking.audit.rules import AuditItem, Check, found, not_applicable
+from mlops_tracking.audit.snapshot import RunSnapshot
 
 
 def _models_with(s: RunSnapshot, test: Callable[[dict[str, object]], bool]) -> list[str]:

@@ -6,8 +6,8 @@ Once registered, the version must carry its lifecycle; deployment status appears
 
 from __future__ import annotations
 
-from mlops_tracking.audit.rules import Check, not_applicable
-from mlops_tracking.audit.snapshot import AuditItem, RegisteredVersion, RunSnapshot
+from mlops_tracking.audit.rules import AuditItem, Check, not_applicable
+from mlops_tracking.audit.snapshot import RegisteredVersion, RunSnapshot
 
 SECTION = "9 Model registry"
 _UNREGISTERED = "not registered (mlops-tracking register RUN_ID)"

@@ -5,8 +5,26 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Literal
 
-from mlops_tracking.audit.snapshot import AuditItem, RunSnapshot
+from mlops_tracking.audit.snapshot import RunSnapshot
+
+Status = Literal["present", "missing", "n/a"]
+
+
+@dataclass(frozen=True)
+class AuditItem:
+    section: str
+    item: str
+    status: Status
+    location: str
+    required: bool = True
+
+    @property
+    def failed(self) -> bool:
+        return self.required and self.status == "missing"
+
 
 Check = Callable[[RunSnapshot], AuditItem]
 

@@ -1,16 +1,14 @@
-"""Audit a run against the outline: read it back from the tracking store, item by item.
+"""Read one run and everything hanging off it back from the tracking store, once.
 
-The audit trusts nothing but the store (``MlflowClient``): no local files, no return values.
-It works on any run: our conventions are checked first, and common alternatives (autolog's
-``training_*`` metrics, ``mlflow.models.evaluate`` plots) are accepted where they carry the
-same information. A missing item says what was looked for.
+The snapshot is all the audit's items look at: the run, its artifacts, LoggedModels with their
+MLmodel files, step counts of its curves, its child runs and its registered versions.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from mlops_tracking.core.errors import RunNotFoundError
 
@@ -18,60 +16,7 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities import LoggedModel, Run
 
-Status = Literal["present", "missing", "n/a"]
-ENV_TAGS = (
-    "env.python",
-    "env.os",
-    "env.cpu_count",
-    "env.memory_gb",
-    "env.gpu",
-    "env.cuda",
-    "env.cloud_provider",
-    "env.ci",
-    "env.mlflow",
-    "env.scikit-learn",
-)
 HISTORY_HINTS = ("loss", "accuracy")
-
-
-@dataclass(frozen=True)
-class AuditItem:
-    section: str
-    item: str
-    status: Status
-    location: str
-    required: bool = True
-
-    @property
-    def failed(self) -> bool:
-        return self.required and self.status == "missing"
-
-
-@dataclass(frozen=True)
-class AuditReport:
-    run_id: str
-    run_name: str
-    experiment: str
-    profile: str
-    task: str
-    status: str
-    items: list[AuditItem] = field(default_factory=list)
-
-    @property
-    def passed(self) -> bool:
-        return not any(item.failed for item in self.items)
-
-    @property
-    def missing(self) -> list[AuditItem]:
-        return [item for item in self.items if item.failed]
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["passed"] = self.passed
-        data["summary"] = {
-            s: sum(i.status == s for i in self.items) for s in ("present", "missing", "n/a")
-        }
-        return data
 
 
 @dataclass(frozen=True)
@@ -221,22 +166,3 @@ def _registered_versions(client: MlflowClient, run_id: str) -> list[RegisteredVe
         aliases = held[version.name].get(number, [])
         found.append(RegisteredVersion(version.name, number, dict(version.tags), aliases))
     return sorted(found, key=lambda v: (v.name, int(v.version)))
-
-
-def audit_run(run_id: str) -> AuditReport:
-    """Check one run against the outline's checklist, reading only the tracking store."""
-    from mlops_tracking.audit.checklist import checklist
-
-    state = snapshot(run_id)
-    items = [check(state) for check in checklist(state.profile)]
-    items.sort(key=lambda item: int(item.section.split()[0]))
-    info = state.run.info
-    return AuditReport(
-        info.run_id,
-        info.run_name or "",
-        state.experiment,
-        state.profile,
-        state.task,
-        info.status,
-        items,
-    )

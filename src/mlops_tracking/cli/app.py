@@ -1,27 +1,18 @@
 """The ``mlops-tracking`` command line: parse, load config, call one function, print a result.
 
-Heavy libraries (MLflow, scikit-learn, matplotlib) are imported inside the commands that need
-them, so ``mlops-tracking --help`` answers instantly.
+Each capability's commands live in their own module (``runs``, ``registry``, ``pipeline``) as a
+Typer app merged here. Heavy libraries (MLflow, scikit-learn, matplotlib) are imported inside
+the commands that need them, so ``mlops-tracking --help`` answers instantly.
 """
 
 from __future__ import annotations
 
-import json
-import sys
-from collections.abc import Callable
-from contextlib import AbstractContextManager
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-if TYPE_CHECKING:
-    from rich.console import Console
-
-    from mlops_tracking.audit.snapshot import AuditReport
-    from mlops_tracking.cli.terminal import BarProgress
-    from mlops_tracking.core.config import Config
-    from mlops_tracking.runs.workflow import RunOutcome
+from mlops_tracking.cli import pipeline, registry, runs
+from mlops_tracking.cli.terminal import show_tracebacks
 
 app = typer.Typer(
     add_completion=False,
@@ -29,243 +20,16 @@ app = typer.Typer(
     rich_markup_mode=None,
     help="Run, inspect and audit fully tracked MLflow experiments.",
 )
-_OPTIONS = {"debug": False}
+for commands in (runs.app, pipeline.reproduce_app, registry.app, pipeline.app):
+    app.add_typer(commands)
 
 
 @app.callback()
 def _options(
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")] = False,
 ) -> None:
-    _OPTIONS["debug"] = debug
-
-
-ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Parameter file to read.")]
-SetOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--set",
-        "-s",
-        help="Override a parameter: KEY=VALUE (repeatable), "
-        "e.g. --set model.name=mlp --set data.test_size=0.25.",
-    ),
-]
-ExperimentOption = Annotated[
-    str | None,
-    typer.Option(
-        "--experiment",
-        "-e",
-        help="Experiment name (default: tracking.experiment, else '<dataset>-<task>').",
-    ),
-]
-DEFAULT_CONFIG = Path("params.yaml")
-
-
-def _load(config_file: Path, overrides: list[str] | None) -> Config:
-    from mlops_tracking.core.config import load_config
-
-    return load_config(config_file, overrides or [])
-
-
-def _run_command(body: Callable[[], None]) -> None:
-    from mlops_tracking.cli.terminal import run_command
-
-    run_command(body, debug=_OPTIONS["debug"])
-
-
-def _console() -> Console:
-    from mlops_tracking.cli.terminal import console
-
-    return console()
-
-
-def _progress(total: int) -> AbstractContextManager[BarProgress]:
-    from mlops_tracking.cli.terminal import progress
-
-    return progress(total)
-
-
-def _print_outcome(outcome: RunOutcome, report: AuditReport) -> None:
-    from mlops_tracking.cli.run_tables import runs_table
-    from mlops_tracking.runs.queries import list_runs, ui_command
-
-    console = _console()
-    rows = [row for row in list_runs(outcome.experiment.name) if row.run_id == outcome.run_id]
-    metrics = _headline(outcome.task)
-    console.print(
-        runs_table(rows, metrics, f"Experiment {outcome.experiment.name}", {report.run_id: report})
-    )
-    for model_format, uri in outcome.model_uris.items():
-        console.print(f"  model ({model_format}): {uri}")
-    command, url = ui_command(outcome.experiment.id)
-    if report.passed:
-        verdict = (
-            f"[green]PASS[/] ({sum(i.status == 'present' for i in report.items)} items present)"
-        )
-    else:
-        missing = "; ".join(f"{i.item} ({i.location})" for i in report.missing)
-        verdict = f"[red]{len(report.missing)} required item(s) missing[/]: {missing}"
-    console.print(f"\nAudit: {verdict}. Details: `mlops-tracking audit {outcome.run_id}`.")
-    console.print(f"Open the UI: {command}  then visit {url}")
-
-
-def _headline(task: str) -> list[str]:
-    from mlops_tracking.core.evaluation import headline_metrics
-
-    return headline_metrics(task)
-
-
-@app.command()
-def train(
-    config: ConfigOption = DEFAULT_CONFIG,
-    set_: SetOption = None,
-    experiment: ExperimentOption = None,
-) -> None:
-    """Train the configured model and log a fully tracked run to MLflow."""
-
-    def body() -> None:
-        from mlops_tracking.audit.snapshot import audit_run
-        from mlops_tracking.runs.workflow import train_and_log
-
-        settings = _load(config, set_)
-        with _progress(1) as progress:
-            outcome = train_and_log(settings, config, experiment, progress)
-        _print_outcome(outcome, audit_run(outcome.run_id))
-
-    _run_command(body)
-
-
-@app.command()
-def compare(
-    models: Annotated[str, typer.Option(help="Comma-separated model families.")] = (
-        "logistic_regression,random_forest,hist_gradient_boosting,mlp"
-    ),
-    config: ConfigOption = DEFAULT_CONFIG,
-    set_: SetOption = None,
-    experiment: ExperimentOption = None,
-) -> None:
-    """Train several model families as child runs of one parent run and rank them."""
-
-    def body() -> None:
-        from mlops_tracking.runs.comparison import compare_and_log
-
-        settings = _load(config, set_)
-        names = [name.strip() for name in models.split(",") if name.strip()]
-        with _progress(len(names)) as progress:
-            outcome = compare_and_log(settings, names, config, experiment, progress)
-        _print_experiments({outcome.experiment.name: outcome.experiment.id})
-        if outcome.best is not None:
-            _console().print(
-                f"Best: {outcome.best.model_name} ({outcome.best.run_id}) by "
-                f"{outcome.selection_metric}"
-            )
-
-    _run_command(body)
-
-
-@app.command()
-def runs(
-    experiment: ExperimentOption = None,
-    limit: Annotated[int, typer.Option(help="Most recent runs to show.")] = 50,
-) -> None:
-    """List runs: name, model, status, key metrics and duration."""
-
-    def body() -> None:
-        from mlops_tracking.runs.queries import list_runs
-        from mlops_tracking.runs.store import open_store
-
-        open_store()
-        rows = list_runs(experiment, max_results=limit)
-        if not rows:
-            _console().print("No runs yet. Start one with `mlops-tracking train`.")
-            return
-        experiments = {row.experiment: row.experiment_id for row in rows}
-        _print_experiments(experiments, limit=limit)
-
-    _run_command(body)
-
-
-def _print_experiments(
-    experiments: dict[str, str], audits: dict[str, AuditReport] | None = None, limit: int = 100
-) -> None:
-    from mlops_tracking.cli.run_tables import order_runs, runs_table
-    from mlops_tracking.runs.queries import list_runs, ui_command
-
-    console = _console()
-    for name in experiments:
-        rows = order_runs(list_runs(name, max_results=limit))
-        task = next((row.task for row in rows if row.task), "binary")
-        console.print(runs_table(rows, _headline(task), f"Experiment {name} ({task})", audits))
-    command, url = ui_command(next(iter(experiments.values()), None))
-    console.print(f"\nOpen the MLflow UI: {command}\n                   then visit {url}")
-
-
-@app.command()
-def audit(
-    run_id: Annotated[str, typer.Argument(help="The run to audit.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
-) -> None:
-    """Check a run against the outline, reading only the tracking store (exit 1 if incomplete)."""
-
-    def body() -> None:
-        from mlops_tracking.audit.snapshot import audit_run
-        from mlops_tracking.cli.run_tables import audit_table
-        from mlops_tracking.runs.store import open_store
-
-        open_store()
-        report = audit_run(run_id)
-        if as_json:
-            sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
-        else:
-            console = _console()
-            console.print(audit_table(report))
-            verdict = (
-                "[green]PASS[/]"
-                if report.passed
-                else (f"[red]FAIL[/]: {len(report.missing)} required item(s) missing")
-            )
-            console.print(verdict)
-        if not report.passed:
-            raise typer.Exit(1)
-
-    _run_command(body)
-
-
-@app.command()
-def demo(config: ConfigOption = DEFAULT_CONFIG) -> None:
-    """Run the main job: a comparison, two more runs, all audited, then the registry tour."""
-
-    def body() -> None:
-        from mlops_tracking.demo import planned_steps, run_demo
-
-        settings = _load(config, None)
-        with _progress(planned_steps()) as progress:
-            outcome = run_demo(settings, config, progress)
-        _print_experiments(outcome.experiments, outcome.audits)
-        console = _console()
-        for name, best in outcome.best.items():
-            console.print(
-                f"Best in {name}: {best.model_name} ({best.run_id})"
-                + (f" by {outcome.selection_metric}" if name in outcome.compared else "")
-            )
-        if outcome.tour is not None:
-            from mlops_tracking.cli.registry_tables import print_tour
-
-            print_tour(_console(), outcome.tour)
-        passed = sum(report.passed for report in outcome.audits.values())
-        console.print(f"Audit: {passed}/{len(outcome.audits)} runs pass every outline item.")
-        if not outcome.all_passed:
-            for report in outcome.audits.values():
-                for item in report.missing:
-                    console.print(f"  {report.run_name}: missing {item.item} ({item.location})")
-            raise typer.Exit(1)
-
-    _run_command(body)
+    show_tracebacks(debug)
 
 
 def main() -> None:
     app()
-
-
-# The registry, serving and inference commands, and the DVC pipeline's, live in their own modules
-# and add themselves to `app` when imported; they need everything above.
-from mlops_tracking.cli import pipeline, registry  # noqa: E402, F401

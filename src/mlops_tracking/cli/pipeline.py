@@ -2,7 +2,8 @@
 
 ``dvc.yaml`` runs ``mlops-tracking pipeline prepare|featurize|train|evaluate``; each stage reads
 ``params.yaml`` (the file DVC tracks the parameters of) and writes only its declared outputs.
-Like ``cli_registry.py``, this module adds its commands to the one ``app`` of ``cli.py``.
+``app`` holds the ``pipeline`` and ``data`` command groups, ``reproduce_app`` the top-level
+``reproduce`` command.
 """
 
 from __future__ import annotations
@@ -12,16 +13,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mlops_tracking.cli.app import (
-    DEFAULT_CONFIG,
-    ConfigOption,
-    SetOption,
-    _console,
-    _load,
-    _progress,
-    _run_command,
-    app,
-)
+from mlops_tracking.cli import terminal
+from mlops_tracking.cli.options import DEFAULT_CONFIG, ConfigOption, SetOption, load_settings
 
 if TYPE_CHECKING:
     from mlops_tracking.pipeline.stages import StageOutput
@@ -34,8 +27,10 @@ pipeline_app = typer.Typer(
 data_app = typer.Typer(
     no_args_is_help=True, rich_markup_mode=None, help="Data versions (DVC) and the runs using them."
 )
+app = typer.Typer()
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(data_app, name="data")
+reproduce_app = typer.Typer()
 
 RawOption = Annotated[Path, typer.Option("--raw", help="Raw data folder.")]
 FeaturesOption = Annotated[Path, typer.Option("--features", help="Featurized splits folder.")]
@@ -44,7 +39,7 @@ ReportsOption = Annotated[Path, typer.Option("--reports", help="Metrics and plot
 
 
 def _print_stage(output: StageOutput) -> None:
-    console = _console()
+    console = terminal.console()
     console.print(output.summary)
     for path in output.files:
         console.print(f"  wrote {path}")
@@ -61,9 +56,9 @@ def prepare_stage(
     def body() -> None:
         from mlops_tracking.pipeline.stages import prepare
 
-        _print_stage(prepare(_load(config, set_).data, raw))
+        _print_stage(prepare(load_settings(config, set_).data, raw))
 
-    _run_command(body)
+    terminal.run_command(body)
 
 
 @pipeline_app.command("featurize")
@@ -78,9 +73,9 @@ def featurize_stage(
     def body() -> None:
         from mlops_tracking.pipeline.stages import featurize
 
-        _print_stage(featurize(_load(config, set_).data, raw, features))
+        _print_stage(featurize(load_settings(config, set_).data, raw, features))
 
-    _run_command(body)
+    terminal.run_command(body)
 
 
 @pipeline_app.command("train")
@@ -93,18 +88,18 @@ def train_stage(
     """Train on the featurized splits as a fully tracked MLflow run bound to the DVC versions."""
 
     def body() -> None:
+        from mlops_tracking.pipeline.stages import train
         from mlops_tracking.runs.queries import ui_command
-        from mlops_tracking.runs.workflow import pipeline_train
 
-        settings = _load(config, set_)
-        with _progress(1) as progress:
-            outcome, output = pipeline_train(settings, config, features, models, progress)
+        settings = load_settings(config, set_)
+        with terminal.progress(1) as progress:
+            outcome, output = train(settings, config, features, models, progress)
         _print_stage(output)
         command, url = ui_command(outcome.experiment.id)
-        _console().print(f"MLflow run {outcome.run_id} in {outcome.experiment.name}: {url}")
-        _console().print(f"Open the UI: {command}")
+        terminal.console().print(f"MLflow run {outcome.run_id} in {outcome.experiment.name}: {url}")
+        terminal.console().print(f"Open the UI: {command}")
 
-    _run_command(body)
+    terminal.run_command(body)
 
 
 @pipeline_app.command("evaluate")
@@ -119,10 +114,10 @@ def evaluate_stage(
     def body() -> None:
         from mlops_tracking.pipeline.stages import evaluate
 
-        bins = _load(config, None).evaluation.calibration_bins
+        bins = load_settings(config, None).evaluation.calibration_bins
         _print_stage(evaluate(models, features, reports, bins))
 
-    _run_command(body)
+    terminal.run_command(body)
 
 
 @data_app.command("versions")
@@ -139,12 +134,12 @@ def data_versions(
         from mlops_tracking.runs.store import open_store
 
         open_store()
-        _console().print(versions_table(dataset_versions(path), path))
+        terminal.console().print(versions_table(dataset_versions(path), path))
 
-    _run_command(body)
+    terminal.run_command(body)
 
 
-@app.command()
+@reproduce_app.command()
 def reproduce(
     run_id: Annotated[str, typer.Argument(help="The run to reproduce.")],
     tolerance: Annotated[
@@ -164,12 +159,12 @@ def reproduce(
         from mlops_tracking.runs.store import open_store
 
         open_store()
-        console = _console()
-        with _progress(1) as progress:
+        console = terminal.console()
+        with terminal.progress(1) as progress:
             outcome = reproduce_run(run_id, tolerance, progress, console.print)
         console.print(reproduction_table(outcome))
         console.print(outcome.verdict)
         if not outcome.matched:
             raise typer.Exit(1)
 
-    _run_command(body)
+    terminal.run_command(body)

@@ -1,7 +1,6 @@
-"""The registry, serving and inference commands of ``mlops-tracking``.
+"""The registry commands: register, promote, rollback, models, serve, predict, lineage.
 
-They add themselves to the one Typer ``app`` of ``cli.py`` (which imports this module last) and
-follow its rules: parse, load config, call one function, print a result.
+Like every command module: parse, load config, call one function, print a result.
 """
 
 from __future__ import annotations
@@ -13,19 +12,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mlops_tracking.cli.app import (
-    DEFAULT_CONFIG,
-    ConfigOption,
-    SetOption,
-    _console,
-    _headline,
-    _load,
-    _run_command,
-    app,
-)
+from mlops_tracking.cli import terminal
+from mlops_tracking.cli.options import DEFAULT_CONFIG, ConfigOption, SetOption, load_settings
 
 if TYPE_CHECKING:
     from mlops_tracking.core.config import Config
+
+app = typer.Typer()
 
 
 def _registry_settings(config_file: Path, overrides: list[str] | None = None) -> Config:
@@ -38,7 +31,7 @@ def _registry_settings(config_file: Path, overrides: list[str] | None = None) ->
 
     if config_file == DEFAULT_CONFIG and not config_file.exists():
         return Config().with_overrides(overrides or [])
-    return _load(config_file, overrides)
+    return load_settings(config_file, overrides)
 
 
 ReferenceArgument = Annotated[
@@ -74,7 +67,7 @@ def register(
         settings = _registry_settings(config)
         _open()
         done = register_run(run_id, settings.registry, name)
-        console = _console()
+        console = terminal.console()
         console.print(f"Registered [bold]{done.version.name}[/] version {done.version.version}")
         if done.onnx is not None:
             console.print(f"  ONNX form: {done.onnx.name} version {done.onnx.version}")
@@ -84,7 +77,7 @@ def register(
             f"--version {done.version.version}"
         )
 
-    _run_command(body)
+    terminal.run_command(body)
 
 
 @app.command()
@@ -117,7 +110,7 @@ def promote(
             by=_author(),
         )
         entry = decision.entry
-        console = _console()
+        console = terminal.console()
         if decision.unchanged:
             console.print(f"{name}@{to} is already version {entry.version}; nothing to do.")
             return
@@ -129,7 +122,7 @@ def promote(
             f"(was {entry.previous or 'unset'}). {entry.reason}"
         )
 
-    _run_command(body)
+    terminal.run_command(body)
 
 
 @app.command()
@@ -147,11 +140,11 @@ def rollback(
         settings = _registry_settings(config)
         _open()
         entry = rollback_alias(settings.registry, name, to, reason, _author()).entry
-        _console().print(
+        terminal.console().print(
             f"[yellow]rolled back[/]: {name}@{to} → version {entry.version} (was {entry.previous})"
         )
 
-    _run_command(body)
+    terminal.run_command(body)
 
 
 @app.command()
@@ -162,11 +155,12 @@ def models(
 
     def body() -> None:
         from mlops_tracking.cli.registry_tables import models_table, trail_table, versions_table
+        from mlops_tracking.core.evaluation import headline_metrics
         from mlops_tracking.registry import catalog
         from mlops_tracking.registry.endpoints import answering
 
         _open()
-        console = _console()
+        console = terminal.console()
         if name is None:
             summaries = catalog.model_summaries()
             if not summaries:
@@ -182,10 +176,10 @@ def models(
             ):
                 tags["deployment.status"] = "serving? (not answering)"
         task = next((row["tags"].get("task") for row in rows if row["tags"].get("task")), "")
-        console.print(versions_table(name, rows, _headline(task or "binary")))
+        console.print(versions_table(name, rows, headline_metrics(task or "binary")))
         console.print(trail_table(name, catalog.read_trail(name)))
 
-    _run_command(body)
+    terminal.run_command(body)
 
 
 @app.command()
@@ -217,7 +211,7 @@ def serve(
 
         _open()
         ref = resolve(reference)
-        console = _console()
+        console = terminal.console()
         # prepared before the server starts, so it is on screen as soon as the server answers
         example = example_request(
             served_uri(ref, engine), f"http://127.0.0.1:{port}/invocations", engine
@@ -242,7 +236,7 @@ def serve(
             return
         raise ServingError(f"the model server for {ref} exited on its own; status: failed")
 
-    _run_command(body)
+    terminal.run_command(body)
 
 
 @app.command()
@@ -261,12 +255,12 @@ def predict(
 
         _open()
         done = batch_predict(reference, input_file, output, engine, _author())
-        _console().print(
+        terminal.console().print(
             f"Wrote {done.rows} predictions by {done.ref} ({engine}, {done.seconds:.3f} s) to "
             f"{done.output}\nInference run: {done.run_id}"
         )
 
-    _run_command(body)
+    terminal.run_command(body)
 
 
 @app.command()
@@ -286,8 +280,8 @@ def lineage(
         if as_json:
             sys.stdout.write(json.dumps(found, indent=2, default=str) + "\n")
             return
-        console = _console()
+        console = terminal.console()
         for line in lineage_lines(found, key_metrics(found["metrics"], found["run"]["task"])):
             console.print(line, soft_wrap=True)
 
-    _run_command(body)
+    terminal.run_command(body)

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from mlops_tracking.core.promotion import TrailEntry
-    from mlops_tracking.demo import LifecycleTour
+    from mlops_tracking.registry.tour import LifecycleTour
 
 DECISION_STYLE = {
     "promoted": "green",

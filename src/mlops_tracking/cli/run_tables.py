@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from mlops_tracking.audit.snapshot import AuditReport
+    from mlops_tracking.audit.checklist import AuditReport
     from mlops_tracking.pipeline.data_versions import DataVersion
     from mlops_tracking.pipeline.reproduce import Reproduction
     from mlops_tracking.runs.queries import RunRow

@@ -121,7 +121,15 @@ def progress(total: int) -> Iterator[BarProgress]:
         bar.close(completed)
 
 
-def run_command(body: Callable[[], None], debug: bool = False) -> None:
+_SETTINGS = {"tracebacks": False}
+
+
+def show_tracebacks(enabled: bool) -> None:
+    """``--debug``: let unexpected errors through with their full traceback."""
+    _SETTINGS["tracebacks"] = enabled
+
+
+def run_command(body: Callable[[], None]) -> None:
     """Run a command body; failures become a short message and an exit code.
 
     Known mistakes (``UserError``) exit 2, incomplete work 1, interrupts 130/143. Anything else
@@ -150,7 +158,7 @@ def run_command(body: Callable[[], None], debug: bool = False) -> None:
         _print_notes(out, interrupt, "no run had started")
         raise typer.Exit(getattr(interrupt, "exit_code", 130)) from None
     except Exception as error:
-        if debug:
+        if _SETTINGS["tracebacks"]:
             raise
         out.print(f"[red]failed:[/] {type(error).__name__}: {str(error).splitlines()[0][:300]}")
         _print_notes(out, error, "no run had started")

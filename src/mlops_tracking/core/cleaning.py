@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mlops_tracking.core.data import MISSING_CATEGORY, ColumnKind, Dataset, Task, listing
+from mlops_tracking.core.dataset import MISSING_CATEGORY, ColumnKind, Dataset, Task, listing
 from mlops_tracking.core.errors import DataError
 
 MIN_ROWS = 30

@@ -19,6 +19,10 @@ class DataError(UserError):
     """The input data is missing, unreadable or unusable for the configured task."""
 
 
+class PipelineError(DataError):
+    """A pipeline stage's input is missing or disagrees with what an earlier stage wrote."""
+
+
 class RunNotFoundError(UserError):
     """A run id or experiment name given on the command line does not exist in the store."""
 

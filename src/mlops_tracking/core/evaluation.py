@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from mlops_tracking.core.data import Split
+from mlops_tracking.core.dataset import Split
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
     from mlops_tracking.core.config import EvaluationConfig
-    from mlops_tracking.core.data import Dataset, Splits
+    from mlops_tracking.core.dataset import Dataset, Splits
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from mlops_tracking.core.config import flatten
-from mlops_tracking.core.data import Dataset
+from mlops_tracking.core.dataset import Dataset
 from mlops_tracking.core.records import ModelPackage, TrainingInputs
 
 if TYPE_CHECKING:

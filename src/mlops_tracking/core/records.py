@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
     from mlops_tracking.core.config import Config
-    from mlops_tracking.core.data import Dataset, Splits
+    from mlops_tracking.core.dataset import Dataset, Splits
     from mlops_tracking.core.dvc_workspace import DvcState
     from mlops_tracking.core.environment import GitState
     from mlops_tracking.core.evaluation import Evaluation

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlops_tracking.core.data import Split, Splits
+from mlops_tracking.core.dataset import Split, Splits
 from mlops_tracking.core.models import ModelFamily
 
 if TYPE_CHECKING:

@@ -1,13 +1,16 @@
-"""The stages of the DVC pipeline that are pure data work: prepare, featurize, evaluate.
+"""The stages of the DVC pipeline: prepare, featurize, train and evaluate.
 
-``dvc.yaml`` calls each through ``mlops-tracking pipeline <stage>``; training sits between
-featurize and evaluate and is the one stage that writes to MLflow (``workflows.pipeline_train``).
+``dvc.yaml`` calls each through ``mlops-tracking pipeline <stage>``; every stage but train is
+pure data work, and train is a tracked MLflow run on the featurized splits.
 
 * **prepare** materialises the source once under ``data/raw/``: a shipped dataset as a CSV, a
   user's CSV as an exact copy. Later stages only read it, so raw data is never modified.
 * **featurize** cleans and splits the raw table into ``data/features/{train,validation,test}.csv``
-  with the table's metadata. Feature *transforms* (imputation, scaling, selection) stay inside the
-  model pipeline so that serving applies exactly what training fitted.
+  with the table's metadata (``core/stage_files.py``). Feature *transforms* (imputation,
+  scaling, selection) stay inside the model pipeline so that serving applies exactly what
+  training fitted.
+* **train** runs a fully tracked MLflow run on those splits, bound to their DVC versions, and
+  writes the fitted pipeline as ``models/model.skops``.
 * **evaluate** scores the model file the train stage wrote (what ``dvc pull`` hands a teammate) on
   the test split, checks it reproduces the metrics the MLflow run logged, and writes DVC's
   metrics and plots files, with the MLflow run id.
@@ -15,36 +18,42 @@ featurize and evaluate and is the one stage that writes to MLflow (``workflows.p
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from mlops_tracking.core.config import DataConfig
-from mlops_tracking.core.data import Dataset, Split, SplitName, Splits, first_rows, split_dataset
+from mlops_tracking.core.data import first_rows, split_dataset
+from mlops_tracking.core.dataset import Dataset, Split
 from mlops_tracking.core.environment import package_version
-from mlops_tracking.core.errors import DataError
+from mlops_tracking.core.errors import PipelineError
+from mlops_tracking.core.stage_files import (
+    FEATURES_DIR,
+    METADATA,
+    ROW_ID,
+    load_splits,
+    read_json,
+    read_table,
+    write_json,
+    write_splits,
+)
+
+if TYPE_CHECKING:
+    from mlops_tracking.core.config import Config
+    from mlops_tracking.runs.workflow import Progress, RunOutcome
 
 RAW_DIR = Path("data/raw")
-FEATURES_DIR = Path("data/features")
 MODEL_DIR = Path("models")
 REPORTS_DIR = Path("reports")
 TABLE = "dataset.csv"
-METADATA = "dataset.json"
 MODEL_FILE = "model.skops"
 MODEL_METADATA = "model.json"
 METRICS_FILE = "metrics.json"
 PREDICTIONS_PLOT = "plots/predictions.csv"
-SPLIT_NAMES: tuple[SplitName, ...] = ("train", "validation", "test")
-ROW_ID = "row_id"
 METRIC_TOLERANCE = 1e-9  # the model file must reproduce the run's metrics to this precision
-
-
-class PipelineError(DataError):
-    """A pipeline stage's input is missing or disagrees with what an earlier stage wrote."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +98,7 @@ def prepare(config: DataConfig, out_dir: Path = RAW_DIR) -> StageOutput:
             "rows": len(dataset.target),
         }
         rows = str(len(dataset.target))
-    _write_json(metadata, meta)
+    write_json(metadata, meta)
     return StageOutput((table, metadata), f"raw data: {meta['name']} ({rows} rows) in {table}")
 
 
@@ -99,35 +108,14 @@ def featurize(
     """Clean and split the raw table into one CSV per split plus the table's metadata."""
     dataset = read_raw(config, raw_dir)
     splits = split_dataset(dataset, config)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for split in splits:
-        path = out_dir / f"{split.name}.csv"
-        split.frame(dataset.target_name).to_csv(path, index_label=ROW_ID)
-        written.append(path)
-    _write_json(
-        out_dir / METADATA,
-        {
-            "name": dataset.name,
-            "task": dataset.task,
-            "target": dataset.target_name,
-            "labels": list(dataset.labels),
-            "column_kinds": {str(c): dataset.kind(str(c)) for c in dataset.features.columns},
-            "source": (raw_dir / TABLE).as_posix(),
-            "source_sha256": dataset.source_sha256,
-            "dropped_columns": list(dataset.dropped_columns),
-            "dropped_rows": dataset.dropped_rows,
-            "values_made_missing": dataset.coerced_values or {},
-            "rows": splits.sizes,
-        },
-    )
+    written = write_splits(dataset, splits, out_dir, (raw_dir / TABLE).as_posix())
     sizes = ", ".join(f"{name} {size}" for name, size in splits.sizes.items())
-    return StageOutput((*written, out_dir / METADATA), f"splits: {sizes} rows in {out_dir}")
+    return StageOutput(tuple(written), f"splits: {sizes} rows in {out_dir}")
 
 
 def read_raw(config: DataConfig, raw_dir: Path = RAW_DIR) -> Dataset:
     """The raw table ``prepare`` wrote, as a validated ``Dataset``."""
-    meta = _read_json(raw_dir / METADATA, "run `dvc repro prepare`")
+    meta = read_json(raw_dir / METADATA, "run `dvc repro prepare`")
     table = raw_dir / TABLE
     if meta["source"] == "file":
         from mlops_tracking.core.cleaning import load_csv
@@ -136,7 +124,7 @@ def read_raw(config: DataConfig, raw_dir: Path = RAW_DIR) -> Dataset:
         loaded = load_csv(table, target, config.task, config.drop_columns)
         dataset = _renamed(loaded, meta["name"])
     else:
-        frame = _read_table(table, {})
+        frame = read_table(table, {})
         target_name = meta["target"]
         target = frame.pop(target_name)
         classification = meta["task"] != "regression"
@@ -153,58 +141,44 @@ def read_raw(config: DataConfig, raw_dir: Path = RAW_DIR) -> Dataset:
     return first_rows(dataset, config.rows)
 
 
-def load_features(features_dir: Path = FEATURES_DIR) -> tuple[Dataset, Splits]:
-    """The splits ``featurize`` wrote, typed as training expects, and the whole table."""
-    meta = _read_json(features_dir / METADATA, "run `dvc repro featurize`")
-    kinds: dict[str, str] = meta["column_kinds"]
-    classification = meta["task"] != "regression"
-    target_name = meta["target"]
-    loaded: dict[str, Split] = {}
-    files: dict[str, str] = {}
-    for name in SPLIT_NAMES:
-        path = features_dir / f"{name}.csv"
-        frame = _read_table(path, kinds)
-        y = frame.pop(target_name).astype("int64" if classification else "float64")
-        loaded[name] = Split(name, frame, y)
-        files[name] = path.as_posix()
-    splits = Splits(loaded["train"], loaded["validation"], loaded["test"])
-    features = pd.concat([split.X for split in splits]).sort_index()
-    target = pd.concat([split.y for split in splits]).sort_index()
-    dataset = Dataset(
-        name=meta["name"],
-        features=features,
-        target=target,
-        target_name=target_name,
-        task=meta["task"],
-        labels=tuple(meta["labels"]),
-        source=features_dir.as_posix(),
-        source_kind="file",
-        dropped_columns=tuple(meta["dropped_columns"]),
-        dropped_rows=int(meta["dropped_rows"]),
-        column_kinds=kinds,  # type: ignore[arg-type]
-        coerced_values=meta["values_made_missing"] or None,
-        source_sha256=meta["source_sha256"],
-        files=files,
-    )
-    return dataset, splits
-
-
-def feature_files(features_dir: Path = FEATURES_DIR) -> list[Path]:
-    """The files a run trained from pipeline data reads."""
-    return [*(features_dir / f"{name}.csv" for name in SPLIT_NAMES), features_dir / METADATA]
-
-
 def write_model(
     skops_data: bytes, metadata: dict[str, Any], model_dir: Path = MODEL_DIR
 ) -> StageOutput:
     """The train stage's outputs: the fitted pipeline (skops) and what loading it needs."""
     model_dir.mkdir(parents=True, exist_ok=True)
     (model_dir / MODEL_FILE).write_bytes(skops_data)
-    _write_json(model_dir / MODEL_METADATA, metadata)
+    write_json(model_dir / MODEL_METADATA, metadata)
     return StageOutput(
         (model_dir / MODEL_FILE, model_dir / MODEL_METADATA),
         f"model: {model_dir / MODEL_FILE} (MLflow run {metadata['run_id']})",
     )
+
+
+def train(
+    config: Config,
+    config_file: Path | None,
+    features_dir: Path,
+    model_dir: Path = MODEL_DIR,
+    progress: Progress | None = None,
+) -> tuple[RunOutcome, StageOutput]:
+    """The pipeline's train stage: a tracked run on the featurized splits, and its model file."""
+    from mlops_tracking.runs.workflow import prepare_from_pipeline, train_and_log
+
+    inputs = prepare_from_pipeline(config, config_file, features_dir)
+    outcome = train_and_log(config, config_file, progress=progress, inputs=inputs)
+    assert outcome.skops is not None
+    metadata = {
+        "run_id": outcome.run_id,
+        "experiment": outcome.experiment.name,
+        "experiment_id": outcome.experiment.id,
+        "family": outcome.model_name,
+        "task": outcome.task,
+        "model_uris": outcome.model_uris,
+        "dvc_experiment": inputs.dvc.experiment if inputs.dvc else None,
+        "trusted_types": outcome.skops.trusted_types,
+        "test_metrics": {k: v for k, v in outcome.metrics.items() if k.startswith("test_")},
+    }
+    return outcome, write_model(outcome.skops.data, metadata, model_dir)
 
 
 def evaluate(
@@ -218,15 +192,15 @@ def evaluate(
 
     from mlops_tracking.core.evaluation import compute_metrics, predict
 
-    meta = _read_json(model_dir / MODEL_METADATA, "run `dvc repro train`")
+    meta = read_json(model_dir / MODEL_METADATA, "run `dvc repro train`")
     pipeline = skops.io.loads((model_dir / MODEL_FILE).read_bytes(), trusted=meta["trusted_types"])
-    dataset, splits = load_features(features_dir)
+    dataset, splits = load_splits(features_dir)
     predictions = predict(pipeline, splits.test, dataset.is_classification)
     scores = compute_metrics(predictions, dataset.task, len(dataset.labels), calibration_bins)
     metrics = {f"test_{name}": float(value) for name, value in scores.items()}
     check_metrics(metrics, meta["test_metrics"], meta["run_id"])
     reports_dir.mkdir(parents=True, exist_ok=True)
-    _write_json(
+    write_json(
         reports_dir / METRICS_FILE,
         {"mlflow_run_id": meta["run_id"], "mlflow_experiment": meta["experiment"], **metrics},
     )
@@ -272,27 +246,3 @@ def _renamed(dataset: Dataset, name: str) -> Dataset:
     from dataclasses import replace
 
     return replace(dataset, name=name)
-
-
-def _read_table(path: Path, kinds: dict[str, str]) -> pd.DataFrame:
-    """Read a CSV this module wrote: text columns stay text (``missing`` is a category)."""
-    if not path.is_file():
-        raise PipelineError(f"{path} is missing; run `dvc repro` (or `dvc pull`) to create it.")
-    # object, not pandas' string dtype: categorical columns are recognised as object columns
-    text = {column: object for column, kind in kinds.items() if kind in {"text", "boolean"}}
-    frame = pd.read_csv(path, index_col=ROW_ID, dtype=text, keep_default_na=False, na_values=[""])
-    numeric = [c for c in frame.columns if c in kinds and c not in text]
-    frame[numeric] = frame[numeric].astype("float64")
-    frame.index.name = None
-    return frame
-
-
-def _read_json(path: Path, hint: str) -> dict[str, Any]:
-    if not path.is_file():
-        raise PipelineError(f"{path} is missing; {hint}.")
-    loaded: dict[str, Any] = json.loads(path.read_text())
-    return loaded
-
-
-def _write_json(path: Path, content: dict[str, Any]) -> None:
-    path.write_text(json.dumps(content, indent=2, sort_keys=False) + "\n")

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from mlflow.data.dataset_source import DatasetSource
     from mlflow.data.pandas_dataset import PandasDataset
 
-    from mlops_tracking.core.data import Dataset, Split, Splits
+    from mlops_tracking.core.dataset import Dataset, Split, Splits
     from mlops_tracking.core.records import TrainingInputs
 
 # MLflow's conventional input contexts; the UI shows them as badges on the run.

@@ -11,14 +11,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from mlops_tracking.core.config import Config
-from mlops_tracking.core.data import Dataset, Splits, load_dataset, split_dataset
+from mlops_tracking.core.data import load_dataset, split_dataset
+from mlops_tracking.core.dataset import Dataset, Splits
 from mlops_tracking.core.environment import author, code_version, entry_point
 from mlops_tracking.core.models import ModelFamily, family_for
 from mlops_tracking.core.records import TrainingInputs
 
 if TYPE_CHECKING:
     from mlops_tracking.core.export import SkopsExport
-    from mlops_tracking.pipeline.stages import StageOutput
 
 
 class Progress(Protocol):
@@ -68,10 +68,10 @@ def prepare_from_pipeline(
     config: Config, config_file: Path | None, features_dir: Path
 ) -> TrainingInputs:
     """The splits the pipeline's featurize stage wrote, bound to their DVC versions."""
-    from mlops_tracking.pipeline.stages import feature_files, load_features
+    from mlops_tracking.core.stage_files import load_splits, split_files
 
-    dataset, splits = load_features(features_dir)
-    return inputs_for(config, config_file, dataset, splits, feature_files(features_dir))
+    dataset, splits = load_splits(features_dir)
+    return inputs_for(config, config_file, dataset, splits, split_files(features_dir))
 
 
 def inputs_for(
@@ -204,30 +204,3 @@ def train_run(
         model_uris={fmt: info.model_uri for fmt, info in models.items()},
         skops=record.package.skops,
     )
-
-
-def pipeline_train(
-    config: Config,
-    config_file: Path | None,
-    features_dir: Path,
-    model_dir: Path,
-    progress: Progress | None = None,
-) -> tuple[RunOutcome, StageOutput]:
-    """The pipeline's train stage: a tracked run on the featurized splits, and its model file."""
-    from mlops_tracking.pipeline.stages import write_model
-
-    inputs = prepare_from_pipeline(config, config_file, features_dir)
-    outcome = train_and_log(config, config_file, progress=progress, inputs=inputs)
-    assert outcome.skops is not None
-    metadata = {
-        "run_id": outcome.run_id,
-        "experiment": outcome.experiment.name,
-        "experiment_id": outcome.experiment.id,
-        "family": outcome.model_name,
-        "task": outcome.task,
-        "model_uris": outcome.model_uris,
-        "dvc_experiment": inputs.dvc.experiment if inputs.dvc else None,
-        "trusted_types": outcome.skops.trusted_types,
-        "test_metrics": {k: v for k, v in outcome.metrics.items() if k.startswith("test_")},
-    }
-    return outcome, write_model(outcome.skops.data, metadata, model_dir)

@@ -1,0 +1,200 @@
+"""The tracked-run commands: train, compare, runs, audit, and the main job (demo)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from mlops_tracking.cli import terminal
+from mlops_tracking.cli.options import (
+    DEFAULT_CONFIG,
+    ConfigOption,
+    ExperimentOption,
+    SetOption,
+    load_settings,
+)
+
+if TYPE_CHECKING:
+    from mlops_tracking.audit.checklist import AuditReport
+    from mlops_tracking.runs.workflow import RunOutcome
+
+app = typer.Typer()
+
+
+def _print_outcome(outcome: RunOutcome, report: AuditReport) -> None:
+    from mlops_tracking.cli.run_tables import runs_table
+    from mlops_tracking.core.evaluation import headline_metrics
+    from mlops_tracking.runs.queries import list_runs, ui_command
+
+    console = terminal.console()
+    rows = [row for row in list_runs(outcome.experiment.name) if row.run_id == outcome.run_id]
+    metrics = headline_metrics(outcome.task)
+    console.print(
+        runs_table(rows, metrics, f"Experiment {outcome.experiment.name}", {report.run_id: report})
+    )
+    for model_format, uri in outcome.model_uris.items():
+        console.print(f"  model ({model_format}): {uri}")
+    command, url = ui_command(outcome.experiment.id)
+    if report.passed:
+        verdict = (
+            f"[green]PASS[/] ({sum(i.status == 'present' for i in report.items)} items present)"
+        )
+    else:
+        missing = "; ".join(f"{i.item} ({i.location})" for i in report.missing)
+        verdict = f"[red]{len(report.missing)} required item(s) missing[/]: {missing}"
+    console.print(f"\nAudit: {verdict}. Details: `mlops-tracking audit {outcome.run_id}`.")
+    console.print(f"Open the UI: {command}  then visit {url}")
+
+
+@app.command()
+def train(
+    config: ConfigOption = DEFAULT_CONFIG,
+    set_: SetOption = None,
+    experiment: ExperimentOption = None,
+) -> None:
+    """Train the configured model and log a fully tracked run to MLflow."""
+
+    def body() -> None:
+        from mlops_tracking.audit.checklist import audit_run
+        from mlops_tracking.runs.workflow import train_and_log
+
+        settings = load_settings(config, set_)
+        with terminal.progress(1) as progress:
+            outcome = train_and_log(settings, config, experiment, progress)
+        _print_outcome(outcome, audit_run(outcome.run_id))
+
+    terminal.run_command(body)
+
+
+@app.command()
+def compare(
+    models: Annotated[str, typer.Option(help="Comma-separated model families.")] = (
+        "logistic_regression,random_forest,hist_gradient_boosting,mlp"
+    ),
+    config: ConfigOption = DEFAULT_CONFIG,
+    set_: SetOption = None,
+    experiment: ExperimentOption = None,
+) -> None:
+    """Train several model families as child runs of one parent run and rank them."""
+
+    def body() -> None:
+        from mlops_tracking.runs.comparison import compare_and_log
+
+        settings = load_settings(config, set_)
+        names = [name.strip() for name in models.split(",") if name.strip()]
+        with terminal.progress(len(names)) as progress:
+            outcome = compare_and_log(settings, names, config, experiment, progress)
+        _print_experiments({outcome.experiment.name: outcome.experiment.id})
+        if outcome.best is not None:
+            terminal.console().print(
+                f"Best: {outcome.best.model_name} ({outcome.best.run_id}) by "
+                f"{outcome.selection_metric}"
+            )
+
+    terminal.run_command(body)
+
+
+@app.command()
+def runs(
+    experiment: ExperimentOption = None,
+    limit: Annotated[int, typer.Option(help="Most recent runs to show.")] = 50,
+) -> None:
+    """List runs: name, model, status, key metrics and duration."""
+
+    def body() -> None:
+        from mlops_tracking.runs.queries import list_runs
+        from mlops_tracking.runs.store import open_store
+
+        open_store()
+        rows = list_runs(experiment, max_results=limit)
+        if not rows:
+            terminal.console().print("No runs yet. Start one with `mlops-tracking train`.")
+            return
+        experiments = {row.experiment: row.experiment_id for row in rows}
+        _print_experiments(experiments, limit=limit)
+
+    terminal.run_command(body)
+
+
+def _print_experiments(
+    experiments: dict[str, str], audits: dict[str, AuditReport] | None = None, limit: int = 100
+) -> None:
+    from mlops_tracking.cli.run_tables import order_runs, runs_table
+    from mlops_tracking.core.evaluation import headline_metrics
+    from mlops_tracking.runs.queries import list_runs, ui_command
+
+    console = terminal.console()
+    for name in experiments:
+        rows = order_runs(list_runs(name, max_results=limit))
+        task = next((row.task for row in rows if row.task), "binary")
+        console.print(
+            runs_table(rows, headline_metrics(task), f"Experiment {name} ({task})", audits)
+        )
+    command, url = ui_command(next(iter(experiments.values()), None))
+    console.print(f"\nOpen the MLflow UI: {command}\n                   then visit {url}")
+
+
+@app.command()
+def audit(
+    run_id: Annotated[str, typer.Argument(help="The run to audit.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """Check a run against the outline, reading only the tracking store (exit 1 if incomplete)."""
+
+    def body() -> None:
+        from mlops_tracking.audit.checklist import audit_run
+        from mlops_tracking.cli.run_tables import audit_table
+        from mlops_tracking.runs.store import open_store
+
+        open_store()
+        report = audit_run(run_id)
+        if as_json:
+            sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
+        else:
+            console = terminal.console()
+            console.print(audit_table(report))
+            verdict = (
+                "[green]PASS[/]"
+                if report.passed
+                else (f"[red]FAIL[/]: {len(report.missing)} required item(s) missing")
+            )
+            console.print(verdict)
+        if not report.passed:
+            raise typer.Exit(1)
+
+    terminal.run_command(body)
+
+
+@app.command()
+def demo(config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Run the main job: a comparison, two more runs, all audited, then the registry tour."""
+
+    def body() -> None:
+        from mlops_tracking.demo import planned_steps, run_demo
+
+        settings = load_settings(config, None)
+        with terminal.progress(planned_steps()) as progress:
+            outcome = run_demo(settings, config, progress)
+        _print_experiments(outcome.experiments, outcome.audits)
+        console = terminal.console()
+        for name, best in outcome.best.items():
+            console.print(
+                f"Best in {name}: {best.model_name} ({best.run_id})"
+                + (f" by {outcome.selection_metric}" if name in outcome.compared else "")
+            )
+        if outcome.tour is not None:
+            from mlops_tracking.cli.registry_tables import print_tour
+
+            print_tour(terminal.console(), outcome.tour)
+        passed = sum(report.passed for report in outcome.audits.values())
+        console.print(f"Audit: {passed}/{len(outcome.audits)} runs pass every outline item.")
+        if not outcome.all_passed:
+            for report in outcome.audits.values():
+                for item in report.missing:
+                    console.print(f"  {report.run_name}: missing {item.item} ({item.location})")
+            raise typer.Exit(1)
+
+    terminal.run_command(body)

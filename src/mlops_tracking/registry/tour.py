@@ -1,0 +1,70 @@
+"""The registry tour the demo takes: register, promote through both gates, reject a weaker
+candidate, serve production for one real request, and trace its lineage."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlops_tracking.core.config import Config
+    from mlops_tracking.registry.release import Decision, Registration
+
+
+@dataclass
+class LifecycleTour:
+    """What the demo's registry tour did: registrations, decisions, one served request."""
+
+    name: str = ""
+    registered: list[Registration] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
+    served: str = ""  # the endpoint that answered
+    response: str = ""  # its answer to one real request
+    lineage: dict[str, Any] = field(default_factory=dict)
+
+
+def lifecycle_tour(
+    config: Config,
+    best_run: str,
+    weaker_run: str,
+    by: str,
+    meanwhile: Callable[[], None] | None = None,
+) -> LifecycleTour:
+    """Register ``best_run``, promote it to staging then production through the gates, show the
+    gate rejecting ``weaker_run``, serve production for one real request, and trace its lineage.
+
+    The model server takes seconds to boot: the weaker candidate's gate and ``meanwhile`` run
+    while it does.
+    """
+    from mlops_tracking.registry import catalog
+    from mlops_tracking.registry.endpoints import free_port, invoke
+    from mlops_tracking.registry.gate import held_out_data
+    from mlops_tracking.registry.lineage import lineage
+    from mlops_tracking.registry.release import promote, register_run
+    from mlops_tracking.registry.serving import deployment, launch, stop
+
+    tour = LifecycleTour()
+    best = register_run(best_run, config.registry)
+    tour.name = name = best.version.name
+    tour.registered.append(best)
+    for alias in ("staging", "production"):
+        tour.decisions.append(promote(config, name, alias, version=best.version.version, by=by))
+    production = catalog.resolve(f"{name}@production")
+    launched = launch(production, by, port=free_port())  # it boots while the gate works
+    try:
+        weaker = register_run(weaker_run, config.registry, name)
+        tour.registered.append(weaker)
+        version = weaker.version.version
+        tour.decisions.append(promote(config, name, "staging", version=version, by=by))
+        inputs, _ = held_out_data(production)
+        if meanwhile is not None:
+            meanwhile()
+    except BaseException:
+        stop(launched)
+        raise
+    with deployment(launched) as served:
+        tour.served = served.endpoint
+        tour.response = invoke(served.endpoint, inputs.splits.test.X.head(1))
+    tour.lineage = lineage(f"{name}@production")
+    return tour
