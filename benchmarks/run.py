@@ -8,10 +8,10 @@ What is measured
 1. **Tracking overhead of one training run**: the ``params.yaml`` defaults (random_forest on
    breast_cancer; the table title shows the model settings), five ways:
 
-   * ``untracked``: ``prepare`` + ``modelling.fit_pipeline``: load, split, fit with the learning
-     history; what a plain training script does.
-   * ``untracked+evaluation``: ``prepare`` + ``modelling.train_and_evaluate``: also the evaluation,
-     plots, ONNX and skops exports our run logs, computed in memory and thrown away.
+   * ``untracked``: ``load_inputs`` + ``modelling.fit_pipeline``: load, split, fit with the
+     learning history; what a plain training script does.
+   * ``untracked+evaluation``: ``load_inputs`` + ``modelling.train_and_evaluate``: also the
+     evaluation, plots, ONNX and skops exports our run logs, computed in memory and thrown away.
    * ``plain fit+predict+score``: ``Pipeline.fit``, ``predict`` and ``score`` on the same data and
      pipeline: exactly the work of the autolog variant, without MLflow.
    * ``ours``: ``workflows.train_and_log(config)``: the fully tracked run (params, histories,
@@ -250,9 +250,9 @@ def _template_pipeline(config: Config) -> Any:
     """
     from mlops_tracking.core.modelling import unfitted_pipeline
     from mlops_tracking.core.models import family_for
-    from mlops_tracking.runs.workflow import prepare
+    from mlops_tracking.runs.workflow import load_inputs
 
-    inputs = prepare(config, PARAMS)
+    inputs = load_inputs(config, PARAMS)
     return unfitted_pipeline(inputs, family_for(config.model.name, inputs.dataset.task))
 
 
@@ -260,9 +260,9 @@ def _plain_fit(config: Config, template: Any) -> None:
     """What a newcomer's script does: load the data, fit, predict, score."""
     from sklearn.base import clone
 
-    from mlops_tracking.runs.workflow import prepare
+    from mlops_tracking.runs.workflow import load_inputs
 
-    splits = prepare(config, PARAMS).splits
+    splits = load_inputs(config, PARAMS).splits
     pipeline = clone(template)
     pipeline.fit(splits.train.X, splits.train.y)
     pipeline.predict(splits.test.X)
@@ -275,15 +275,15 @@ def _runner(variant: str, config: Config) -> Callable[[], str | None]:
 
     from mlops_tracking.core.modelling import fit_pipeline, train_and_evaluate
     from mlops_tracking.core.models import family_for
-    from mlops_tracking.runs.workflow import prepare, train_and_log
+    from mlops_tracking.runs.workflow import load_inputs, train_and_log
 
     def untracked() -> str | None:
-        inputs = prepare(config, PARAMS)
+        inputs = load_inputs(config, PARAMS)
         fit_pipeline(inputs, family_for(config.model.name, inputs.dataset.task))
         return None
 
     def untracked_eval() -> str | None:
-        inputs = prepare(config, PARAMS)
+        inputs = load_inputs(config, PARAMS)
         train_and_evaluate(inputs, family_for(config.model.name, inputs.dataset.task))
         return None
 

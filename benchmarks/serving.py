@@ -170,11 +170,11 @@ def _fixture(scratch: Path) -> Fixture:
     import mlflow
 
     from mlops_tracking.runs.lifecycle import forget_active_model
-    from mlops_tracking.runs.workflow import prepare
+    from mlops_tracking.runs.workflow import load_inputs
 
     print("  training and registering the params.yaml defaults ...", flush=True)
     registration, config, seconds = _train_and_register(scratch)
-    inputs = prepare(config, PARAMS)
+    inputs = load_inputs(config, PARAMS)
     rows = inputs.splits.test.X.reset_index(drop=True)
     batch = rows.sample(BATCH_ROWS, replace=True, random_state=BATCH_SEED).reset_index(drop=True)
     model = mlflow.pyfunc.load_model(registration.version.uri)

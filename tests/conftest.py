@@ -226,14 +226,14 @@ class Fitted:
 
 
 def fit_model(*overrides: str, fast: bool = True) -> Fitted:
-    """Load params.yaml with ``overrides`` and fit exactly as a run does (prepare, fit_pipeline)."""
+    """Load params.yaml with ``overrides`` and fit exactly as a run does."""
     from mlops_tracking.core.config import load_config
     from mlops_tracking.core.modelling import fit_pipeline
     from mlops_tracking.core.models import family_for
-    from mlops_tracking.runs.workflow import prepare
+    from mlops_tracking.runs.workflow import load_inputs
 
     config = load_config(PARAMS, [*(FAST if fast else []), *overrides])
-    inputs = prepare(config)
+    inputs = load_inputs(config)
     family = family_for(config.model.name, inputs.dataset.task)
     pipeline, fit = fit_pipeline(inputs, family)
     return Fitted(inputs, family, pipeline, fit)

@@ -124,7 +124,7 @@ def test_an_unknown_run_id_is_a_clear_error() -> None:
     from mlops_tracking.runs.store import open_store
 
     open_store()
-    with pytest.raises(RunNotFoundError, match="run 'abc123' is not in the tracking store"):
+    with pytest.raises(RunNotFoundError, match="no run 'abc123' in the tracking store"):
         audit_run("abc123")
 
 

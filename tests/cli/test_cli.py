@@ -153,7 +153,7 @@ def test_audit_exit_codes_for_incomplete_and_unknown_runs() -> None:
     assert "FAIL" in incomplete.output and "missing" in incomplete.output
     unknown = _invoke("audit", "0123456789abcdef")
     assert unknown.exit_code == 2
-    assert "is not in the tracking store" in unknown.output
+    assert "no run '0123456789abcdef' in the tracking store" in " ".join(unknown.output.split())
     assert _invoke("runs", "--experiment", "nope").exit_code == 2
 
 

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from conftest import fit_model
 from mlops_tracking.core import plots
 from mlops_tracking.core.dataset import Dataset
-from mlops_tracking.core.evaluation import Evaluation, evaluate
+from mlops_tracking.core.evaluation import Evaluation, evaluate_model
 from mlops_tracking.core.training import History
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -43,7 +43,7 @@ class Evaluated:
 def _evaluate(dataset_name: str, model: str) -> Evaluated:
     trained = fit_model(f"data.dataset={dataset_name}", f"model.name={model}")
     config = trained.config
-    scores = evaluate(
+    scores = evaluate_model(
         trained.pipeline, trained.splits, trained.dataset, config.evaluation, config.model.seed
     )
     return Evaluated(trained.dataset, trained.fit.history, scores)

@@ -72,20 +72,55 @@ def test_changed_csv_data_is_refused_naming_the_split_and_file(tmp_path: Path, c
     assert count_runs() == runs  # refused before any run was created
 
 
+def _edited_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the package source that the current checkout claims to be, to edit."""
+    from mlops_tracking.core import environment
+
+    edited = tmp_path / "edited"
+    shutil.copytree(environment.package_source_dir(), edited)
+    monkeypatch.setattr(environment, "package_source_dir", lambda: edited)
+    return edited
+
+
 def test_changed_code_is_refused_naming_the_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mlops_tracking.core import environment
-
     original = _train()
-    edited = tmp_path / "edited"
-    shutil.copytree(environment.package_source_dir(), edited)
+    edited = _edited_source(tmp_path, monkeypatch)
     (edited / "core" / "training.py").write_text("# changed\n")
-    monkeypatch.setattr(environment, "package_source_dir", lambda: edited)
     with pytest.raises(
         ReproductionError, match=r"the code differs .*core/training\.py \(changed\)"
     ):
         reproduce_run(original, say=lambda _: None)
+
+
+def test_a_run_logged_before_a_module_moved_is_refused_naming_the_move(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = _train()
+    edited = _edited_source(tmp_path, monkeypatch)
+    (edited / "registry" / "gate.py").rename(edited / "core" / "gate.py")
+    with pytest.raises(ReproductionError) as refused:
+        reproduce_run(original, say=lambda _: None)
+    message = str(refused.value)
+    assert "registry/gate.py (moved to core/gate.py)" in message
+    assert "reorganised since that run (1 module moved)" in message
+    assert "(added)" not in message and "(removed)" not in message
+
+
+def test_code_differences_names_moved_files_by_their_unique_name(tmp_path: Path) -> None:
+    old, new = tmp_path / "old", tmp_path / "new"
+    for root, folder in ((old, old), (new, new / "registry")):
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "gate.py").write_text("x = 1\n")
+        (root / "a").mkdir()
+        (root / "a" / "__init__.py").write_text("")
+    (new / "b").mkdir()
+    (new / "b" / "__init__.py").write_text("")  # a second __init__.py: not a move of a/
+    assert code_differences(old, new) == [
+        "gate.py (moved to registry/gate.py)",
+        "b/__init__.py (added)",
+    ]
 
 
 def test_code_differences_names_changed_added_and_removed_files(tmp_path: Path) -> None:

@@ -107,12 +107,12 @@ def _model_files(tmp_path: Path) -> tuple[Path, dict[str, float]]:
     from mlops_tracking.core.export import to_skops
     from mlops_tracking.core.modelling import fit_pipeline
     from mlops_tracking.core.models import family_for
-    from mlops_tracking.runs.workflow import prepare_from_pipeline
+    from mlops_tracking.runs.workflow import load_pipeline_inputs
 
     config = _config("model.name=logistic_regression")
     prepare(config.data, tmp_path / "raw")
     featurize(config.data, tmp_path / "raw", tmp_path / "features")
-    inputs = prepare_from_pipeline(config, None, tmp_path / "features")
+    inputs = load_pipeline_inputs(config, None, tmp_path / "features")
     pipeline, _ = fit_pipeline(inputs, family_for("logistic_regression", "binary"))
     scores = compute_metrics(
         predict(pipeline, inputs.splits.test, True), "binary", 2, config.evaluation.calibration_bins

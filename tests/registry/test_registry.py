@@ -94,7 +94,7 @@ def test_unknown_models_versions_and_aliases_are_named(registry_store: RegistryS
         (["promote", "nope", "--to", "staging"], "no registered model named 'nope'"),
         (["promote", "breast_cancer-binary", "--to", "prod"], "'prod' is not a configured alias"),
         (["promote", "breast_cancer-binary", "--to", "staging", "--force"], "--force needs"),
-        (["register", "0123456789abcdef"], "no run 0123456789abcdef"),
+        (["register", "0123456789abcdef"], "no run '0123456789abcdef'"),
         (["lineage", "breast_cancer-binary@staging"], "has no alias 'staging'"),
         (["rollback", "breast_cancer-binary"], "no earlier holder"),
     ],

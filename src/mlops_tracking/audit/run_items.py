@@ -7,6 +7,7 @@ import re
 
 from mlops_tracking.audit.rules import AuditItem, Check, artifact, found, not_applicable, tags
 from mlops_tracking.audit.snapshot import RunSnapshot
+from mlops_tracking.core.dvc_workspace import data_hashes
 
 # The environment tags every run carries (outline section 5).
 ENV_TAGS = (
@@ -86,7 +87,7 @@ def data_version(s: RunSnapshot) -> AuditItem:
         return not_applicable(section, item, "the run predates the DVC binding (no dvc.* tags)")
     if available == "false":
         return not_applicable(section, item, s.tags.get("dvc.reason", "no DVC information"))
-    hashes = sorted(k.removeprefix("dvc.data.") for k in s.tags if k.startswith("dvc.data."))
+    hashes = sorted(data_hashes(s.tags))
     state = f"workspace_clean={s.tags.get('dvc.workspace_clean', '?')}"
     if not hashes:
         return AuditItem(section, item, "present", f"read no DVC-versioned file; {state}")

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mlops_tracking.core.errors import RunNotFoundError
+from mlops_tracking.runs.recorded import fetch_run
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -114,17 +114,9 @@ def _summary_hyperparameters(run_id: str, artifacts: list[str]) -> list[str] | N
 def snapshot(run_id: str) -> RunSnapshot:
     """Read one run and everything hanging off it from the store."""
     from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
 
+    run, experiment = fetch_run(run_id)
     client = MlflowClient()
-    try:
-        run = client.get_run(run_id)
-    except MlflowException:
-        raise RunNotFoundError(
-            f"run '{run_id}' is not in the tracking store {client.tracking_uri}. "
-            "List runs with `mlops-tracking runs`."
-        ) from None
-    experiment = client.get_experiment(run.info.experiment_id)
     outputs = run.outputs.model_outputs if run.outputs else []
     models = [client.get_logged_model(output.model_id) for output in outputs]
     flavors, files = {}, {}
@@ -141,7 +133,7 @@ def snapshot(run_id: str) -> RunSnapshot:
     artifacts = _list_artifacts(client, run_id)
     return RunSnapshot(
         run,
-        experiment.name,
+        experiment,
         artifacts,
         models,
         flavors,

@@ -89,7 +89,7 @@ def train_stage(
 
     def body() -> None:
         from mlops_tracking.pipeline.stages import train
-        from mlops_tracking.runs.queries import ui_command
+        from mlops_tracking.runs.ui import ui_command
 
         settings = load_settings(config, set_)
         with terminal.progress(1) as progress:
@@ -129,12 +129,12 @@ def data_versions(
     """List dataset versions (digest, DVC hash, rows, first seen) and the runs that used each."""
 
     def body() -> None:
-        from mlops_tracking.cli.run_tables import versions_table
+        from mlops_tracking.cli.pipeline_tables import data_versions_table
         from mlops_tracking.pipeline.data_versions import dataset_versions
         from mlops_tracking.runs.store import open_store
 
         open_store()
-        terminal.console().print(versions_table(dataset_versions(path), path))
+        terminal.console().print(data_versions_table(dataset_versions(path), path))
 
     terminal.run_command(body)
 
@@ -154,7 +154,7 @@ def reproduce(
     """
 
     def body() -> None:
-        from mlops_tracking.cli.run_tables import reproduction_table
+        from mlops_tracking.cli.pipeline_tables import reproduction_table
         from mlops_tracking.pipeline.reproduce import reproduce_run
         from mlops_tracking.runs.store import open_store
 

@@ -154,7 +154,11 @@ def models(
     """List registered models, or one model's versions, aliases, status and audit trail."""
 
     def body() -> None:
-        from mlops_tracking.cli.registry_tables import models_table, trail_table, versions_table
+        from mlops_tracking.cli.registry_tables import (
+            model_versions_table,
+            models_table,
+            trail_table,
+        )
         from mlops_tracking.core.evaluation import headline_metrics
         from mlops_tracking.registry import catalog
         from mlops_tracking.registry.endpoints import answering
@@ -176,7 +180,7 @@ def models(
             ):
                 tags["deployment.status"] = "serving? (not answering)"
         task = next((row["tags"].get("task") for row in rows if row["tags"].get("task")), "")
-        console.print(versions_table(name, rows, headline_metrics(task or "binary")))
+        console.print(model_versions_table(name, rows, headline_metrics(task or "binary")))
         console.print(trail_table(name, catalog.read_trail(name)))
 
     terminal.run_command(body)

@@ -37,7 +37,7 @@ def models_table(models: list[dict[str, Any]]) -> Table:
     return table
 
 
-def versions_table(name: str, rows: list[dict[str, Any]], metrics: list[str]) -> Table:
+def model_versions_table(name: str, rows: list[dict[str, Any]], metrics: list[str]) -> Table:
     """One row per version: aliases, lifecycle, deployment status, family, key metrics."""
     table = Table(title=f"Model {name}", title_justify="left", header_style="bold")
     for column in ("version", "aliases", "lifecycle", "deployment", "family", "run"):

@@ -1,4 +1,4 @@
-"""Readable terminal output: Rich tables for runs, audits and demo summaries."""
+"""Readable terminal output for runs: the runs table, parents before their children, and audits."""
 
 from __future__ import annotations
 
@@ -9,9 +9,7 @@ from rich.table import Table
 
 if TYPE_CHECKING:
     from mlops_tracking.audit.checklist import AuditReport
-    from mlops_tracking.pipeline.data_versions import DataVersion
-    from mlops_tracking.pipeline.reproduce import Reproduction
-    from mlops_tracking.runs.queries import RunRow
+    from mlops_tracking.runs.recorded import RecordedRun
 
 STATUS_STYLE = {"FINISHED": "green", "FAILED": "red", "KILLED": "yellow", "RUNNING": "cyan"}
 AUDIT_STYLE = {"present": "green", "missing": "bold red", "n/a": "dim"}
@@ -28,7 +26,7 @@ def _duration(seconds: float | None) -> str:
 
 
 def runs_table(
-    rows: Sequence[RunRow],
+    rows: Sequence[RecordedRun],
     metrics: Sequence[str],
     title: str,
     audits: dict[str, AuditReport] | None = None,
@@ -80,59 +78,15 @@ def audit_table(report: AuditReport) -> Table:
     return table
 
 
-def order_runs(rows: Sequence[RunRow]) -> list[RunRow]:
+def order_runs(rows: Sequence[RecordedRun]) -> list[RecordedRun]:
     """Parents first, each followed by its children; order otherwise kept."""
-    by_parent: dict[str, list[RunRow]] = {}
+    by_parent: dict[str, list[RecordedRun]] = {}
     for row in rows:
         by_parent.setdefault(row.parent_run_id, []).append(row)
-    ordered: list[RunRow] = []
+    ordered: list[RecordedRun] = []
     for row in by_parent.get("", []):
         ordered.append(row)
         ordered.extend(sorted(by_parent.get(row.run_id, []), key=lambda r: r.run_name))
     seen = {row.run_id for row in ordered}
     ordered.extend(row for row in rows if row.run_id not in seen)
     return ordered
-
-
-def versions_table(versions: Sequence[DataVersion], path: str) -> Table:
-    """One row per dataset version: digest, DVC hash, rows, first seen, commits and runs."""
-    table = Table(
-        title=f"Dataset versions (DVC hashes of {path})", title_justify="left", header_style="bold"
-    )
-    for column in ("dataset", "digest", "DVC md5", "rows", "first seen", "in dvc.lock at", "runs"):
-        table.add_column(column, overflow="fold")
-    for version in versions:
-        table.add_row(
-            version.dataset,
-            version.digest,
-            (version.dvc_md5 or "not recorded")[:12],
-            "-" if version.rows is None else str(version.rows),
-            version.first_seen,
-            ", ".join(version.revisions) or "-",
-            "\n".join(version.runs) or "none",
-        )
-    if not versions:
-        table.caption = "No runs have logged datasets yet, and dvc.lock records none."
-    return table
-
-
-def reproduction_table(outcome: Reproduction) -> Table:
-    """Metric by metric: the original run, the reproduction and their difference."""
-    table = Table(
-        title=f"Reproduction of {outcome.original.run_name} ({outcome.original.run_id}) "
-        f"as {outcome.run_id}",
-        title_justify="left",
-        header_style="bold",
-    )
-    for column in ("metric", "original", "reproduced", "difference", ""):
-        table.add_column(column, justify="left" if column == "metric" else "right")
-    for check in outcome.checks:
-        within = outcome.within(check)
-        table.add_row(
-            check.name,
-            repr(check.original),
-            "missing" if check.reproduced is None else repr(check.reproduced),
-            f"{check.difference:.3g}",
-            "[green]✓[/]" if within else "[red]✗[/]",
-        )
-    return table

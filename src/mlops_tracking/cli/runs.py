@@ -27,10 +27,11 @@ app = typer.Typer()
 def _print_outcome(outcome: RunOutcome, report: AuditReport) -> None:
     from mlops_tracking.cli.run_tables import runs_table
     from mlops_tracking.core.evaluation import headline_metrics
-    from mlops_tracking.runs.queries import list_runs, ui_command
+    from mlops_tracking.runs.recorded import search_runs
+    from mlops_tracking.runs.ui import ui_command
 
     console = terminal.console()
-    rows = [row for row in list_runs(outcome.experiment.name) if row.run_id == outcome.run_id]
+    rows = [row for row in search_runs(outcome.experiment.name) if row.run_id == outcome.run_id]
     metrics = headline_metrics(outcome.task)
     console.print(
         runs_table(rows, metrics, f"Experiment {outcome.experiment.name}", {report.run_id: report})
@@ -105,11 +106,11 @@ def runs(
     """List runs: name, model, status, key metrics and duration."""
 
     def body() -> None:
-        from mlops_tracking.runs.queries import list_runs
+        from mlops_tracking.runs.recorded import search_runs
         from mlops_tracking.runs.store import open_store
 
         open_store()
-        rows = list_runs(experiment, max_results=limit)
+        rows = search_runs(experiment, max_results=limit)
         if not rows:
             terminal.console().print("No runs yet. Start one with `mlops-tracking train`.")
             return
@@ -124,11 +125,12 @@ def _print_experiments(
 ) -> None:
     from mlops_tracking.cli.run_tables import order_runs, runs_table
     from mlops_tracking.core.evaluation import headline_metrics
-    from mlops_tracking.runs.queries import list_runs, ui_command
+    from mlops_tracking.runs.recorded import search_runs
+    from mlops_tracking.runs.ui import ui_command
 
     console = terminal.console()
     for name in experiments:
-        rows = order_runs(list_runs(name, max_results=limit))
+        rows = order_runs(search_runs(name, max_results=limit))
         task = next((row.task for row in rows if row.task), "binary")
         console.print(
             runs_table(rows, headline_metrics(task), f"Experiment {name} ({task})", audits)

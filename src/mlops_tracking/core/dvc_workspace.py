@@ -24,6 +24,7 @@ from mlops_tracking.core.environment import nearest_holding
 
 LOCK_FILE = "dvc.lock"
 DATA_PREFIX = "data/"  # where the pipeline keeps data; code and params deps are not data
+DATA_TAG = "dvc.data."  # run tag prefix: dvc.data.<path> holds the DVC hash of a file it used
 _CHUNK = 1 << 20
 
 
@@ -81,8 +82,15 @@ class DvcState:
             if value:
                 tags[name] = value
         for tracked in self.lineage:
-            tags[f"dvc.data.{tracked.path}"] = tracked.md5 or "missing"
+            tags[f"{DATA_TAG}{tracked.path}"] = tracked.md5 or "missing"
         return tags
+
+
+def data_hashes(tags: Mapping[str, str]) -> dict[str, str]:
+    """Path -> DVC hash of every data file a run's tags say it used (``dvc.data.<path>``)."""
+    return {
+        key.removeprefix(DATA_TAG): md5 for key, md5 in tags.items() if key.startswith(DATA_TAG)
+    }
 
 
 def find_root(start: Path | None = None) -> Path | None:

@@ -300,7 +300,7 @@ class Evaluation:
     importance_kind: str
 
 
-def evaluate(
+def evaluate_model(
     pipeline: Pipeline, splits: Splits, dataset: Dataset, config: EvaluationConfig, seed: int
 ) -> Evaluation:
     """Score ``pipeline`` on validation and test data and measure its prediction latency.

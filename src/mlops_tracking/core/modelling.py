@@ -34,7 +34,9 @@ def train_and_evaluate(inputs: TrainingInputs, family: ModelFamily) -> TrainingR
 
     config, dataset, splits = inputs.config, inputs.dataset, inputs.splits
     pipeline, fit = fit_pipeline(inputs, family)
-    scores = evaluation.evaluate(pipeline, splits, dataset, config.evaluation, config.model.seed)
+    scores = evaluation.evaluate_model(
+        pipeline, splits, dataset, config.evaluation, config.model.seed
+    )
     onnx, onnx_metrics, tags, engine = _onnx(inputs, pipeline)
     skops = export.to_skops(pipeline)
     estimator = flatten({"model": estimator_params(pipeline)})

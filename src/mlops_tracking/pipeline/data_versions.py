@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from mlops_tracking.core.dvc_workspace import find_root, lock_history
+from mlops_tracking.core.dvc_workspace import DATA_TAG, find_root, lock_history
 from mlops_tracking.runs.recorded import runs_with_inputs
 
 
@@ -39,7 +39,7 @@ def dataset_versions(path: str = "data/raw/dataset.csv") -> list[DataVersion]:
             versions[key] = DataVersion(
                 dataset=key[0],
                 digest=training.digest,
-                dvc_md5=run.tags.get(f"dvc.data.{path}"),
+                dvc_md5=run.tags.get(f"{DATA_TAG}{path}"),
                 rows=sum(rows) if rows else None,
                 first_seen=_when(run.start_time),
             )

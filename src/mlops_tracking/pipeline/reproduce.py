@@ -11,31 +11,23 @@ compares every deterministic metric with the original.
 from __future__ import annotations
 
 import filecmp
+import json
 import math
 import re
-import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from mlops_tracking.core.config import Config, load_config
+from mlops_tracking.core.config import Config
 from mlops_tracking.core.errors import UserError
-from mlops_tracking.core.records import TrainingInputs
-from mlops_tracking.runs.recorded import (
-    CONFIG_FILE,
-    SOURCE_DIR,
-    RecordedRun,
-    download,
-    read_run,
-    record_reproduction,
-)
+from mlops_tracking.runs.rebuild import RebuildError, rebuild_inputs, recorded_config
+from mlops_tracking.runs.recorded import SOURCE_DIR, RecordedRun, download, read_run
 from mlops_tracking.runs.workflow import ExperimentRef, Progress, SilentProgress
 
 # Metrics that measure the machine, not the model: never expected to repeat.
 MACHINE_METRICS = re.compile(r"^system/|seconds|latency")
-DVC_DATA_TAG = "dvc.data."
-CONTEXTS = ("training", "validation", "testing")
 
 
 class ReproductionError(UserError):
@@ -111,8 +103,12 @@ def reproduce_run(
         scratch = Path(folder)
         config = _recorded_config(original, scratch)
         notes = [*_check_code(original, scratch), *_environment_notes(original)]
-        inputs, data_notes = rebuild_inputs(original, config, scratch)
-        notes.extend(data_notes)
+        try:
+            rebuilt = rebuild_inputs(original, config, scratch)
+        except RebuildError as error:
+            raise ReproductionError(str(error)) from None
+        inputs = rebuilt.inputs
+        notes.extend(rebuilt.notes)
         for note in notes:
             say(f"  {note}")
         family = family_for(config.model.name, inputs.dataset.task)
@@ -172,22 +168,15 @@ def _recorded_config(run: RecordedRun, scratch: Path) -> Config:
             + (child if kind == "comparison" else "")
             + "."
         )
-    path = download(run.run_id, CONFIG_FILE, scratch / "config")
-    if path is None:
-        raise ReproductionError(
-            f"run {run.run_id} recorded no {CONFIG_FILE}, so the config it ran with is unknown; "
-            "only runs made by `mlops-tracking train`, `compare` or the pipeline can be reproduced."
-        )
-    if run.input("training") is None:
-        raise ReproductionError(
-            f"run {run.run_id} logged no training dataset, so the data it used is unknown."
-        )
-    return load_config(path)
+    try:
+        return recorded_config(run, scratch)
+    except RebuildError as error:
+        raise ReproductionError(str(error)) from None
 
 
 def _check_code(run: RecordedRun, scratch: Path) -> list[str]:
     """Refuse when the package source differs from the code the run logged."""
-    from mlops_tracking.core.environment import package_source_dir
+    from mlops_tracking.core.environment import code_version, package_source_dir
 
     logged = download(run.run_id, SOURCE_DIR, scratch / "source")
     commit = run.tags.get("mlflow.source.git.commit", "")
@@ -198,18 +187,7 @@ def _check_code(run: RecordedRun, scratch: Path) -> list[str]:
         )
     changed = code_differences(logged, package_source_dir())
     if changed:
-        at = f" (git commit {commit[:12]})" if commit else ""
-        raise ReproductionError(
-            f"the code differs from what run {run.run_id} ran{at}: {', '.join(changed[:10])}"
-            + (f" (+{len(changed) - 10} more)" if len(changed) > 10 else "")
-            + (
-                f". Check out that commit (`git checkout {commit[:12]}`) and reproduce again."
-                if commit
-                else "."
-            )
-        )
-    from mlops_tracking.core.environment import code_version
-
+        raise ReproductionError(_code_refusal(run.run_id, commit, changed))
     current = code_version()
     if commit and current is not None and current.commit != commit:
         return [
@@ -219,8 +197,30 @@ def _check_code(run: RecordedRun, scratch: Path) -> list[str]:
     return ["code: identical to the source the run logged"]
 
 
+def _code_refusal(run_id: str, commit: str, changed: list[str]) -> str:
+    at = f" (git commit {commit[:12]})" if commit else ""
+    message = f"the code differs from what run {run_id} ran{at}: {', '.join(changed[:10])}"
+    if len(changed) > 10:
+        message += f" (+{len(changed) - 10} more)"
+    moved = sum("(moved to " in difference for difference in changed)
+    if moved:
+        message += (
+            f". The package has been reorganised since that run ({moved} "
+            f"module{'s' if moved != 1 else ''} moved), so "
+            "its code cannot run from this checkout"
+        )
+    if commit:
+        return (
+            message + f". Check out that commit (`git checkout {commit[:12]}`) and reproduce again."
+        )
+    return message + "."
+
+
 def code_differences(logged: Path, current: Path) -> list[str]:
-    """Python files that differ, were added or were removed between two package trees."""
+    """Python files that differ, moved, were added or were removed between two package trees.
+
+    A file removed in one place and added under the same name in exactly one other is a move.
+    """
 
     def files(root: Path) -> set[str]:
         return {p.relative_to(root).as_posix() for p in root.rglob("*.py")}
@@ -231,10 +231,17 @@ def code_differences(logged: Path, current: Path) -> list[str]:
         for name in sorted(before & after)
         if not filecmp.cmp(logged / name, current / name, shallow=False)
     ]
+    added, removed = sorted(after - before), sorted(before - after)
+    moved = {}
+    for old in removed:
+        same_name = [new for new in added if Path(new).name == Path(old).name]
+        if len(same_name) == 1 and sum(Path(o).name == Path(old).name for o in removed) == 1:
+            moved[old] = same_name[0]
     return [
         *(f"{name} (changed)" for name in changed),
-        *(f"{name} (added)" for name in sorted(after - before)),
-        *(f"{name} (removed)" for name in sorted(before - after)),
+        *(f"{old} (moved to {new})" for old, new in moved.items()),
+        *(f"{name} (added)" for name in added if name not in moved.values()),
+        *(f"{name} (removed)" for name in removed if name not in moved),
     ]
 
 
@@ -251,108 +258,10 @@ def _environment_notes(run: RecordedRun) -> list[str]:
     return []
 
 
-def rebuild_inputs(
-    run: RecordedRun, config: Config, scratch: Path
-) -> tuple[TrainingInputs, list[str]]:
-    """The run's training data, proven identical to what it logged (or refused)."""
-    from mlops_tracking.runs.workflow import prepare, prepare_from_pipeline
+def record_reproduction(run_id: str, tags: dict[str, str], comparison: dict[str, Any]) -> None:
+    """Write the verdict of a reproduction on the run that re-trained."""
+    from mlops_tracking.runs.artifacts import log_run_text
+    from mlops_tracking.runs.metrics import set_tags
 
-    notes: list[str] = []
-    training = run.input("training")
-    assert training is not None
-    if training.source_type == "dvc":
-        features_dir, notes = _restore_pipeline_data(run, scratch)
-        inputs = prepare_from_pipeline(config, None, features_dir)
-    else:
-        inputs = prepare(_with_reachable_csv(config, training.source))
-    _check_digests(run, inputs)
-    notes.append(
-        f"data: every split matches the digest the run logged ({training.digest} for training)"
-    )
-    return inputs, notes
-
-
-def _with_reachable_csv(config: Config, source: dict[str, str]) -> Config:
-    # a relative data.path means the directory the run started in; the source URI is absolute
-    if config.data.path is not None and not config.data.path.exists():
-        recorded = Path(str(source.get("uri", "")))
-        if recorded.is_file():
-            return config.with_overrides([f"data.path={recorded}"])
-        raise ReproductionError(
-            f"the run's data file {config.data.path} no longer exists (nor at {recorded}); "
-            "restore it to reproduce the run."
-        )
-    return config
-
-
-def _restore_pipeline_data(run: RecordedRun, scratch: Path) -> tuple[Path, list[str]]:
-    """Check every DVC-versioned file of the run's lineage; restore changed ones from the cache."""
-    from mlops_tracking.core.dvc_workspace import cache_file, file_md5, find_root
-
-    root = find_root()
-    if root is None:
-        raise ReproductionError(
-            f"run {run.run_id} trained on DVC-versioned data; run `reproduce` inside that DVC "
-            "repository (no .dvc folder here or above)."
-        )
-    recorded = {
-        key.removeprefix(DVC_DATA_TAG): md5
-        for key, md5 in run.tags.items()
-        if key.startswith(DVC_DATA_TAG)
-    }
-    training = run.input("training")
-    assert training is not None
-    features = Path(str(training.source.get("path", ""))).parent
-    restored = scratch / "features"
-    restored.mkdir()
-    notes: list[str] = []
-    lost: list[str] = []
-    for path, md5 in sorted(recorded.items()):
-        current = file_md5(root / path)
-        source = root / path
-        if current != md5:
-            cached = cache_file(root, md5)
-            if not cached.is_file():
-                now = "missing" if current is None else f"now {current}"
-                if Path(path).parent != features:  # upstream of what training reads
-                    notes.append(f"data: {path} (not read by training) differs: md5 {md5}, {now}")
-                    continue
-                lost.append(f"{path} (the run used md5 {md5}, {now})")
-                continue
-            source = cached
-            notes.append(
-                f"data: {path} differs in the workspace; restored md5 {md5} from the DVC cache"
-            )
-        if Path(path).parent == features:
-            shutil.copyfile(source, restored / Path(path).name)
-    if lost:
-        hint = (
-            "`dvc pull` (from a checkout whose dvc.lock records those hashes; "
-            "`mlops-tracking data versions` lists the commits)"
-        )
-        raise ReproductionError(
-            "the data differs from what run "
-            f"{run.run_id} used and that version is not in the DVC cache: {'; '.join(lost)}. "
-            f"Fetch it with {hint}, then reproduce again."
-        )
-    if not any("restored" in note for note in notes):
-        notes.append("data: every file training reads matches the hashes the run recorded")
-        return root / features, notes  # nothing restored: train from the workspace, bound to DVC
-    return restored, notes
-
-
-def _check_digests(run: RecordedRun, inputs: TrainingInputs) -> None:
-    from mlops_tracking.runs.datasets import to_mlflow_dataset
-
-    for split, context in zip(inputs.splits, CONTEXTS, strict=True):
-        logged = run.input(context)
-        if logged is None:
-            continue
-        digest = to_mlflow_dataset(inputs.dataset, split).digest
-        if digest != logged.digest:
-            where = logged.source.get("path") or logged.source.get("uri") or inputs.dataset.source
-            raise ReproductionError(
-                f"the {split.name} split differs from what run {run.run_id} used: it logged "
-                f"{logged.name} with digest {logged.digest}, the data now gives {digest} "
-                f"(source: {where}). Restore that data version and reproduce again."
-            )
+    set_tags(run_id, tags)
+    log_run_text(run_id, json.dumps(comparison, indent=2) + "\n", "reproduction/comparison.json")

@@ -162,9 +162,9 @@ def train(
     progress: Progress | None = None,
 ) -> tuple[RunOutcome, StageOutput]:
     """The pipeline's train stage: a tracked run on the featurized splits, and its model file."""
-    from mlops_tracking.runs.workflow import prepare_from_pipeline, train_and_log
+    from mlops_tracking.runs.workflow import load_pipeline_inputs, train_and_log
 
-    inputs = prepare_from_pipeline(config, config_file, features_dir)
+    inputs = load_pipeline_inputs(config, config_file, features_dir)
     outcome = train_and_log(config, config_file, progress=progress, inputs=inputs)
     assert outcome.skops is not None
     metadata = {

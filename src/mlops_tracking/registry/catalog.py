@@ -8,7 +8,6 @@ is aliases (``models:/name@production``) plus version tags (``lifecycle``, ``pro
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import re
 import secrets
@@ -20,11 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops_tracking.core.errors import UserError
+from mlops_tracking.core.errors import RunNotFoundError, UserError
 from mlops_tracking.core.promotion import TrailEntry
 
 if TYPE_CHECKING:
-    import pandas as pd
     from mlflow import MlflowClient
     from mlflow.entities.model_registry import ModelVersion
 
@@ -196,41 +194,6 @@ def restore_alias(name: str, alias: str, version: str | None) -> None:
         client().set_registered_model_alias(name, alias, version)
 
 
-@dataclass(frozen=True)
-class RecordedDataset:
-    name: str
-    digest: str
-    source: str  # a file path or URI when the source names one, else its JSON
-
-
-def recorded_dataset(run_id: str, context: str) -> RecordedDataset | None:
-    """The dataset a run logged with ``context`` (training, validation, testing)."""
-    import json
-
-    run = client().get_run(run_id)
-    for item in run.inputs.dataset_inputs if run.inputs else []:
-        if any(t.key == "mlflow.data.context" and t.value == context for t in item.tags):
-            try:
-                source = str(json.loads(item.dataset.source).get("uri", item.dataset.source))
-            except (ValueError, AttributeError):
-                source = str(item.dataset.source)
-            return RecordedDataset(item.dataset.name, item.dataset.digest, source)
-    return None
-
-
-def download_run_file(run_id: str, path: str, folder: str) -> Path:
-    return Path(client().download_artifacts(run_id, path, folder))
-
-
-def run_tags(run_id: str) -> dict[str, str]:
-    return dict(client().get_run(run_id).data.tags)
-
-
-def log_run_text(run_id: str, text: str, path: str) -> None:
-    """Add a text artifact to a run (finished or not)."""
-    client().log_text(run_id, text, path)
-
-
 # --- the audit trail ------------------------------------------------------------------------
 
 
@@ -292,36 +255,14 @@ def version_rows(name: str) -> list[dict[str, Any]]:
 
 
 def _run_metrics(run_id: str | None) -> dict[str, float]:
-    from mlflow.exceptions import MlflowException
+    from mlops_tracking.runs.recorded import read_run
 
     if not run_id:
         return {}
     try:
-        return dict(client().get_run(run_id).data.metrics)
-    except MlflowException:
+        return read_run(run_id).metrics
+    except RunNotFoundError:  # the source run was deleted from the store
         return {}
-
-
-def predict_with(ref: VersionRef, rows: pd.DataFrame, engine: str | None = None) -> pd.DataFrame:
-    """Outputs of the registered deployable model for ``rows`` (raw columns)."""
-    from mlops_tracking.runs.lifecycle import forget_active_model
-
-    model = _loaded(client().tracking_uri, ref.name, ref.version)
-    forget_active_model()  # loading made it the process-wide active model
-    params = {"engine": engine} if engine else None
-    outputs: pd.DataFrame = model.predict(rows, params=params)
-    return outputs
-
-
-@functools.lru_cache(maxsize=8)
-def _loaded(store: str, name: str, version: str) -> Any:
-    """A registered version, loaded once per process: a version's model never changes.
-
-    Keyed by store too, since the same name and version in another store is another model.
-    """
-    import mlflow
-
-    return mlflow.pyfunc.load_model(f"models:/{name}/{version}")
 
 
 def model_summaries() -> list[dict[str, Any]]:

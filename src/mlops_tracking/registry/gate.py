@@ -1,9 +1,10 @@
 """The promotion gate's evidence: candidate and holder scored on the same held-out data.
 
 The held-out split is rebuilt from the candidate run's recorded config and must have the digest
-the run logged for it. The holder must have been tested on that same split (same digest):
-otherwise it may have trained on rows the candidate is tested on, and the comparison would be
-unfair. Anything that makes a fair comparison impossible is a ``RegistryError`` that says why.
+the run logged for it (``runs/rebuild.py``, which ``reproduce`` shares). The holder must have
+been tested on that same split (same digest): otherwise it may have trained on rows the
+candidate is tested on, and the comparison would be unfair. Anything that makes a fair
+comparison impossible is a ``RegistryError`` that says why.
 """
 
 from __future__ import annotations
@@ -41,38 +42,28 @@ def evaluate_gate(config: Config, candidate: VersionRef, holder: str | None) -> 
 
 
 def held_out_data(ref: VersionRef) -> tuple[TrainingInputs, str]:
-    """The version's training inputs rebuilt from its run, and its test split's digest."""
+    """The version's training inputs rebuilt from its run, and its test split's proven digest."""
     import tempfile
 
-    from mlops_tracking.core.config import load_config
-    from mlops_tracking.runs.datasets import to_mlflow_dataset
-    from mlops_tracking.runs.workflow import prepare
+    from mlops_tracking.runs.rebuild import RebuildError, rebuild_inputs, recorded_config
+    from mlops_tracking.runs.recorded import read_run
 
     run_id = catalog.model_version(ref).run_id
     if not run_id:
         raise RegistryError(f"{ref} records no source run, so its held-out data is unknown")
-    recorded = catalog.recorded_dataset(run_id, "testing")
-    if recorded is None:
+    run = read_run(run_id)
+    if run.input("testing") is None:
         raise RegistryError(
             f"the run of {ref} logged no testing dataset, so the gate cannot check that it "
             "rebuilds the same held-out data"
         )
-    with tempfile.TemporaryDirectory() as scratch:
-        config = load_config(catalog.download_run_file(run_id, "config/resolved.yaml", scratch))
-    if config.data.path is not None and not config.data.path.exists():
-        # a relative CSV path means the directory the run started in; the source is absolute
-        recorded_path = Path(recorded.source)
-        if recorded_path.is_file():
-            config = config.with_overrides([f"data.path={recorded_path}"])
-    inputs = prepare(config)
-    test = to_mlflow_dataset(inputs.dataset, inputs.splits.test)
-    if test.digest != recorded.digest:
-        raise RegistryError(
-            f"the held-out data of {ref} cannot be rebuilt: its run logged {recorded.name} with "
-            f"digest {recorded.digest}, the data now gives {test.digest}. Restore the data "
-            "version it was trained on."
-        )
-    return inputs, str(test.digest)
+    with tempfile.TemporaryDirectory(prefix="gate-") as scratch:
+        try:
+            config = recorded_config(run, Path(scratch))
+            rebuilt = rebuild_inputs(run, config, Path(scratch), contexts=("testing",))
+        except RebuildError as error:
+            raise RegistryError(f"the held-out data of {ref} cannot be rebuilt: {error}") from None
+    return rebuilt.inputs, rebuilt.digests["testing"]
 
 
 def score_version(ref: VersionRef, inputs: TrainingInputs) -> dict[str, float]:
@@ -81,9 +72,10 @@ def score_version(ref: VersionRef, inputs: TrainingInputs) -> dict[str, float]:
 
     from mlops_tracking.core.evaluation import Predictions, compute_metrics
     from mlops_tracking.core.promotion import proba_matrix
+    from mlops_tracking.registry.predict import predict_with
 
     dataset, split = inputs.dataset, inputs.splits.test
-    outputs = catalog.predict_with(ref, split.X)
+    outputs = predict_with(ref, split.X)
     if dataset.task == "regression":
         predictions = Predictions(split, outputs["prediction"].to_numpy(dtype=float), None)
     else:

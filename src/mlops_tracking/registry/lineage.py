@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from mlops_tracking.core.errors import RunNotFoundError
 from mlops_tracking.registry.catalog import (
     ONNX_SUFFIX,
     RegistryError,
@@ -17,9 +18,8 @@ from mlops_tracking.registry.catalog import (
     client,
     resolve,
 )
-
-GIT_COMMIT, GIT_BRANCH = "mlflow.source.git.commit", "mlflow.source.git.branch"
-PARENT = "mlflow.parentRunId"
+from mlops_tracking.runs.context import GIT_BRANCH, GIT_COMMIT
+from mlops_tracking.runs.recorded import RecordedInput, RecordedRun, read_run
 
 
 def iso(epoch_ms: int | None) -> str | None:
@@ -36,7 +36,11 @@ def lineage(reference: str) -> dict[str, Any]:
     else:
         ref = resolve(reference)
         run_id, model = _registered(ref)
-    return {"model": model, **run_lineage(run_id)}
+    try:
+        run = read_run(run_id)
+    except RunNotFoundError:
+        raise RegistryError(f"the source run {run_id} is no longer in this store") from None
+    return {"model": model, **run_lineage(run)}
 
 
 def _logged_model(model_id: str) -> tuple[str, dict[str, Any]]:
@@ -88,33 +92,25 @@ def _registered(ref: VersionRef) -> tuple[str, dict[str, Any]]:
     return str(version.run_id), model
 
 
-def run_lineage(run_id: str) -> dict[str, Any]:
+def run_lineage(run: RecordedRun) -> dict[str, Any]:
     """A run's side of the lineage: run, params, metrics, datasets, code and environment."""
-    from mlflow.exceptions import MlflowException
-
-    registry = client()
-    try:
-        run = registry.get_run(run_id)
-    except MlflowException:
-        raise RegistryError(f"the source run {run_id} is no longer in this store") from None
-    tags = run.data.tags
-    experiment = registry.get_experiment(run.info.experiment_id)
+    tags = run.tags
     return {
         "run": {
-            "id": run_id,
-            "name": run.info.run_name,
-            "experiment": {"id": experiment.experiment_id, "name": experiment.name},
-            "status": run.info.status,
-            "start": iso(run.info.start_time),
-            "end": iso(run.info.end_time),
-            "parent": _parent(tags.get(PARENT)),
+            "id": run.run_id,
+            "name": run.run_name,
+            "experiment": {"id": run.experiment_id, "name": run.experiment},
+            "status": run.status,
+            "start": iso(run.start_time),
+            "end": iso(run.end_time),
+            "parent": _parent(run.parent_run_id),
             "author": tags.get("author") or tags.get("mlflow.user"),
             "task": tags.get("task"),
             "family": tags.get("model.family"),
         },
-        "params": dict(sorted(run.data.params.items())),
-        "metrics": dict(sorted(run.data.metrics.items())),
-        "datasets": [_dataset(item) for item in (run.inputs.dataset_inputs if run.inputs else [])],
+        "params": dict(sorted(run.params.items())),
+        "metrics": dict(sorted(run.metrics.items())),
+        "datasets": [_dataset(item) for item in run.inputs],
         "code": {
             "commit": tags.get(GIT_COMMIT),
             "branch": tags.get(GIT_BRANCH),
@@ -125,25 +121,22 @@ def run_lineage(run_id: str) -> dict[str, Any]:
     }
 
 
-def _parent(parent_id: str | None) -> dict[str, str] | None:
-    from mlflow.exceptions import MlflowException
-
+def _parent(parent_id: str) -> dict[str, str] | None:
     if not parent_id:
         return None
     try:
-        parent = client().get_run(parent_id)
-    except MlflowException:
+        parent = read_run(parent_id)
+    except RunNotFoundError:
         return {"id": parent_id, "name": "(deleted)"}
-    return {"id": parent_id, "name": parent.info.run_name}
+    return {"id": parent_id, "name": parent.run_name}
 
 
-def _dataset(item: Any) -> dict[str, Any]:
-    tags = {tag.key: tag.value for tag in item.tags}
+def _dataset(item: RecordedInput) -> dict[str, Any]:
     return {
-        "name": item.dataset.name,
-        "digest": item.dataset.digest,
-        "context": tags.get("mlflow.data.context"),
-        "rows": tags.get("rows"),
-        "source_type": item.dataset.source_type,
-        "source": item.dataset.source,
+        "name": item.name,
+        "digest": item.digest,
+        "context": item.context or None,
+        "rows": None if item.rows is None else str(item.rows),  # as MLflow stores the tag
+        "source_type": item.source_type,
+        "source": item.source_text,
     }

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from mlops_tracking.core.errors import RunNotFoundError
 from mlops_tracking.core.promotion import Gate, TrailEntry, holders, lifecycle
 from mlops_tracking.registry import catalog
 from mlops_tracking.registry.catalog import ONNX_SUFFIX, RegistryError, VersionRef
 from mlops_tracking.registry.gate import evaluate_gate
+from mlops_tracking.runs.artifacts import log_run_text
+from mlops_tracking.runs.recorded import RecordedRun, read_run
 
 if TYPE_CHECKING:
     from mlops_tracking.core.config import AliasPolicy, Config, RegistryConfig
@@ -54,19 +55,19 @@ def now() -> str:
 def register_run(run_id: str, settings: RegistryConfig, name: str | None = None) -> Registration:
     """Register the run's deployable pyfunc (and its ONNX form) with tags and a model card."""
     from mlops_tracking.core import model_card
-    from mlops_tracking.registry.inference_runs import signature_of
     from mlops_tracking.registry.lineage import lineage
+    from mlops_tracking.registry.predict import signature_of
 
-    run = run_lineage_or_fail(run_id)
-    tags = catalog.run_tags(run_id)
+    run = read_run(run_id)
+    tags = run.tags
     if "model_uri.pyfunc" not in tags:
         raise RegistryError(
             f"run {run_id} has no deployable pyfunc model to register (it logged "
             f"{tags.get('mlops.model_formats') or 'no models'}); train with 'pyfunc' in "
             "tracking.model_formats"
         )
-    name = catalog.check_name(name or settings.model_name or run["run"]["experiment"]["name"])
-    version_tags = _version_tags(run, tags)
+    name = catalog.check_name(name or settings.model_name or run.experiment)
+    version_tags = _version_tags(run)
     ref = catalog.register(
         tags["model_uri.pyfunc"], name, run_id, {**version_tags, "format": "pyfunc"}
     )
@@ -79,7 +80,7 @@ def register_run(run_id: str, settings: RegistryConfig, name: str | None = None)
         onnx = _register_onnx(ref, tags["model_uri.onnx"], run_id, version_tags)
     card = model_card.render(lineage(ref.uri))
     artifact = f"{CARD_FOLDER}/{name}-v{ref.version}.md"
-    catalog.log_run_text(run_id, card, artifact)
+    log_run_text(run_id, card, artifact)
     catalog.describe_version(ref, card)
     return Registration(ref, onnx, artifact)
 
@@ -93,22 +94,11 @@ def _register_onnx(ref: VersionRef, uri: str, run_id: str, tags: dict[str, str])
     return onnx
 
 
-def run_lineage_or_fail(run_id: str) -> dict[str, Any]:
-    from mlops_tracking.registry.lineage import run_lineage
-
-    try:
-        return run_lineage(run_id)
-    except RegistryError:
-        raise RunNotFoundError(
-            f"no run {run_id} in this store; `mlops-tracking runs` lists the runs"
-        ) from None
-
-
-def _version_tags(run: dict[str, Any], tags: dict[str, str]) -> dict[str, str]:
-    datasets = run["datasets"]
-    digests = {f"dataset.{d['context']}.digest": d["digest"] for d in datasets if d["context"]}
+def _version_tags(run: RecordedRun) -> dict[str, str]:
+    tags = run.tags
+    digests = {f"dataset.{item.context}.digest": item.digest for item in run.inputs if item.context}
     return {
-        "source_run_id": str(run["run"]["id"]),
+        "source_run_id": run.run_id,
         "task": tags.get("task", ""),
         "dataset": tags.get("dataset", ""),
         "model.family": tags.get("model.family", ""),

@@ -75,3 +75,10 @@ class ArtifactStage:
         from mlflow import MlflowClient
 
         MlflowClient().log_artifacts(run_id, str(self.root))
+
+
+def log_run_text(run_id: str, text: str, path: str) -> None:
+    """Add one text artifact to a run, finished or not (a model card, a reproduction verdict)."""
+    from mlflow import MlflowClient
+
+    MlflowClient().log_text(run_id, text, path)

@@ -29,8 +29,8 @@ from mlops_tracking.runs.workflow import (
     SilentProgress,
     base_tags,
     describe_run,
+    load_inputs,
     open_experiment,
-    prepare,
     system_metrics_interval,
     train_run,
 )
@@ -89,7 +89,7 @@ def compare_and_log(
     names = list(dict.fromkeys(models))
     if not names:
         raise ConfigError("--models needs at least one model name")
-    inputs = prepare(config, config_file)
+    inputs = load_inputs(config, config_file)
     families = [family_for(name, inputs.dataset.task) for name in names]
     metric, goal = _selection(config, inputs.dataset.task)
     target = open_experiment(config, inputs.dataset, experiment)

@@ -1,18 +1,20 @@
-"""Read back what runs recorded: tags, final metrics, dataset inputs, config and source code.
+"""Read back what the store holds about runs: the one reader every capability uses.
 
-``reproduce`` and ``data versions`` work only from this: what the store holds, not what the
-current checkout believes.
+``fetch_run`` gives MLflow's own entity, for the audit, which inspects anything a run may hold.
+``read_run`` and ``search_runs`` give a ``RecordedRun``: tags, params, final metrics, times and
+dataset inputs. ``reproduce``, the gate, lineage, the runs table and ``data versions`` all read
+from here: what the store holds, not what the current checkout believes.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from mlops_tracking.core.errors import RunNotFoundError
-from mlops_tracking.runs.metrics import set_tags
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
 
 SOURCE_DIR = "source/mlops_tracking"
 CONFIG_FILE = "config/resolved.yaml"
+PARENT_TAG = "mlflow.parentRunId"
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,8 @@ class RecordedInput:
     context: str
     rows: int | None
     source_type: str
-    source: dict[str, Any]
+    source: dict[str, Any]  # the source's JSON, or {"uri": ...} when it is not JSON
+    source_text: str = ""  # the source exactly as MLflow stores it
 
 
 @dataclass(frozen=True)
@@ -45,9 +49,28 @@ class RecordedRun:
     tags: dict[str, str]
     metrics: dict[str, float]
     inputs: tuple[RecordedInput, ...]
+    params: dict[str, str] = field(default_factory=dict)
+    end_time: int | None = None  # ms since the epoch; None while it runs
 
     def input(self, context: str) -> RecordedInput | None:
         return next((item for item in self.inputs if item.context == context), None)
+
+    @property
+    def task(self) -> str:
+        return self.tags.get("task", "")
+
+    @property
+    def parent_run_id(self) -> str:
+        return self.tags.get(PARENT_TAG, "")
+
+    @property
+    def started(self) -> str:
+        """The start time in UTC, to the second."""
+        return datetime.fromtimestamp(self.start_time / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+    @property
+    def duration_seconds(self) -> float | None:
+        return (self.end_time - self.start_time) / 1000 if self.end_time else None
 
 
 def _client() -> MlflowClient:
@@ -56,40 +79,31 @@ def _client() -> MlflowClient:
     return MlflowClient()
 
 
-def read_run(run_id: str) -> RecordedRun:
-    """The run as recorded; ``RunNotFoundError`` (exit 2) if the store has no such run."""
+def fetch_run(run_id: str) -> tuple[Run, str]:
+    """The run's MLflow entity and its experiment's name; ``RunNotFoundError`` (exit 2) if the
+    store has no such run."""
     from mlflow.exceptions import MlflowException
+
+    from mlops_tracking.runs.store import redact
 
     client = _client()
     try:
         run = client.get_run(run_id)
-    except MlflowException as error:
+    except MlflowException:
         raise RunNotFoundError(
-            f"no run {run_id!r} in this tracking store; list runs with `mlops-tracking runs`."
-        ) from error
-    experiment = client.get_experiment(run.info.experiment_id)
-    return _recorded(run, experiment.name)
+            f"no run '{run_id}' in the tracking store {redact(client.tracking_uri)}; list runs "
+            "with `mlops-tracking runs`."
+        ) from None
+    return run, client.get_experiment(run.info.experiment_id).name
 
 
-def _recorded(run: Run, experiment: str) -> RecordedRun:
-    inputs = []
-    for item in run.inputs.dataset_inputs if run.inputs else []:
-        tags = {tag.key: tag.value for tag in item.tags}
-        try:
-            source = json.loads(item.dataset.source)
-        except ValueError:
-            source = {"uri": item.dataset.source}
-        rows = tags.get("rows")
-        inputs.append(
-            RecordedInput(
-                name=item.dataset.name,
-                digest=item.dataset.digest,
-                context=tags.get("mlflow.data.context", ""),
-                rows=int(rows) if rows and rows.isdigit() else None,
-                source_type=item.dataset.source_type,
-                source=source if isinstance(source, dict) else {"uri": str(source)},
-            )
-        )
+def read_run(run_id: str) -> RecordedRun:
+    """The run as recorded; ``RunNotFoundError`` (exit 2) if the store has no such run."""
+    return recorded(*fetch_run(run_id))
+
+
+def recorded(run: Run, experiment: str) -> RecordedRun:
+    """A ``RecordedRun`` from MLflow's entity."""
     return RecordedRun(
         run_id=run.info.run_id,
         run_name=run.info.run_name or "",
@@ -99,21 +113,62 @@ def _recorded(run: Run, experiment: str) -> RecordedRun:
         start_time=int(run.info.start_time or 0),
         tags=dict(run.data.tags),
         metrics=dict(run.data.metrics),
-        inputs=tuple(inputs),
+        inputs=tuple(_input(item) for item in (run.inputs.dataset_inputs if run.inputs else [])),
+        params=dict(run.data.params),
+        end_time=int(run.info.end_time) if run.info.end_time else None,
     )
+
+
+def _input(item: Any) -> RecordedInput:
+    tags = {tag.key: tag.value for tag in item.tags}
+    try:
+        source = json.loads(item.dataset.source)
+    except ValueError:
+        source = {"uri": item.dataset.source}
+    rows = tags.get("rows")
+    return RecordedInput(
+        name=item.dataset.name,
+        digest=item.dataset.digest,
+        context=tags.get("mlflow.data.context", ""),
+        rows=int(rows) if rows and rows.isdigit() else None,
+        source_type=item.dataset.source_type,
+        source=source if isinstance(source, dict) else {"uri": str(source)},
+        source_text=str(item.dataset.source),
+    )
+
+
+def search_runs(
+    experiment: str | None = None,
+    max_results: int = 100,
+    order: Literal["newest", "oldest"] = "newest",
+) -> list[RecordedRun]:
+    """The runs of one experiment (by name), or of every experiment, newest or oldest first."""
+    experiments = _experiments(experiment)
+    if not experiments:
+        return []
+    direction = "DESC" if order == "newest" else "ASC"
+    runs = _client().search_runs(
+        list(experiments),
+        order_by=[f"attributes.start_time {direction}"],
+        max_results=max_results,
+    )
+    return [recorded(run, experiments[run.info.experiment_id]) for run in runs]
+
+
+def _experiments(name: str | None) -> dict[str, str]:
+    client = _client()
+    if name is not None:
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            known = ", ".join(e.name for e in client.search_experiments()) or "none yet"
+            raise RunNotFoundError(f"no experiment named '{name}'. Experiments: {known}.")
+        return {experiment.experiment_id: experiment.name}
+    return {e.experiment_id: e.name for e in client.search_experiments()}
 
 
 def runs_with_inputs(max_results: int = 5000) -> list[RecordedRun]:
     """Every run in every experiment that logged at least one dataset, oldest first."""
-    client = _client()
-    experiments = {e.experiment_id: e.name for e in client.search_experiments()}
-    if not experiments:
-        return []
-    runs = client.search_runs(
-        list(experiments), max_results=max_results, order_by=["attributes.start_time ASC"]
-    )
-    recorded = [_recorded(run, experiments[run.info.experiment_id]) for run in runs]
-    return [run for run in recorded if run.inputs]
+    return [run for run in search_runs(None, max_results, order="oldest") if run.inputs]
 
 
 def download(run_id: str, path: str, folder: Path) -> Path | None:
@@ -125,13 +180,3 @@ def download(run_id: str, path: str, folder: Path) -> Path | None:
         return Path(download_artifacts(run_id=run_id, artifact_path=path, dst_path=str(folder)))
     except (MlflowException, OSError):
         return None
-
-
-def record_reproduction(run_id: str, tags: dict[str, str], comparison: dict[str, Any]) -> None:
-    """Write the verdict of a reproduction on the run that re-trained."""
-    import mlflow
-
-    set_tags(run_id, tags)
-    mlflow.MlflowClient().log_text(
-        run_id, json.dumps(comparison, indent=2) + "\n", "reproduction/comparison.json"
-    )

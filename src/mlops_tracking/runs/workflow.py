@@ -57,14 +57,14 @@ class RunOutcome:
     skops: SkopsExport | None = None  # the fitted pipeline, for the DVC pipeline's model file
 
 
-def prepare(config: Config, config_file: Path | None = None) -> TrainingInputs:
+def load_inputs(config: Config, config_file: Path | None = None) -> TrainingInputs:
     """Load and split the configured data; raises ``DataError`` before any run exists."""
     dataset = load_dataset(config.data)
     splits = split_dataset(dataset, config.data)
     return inputs_for(config, config_file, dataset, splits)
 
 
-def prepare_from_pipeline(
+def load_pipeline_inputs(
     config: Config, config_file: Path | None, features_dir: Path
 ) -> TrainingInputs:
     """The splits the pipeline's featurize stage wrote, bound to their DVC versions."""
@@ -156,7 +156,7 @@ def train_and_log(
 
     ``inputs`` replaces loading the configured data (the pipeline passes its featurized splits).
     """
-    inputs = inputs or prepare(config, config_file)
+    inputs = inputs or load_inputs(config, config_file)
     family = family_for(config.model.name, inputs.dataset.task)
     target = open_experiment(config, inputs.dataset, experiment)
     (progress or SilentProgress()).step(f"{family.name} on {inputs.dataset.name}")
