@@ -160,3 +160,87 @@ def test_check_metrics_ignores_metrics_the_run_did_not_log() -> None:
     check_metrics({"test_accuracy": 0.9, "test_new": 1.0}, {"test_accuracy": 0.9}, "r")
     with pytest.raises(PipelineError, match=r"test_accuracy 0\.9 → 0\.8"):
         check_metrics({"test_accuracy": 0.8}, {"test_accuracy": 0.9}, "r")
+
+
+# --- dvc.yaml declares every module a stage runs -----------------------------------------------
+
+PACKAGE = Path(__file__).resolve().parents[2] / "src" / "mlops_tracking"
+# Loaded by every command (the app merges every command module; terminal turns errors into exit
+# codes): they cannot change what a stage writes, so a change to them need not re-run stages.
+PLUMBING = {"cli/app.py", "cli/runs.py", "cli/registry.py", "cli/terminal.py", "runs/lifecycle.py"}
+RUN_STAGE = """
+import sys
+from mlops_tracking.cli.app import app
+try:
+    app(sys.argv[1:], standalone_mode=False)
+except SystemExit as stop:
+    assert not stop.code, stop.code
+from pathlib import Path
+import mlops_tracking
+root = Path(mlops_tracking.__file__).parent
+for name, module in sorted(sys.modules.items()):
+    if name.startswith("mlops_tracking"):
+        print(Path(module.__file__).relative_to(root).as_posix())
+"""
+
+
+def _modules_run(folder: Path, *args: str) -> set[str]:
+    """The package's modules a stage command imports, run in a fresh interpreter in ``folder``."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", RUN_STAGE, "pipeline", *args, "--config", str(PARAMS)],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    listed = done.stdout.splitlines()
+    return {path for path in listed if path.endswith(".py") and not path.endswith("__init__.py")}
+
+
+def _declared_code(stage: str) -> list[str]:
+    import yaml
+
+    deps = yaml.safe_load((PACKAGE.parents[1] / "dvc.yaml").read_text())["stages"][stage]["deps"]
+    prefix = "src/mlops_tracking"
+    return [dep.removeprefix(prefix).lstrip("/") for dep in deps if dep.startswith(prefix)]
+
+
+def _undeclared(stage: str, modules: set[str]) -> list[str]:
+    declared = _declared_code(stage)
+    return sorted(
+        module
+        for module in modules - PLUMBING
+        if not any(d in {"", module} or module.startswith(f"{d}/") for d in declared)
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("source", ["shipped", "csv"])
+def test_dvc_yaml_declares_every_module_prepare_and_featurize_run(
+    tmp_path: Path, source: str
+) -> None:
+    overrides = []
+    if source == "csv":
+        csv = write_csv(tmp_path / "churn.csv", rows=150)
+        overrides = ["--set", f"data.path={csv}", "--set", "data.target=churned"]
+    prepared = _modules_run(tmp_path, "prepare", *overrides)
+    featurized = _modules_run(tmp_path, "featurize", *overrides)
+    assert "pipeline/stages.py" in prepared and "core/stage_files.py" in featurized
+    if source == "csv":
+        assert "core/cleaning.py" in featurized  # a user's CSV is cleaned by featurize
+    assert _undeclared("prepare", prepared) == []
+    assert _undeclared("featurize", featurized) == []
+
+
+@pytest.mark.slow
+def test_dvc_yaml_declares_every_module_evaluate_runs_and_train_depends_on_all(
+    tmp_path: Path,
+) -> None:
+    folder, _ = _model_files(tmp_path)
+    evaluated = _modules_run(folder, "evaluate")
+    assert "core/evaluation.py" in evaluated
+    assert _undeclared("evaluate", evaluated) == []
+    assert _declared_code("train") == [""]  # any code change may change the model

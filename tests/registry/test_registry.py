@@ -466,3 +466,26 @@ def test_the_logged_model_lists_its_registered_versions(
     listed = json.loads(client.get_logged_model(model_id).tags["mlflow.modelVersions"])
 
     assert listed == [{"name": "breast_cancer-binary", "version": version}]
+
+
+def test_a_candidate_whose_data_is_gone_is_refused_and_recorded(tmp_path: Path, client) -> None:  # type: ignore[no-untyped-def]
+    from conftest import FAST, PARAMS, write_csv
+    from mlops_tracking.core.config import Config, load_config
+    from mlops_tracking.registry.catalog import RegistryError, read_trail
+    from mlops_tracking.registry.release import promote, register_run
+    from mlops_tracking.runs.workflow import train_and_log
+
+    data = write_csv(tmp_path / "churn.csv", rows=150)
+    overrides = [*FAST, "model.name=logistic_regression", "tracking.system_metrics=false"]
+    config = load_config(PARAMS, [*overrides, f"data.path={data}", "data.target=churned"])
+    run_id = train_and_log(config, PARAMS).run_id
+    version = register_run(run_id, Config().registry).version
+    data.unlink()  # the gate must rebuild the held-out split from this file
+
+    with pytest.raises(RegistryError, match=r"held-out data of .* cannot be rebuilt: .*churn\.csv"):
+        promote(Config(), version.name, "staging", version=version.version, by="tester")
+
+    (refused,) = read_trail(version.name)
+    assert (refused.decision, refused.version) == ("rejected", version.version)
+    assert "no longer exists" in refused.reason
+    assert "staging" not in client.get_registered_model(version.name).aliases

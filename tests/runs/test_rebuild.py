@@ -1,0 +1,69 @@
+"""Rebuilding a run's inputs from its records, proven by the digests it logged."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from conftest import FAST, PARAMS, write_csv
+from mlops_tracking.runs.rebuild import RebuildError, rebuild_inputs, recorded_config
+from mlops_tracking.runs.recorded import read_run
+
+QUICK = [*FAST, "model.name=logistic_regression", "tracking.system_metrics=false"]
+
+
+def _train_on_csv(folder: Path, path: str) -> str:
+    from mlops_tracking.core.config import load_config
+    from mlops_tracking.runs.workflow import train_and_log
+
+    config = load_config(PARAMS, [*QUICK, f"data.path={path}", "data.target=churned"])
+    return train_and_log(config, PARAMS).run_id
+
+
+def _rebuild(run_id: str, scratch: Path, contexts: tuple[str, ...] = ("testing",)):  # type: ignore[no-untyped-def]
+    run = read_run(run_id)
+    return rebuild_inputs(run, recorded_config(run, scratch), scratch, contexts)
+
+
+def test_the_held_out_split_is_rebuilt_and_proven_by_its_digest(tmp_path: Path, client) -> None:  # type: ignore[no-untyped-def]
+    write_csv(tmp_path / "churn.csv", rows=150)
+    run_id = _train_on_csv(tmp_path, "churn.csv")  # relative: the directory the run started in
+    logged = {
+        next(t.value for t in item.tags if t.key == "mlflow.data.context"): item.dataset.digest
+        for item in client.get_run(run_id).inputs.dataset_inputs
+    }
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    os.chdir(elsewhere)  # the relative path now misses; the source URI the run logged does not
+
+    config = recorded_config(read_run(run_id), tmp_path / "config")
+    assert config.data.path is not None and not config.data.path.exists()
+    rebuilt = _rebuild(run_id, tmp_path / "scratch")
+    assert rebuilt.digests == {"testing": logged["testing"]}
+    every = _rebuild(run_id, tmp_path / "scratch2", ("training", "validation", "testing"))
+    assert every.digests == logged
+    assert len(every.inputs.splits.test) == len(rebuilt.inputs.splits.test)
+
+
+def test_a_deleted_data_file_is_refused_naming_it(tmp_path: Path) -> None:
+    data = write_csv(tmp_path / "churn.csv", rows=150)
+    run_id = _train_on_csv(tmp_path, str(data))
+    data.unlink()
+    with pytest.raises(RebuildError, match=r"churn\.csv no longer exists .*restore it"):
+        _rebuild(run_id, tmp_path / "scratch")
+
+
+def test_an_edited_data_file_is_refused_naming_the_split(tmp_path: Path) -> None:
+    data = write_csv(tmp_path / "churn.csv", rows=150)
+    run_id = _train_on_csv(tmp_path, str(data))
+    write_csv(data, rows=150, seed=1)
+    with pytest.raises(RebuildError, match=r"the test split differs from what run .* used"):
+        _rebuild(run_id, tmp_path / "scratch")
+
+
+def test_a_run_without_a_recorded_config_cannot_be_rebuilt(tmp_path: Path, client) -> None:  # type: ignore[no-untyped-def]
+    bare = client.create_run(client.create_experiment("bare")).info.run_id
+    with pytest.raises(RebuildError, match=r"recorded no config/resolved\.yaml"):
+        recorded_config(read_run(bare), tmp_path)
