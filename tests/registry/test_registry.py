@@ -477,6 +477,7 @@ def test_a_candidate_whose_data_is_gone_is_refused_and_recorded(tmp_path: Path, 
 
     data = write_csv(tmp_path / "churn.csv", rows=150)
     overrides = [*FAST, "model.name=logistic_regression", "tracking.system_metrics=false"]
+    overrides.append("tracking.model_formats=[pyfunc]")  # what register needs, and no more
     config = load_config(PARAMS, [*overrides, f"data.path={data}", "data.target=churned"])
     run_id = train_and_log(config, PARAMS).run_id
     version = register_run(run_id, Config().registry).version
