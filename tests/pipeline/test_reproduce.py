@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FAST, PARAMS, cli, write_csv
+from conftest import FAST, PARAMS, StoredRun, cli, write_csv
 from mlops_tracking.pipeline.reproduce import (
     MetricCheck,
     Reproduction,
@@ -83,9 +83,9 @@ def _edited_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_changed_code_is_refused_naming_the_files(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    binary_run: StoredRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    original = _train()
+    original = binary_run.run_id  # the code check comes first: no run is trained
     edited = _edited_source(tmp_path, monkeypatch)
     (edited / "core" / "training.py").write_text("# changed\n")
     with pytest.raises(
@@ -95,9 +95,9 @@ def test_changed_code_is_refused_naming_the_files(
 
 
 def test_a_run_logged_before_a_module_moved_is_refused_naming_the_move(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    binary_run: StoredRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    original = _train()
+    original = binary_run.run_id
     edited = _edited_source(tmp_path, monkeypatch)
     (edited / "registry" / "gate.py").rename(edited / "core" / "gate.py")
     with pytest.raises(ReproductionError) as refused:
