@@ -66,3 +66,36 @@ def test_a_run_without_a_recorded_config_cannot_be_rebuilt(tmp_path: Path, clien
     bare = client.create_run(client.create_experiment("bare")).info.run_id
     with pytest.raises(RebuildError, match=r"recorded no config/resolved\.yaml"):
         recorded_config(read_run(bare), tmp_path)
+
+
+def test_pipeline_data_outside_its_dvc_repository_is_refused_unless_a_config_rebuild_is_allowed(
+    tmp_path: Path,
+) -> None:
+    """``reproduce`` needs the recorded DVC versions; the gate takes any route a digest proves."""
+    from mlops_tracking.core.config import load_config
+    from mlops_tracking.runs.datasets import to_mlflow_dataset
+    from mlops_tracking.runs.recorded import RecordedInput, RecordedRun
+    from mlops_tracking.runs.workflow import load_inputs
+
+    config = load_config(PARAMS, QUICK)
+    inputs = load_inputs(config)
+    contexts = {"train": "training", "validation": "validation", "test": "testing"}
+    logged = tuple(
+        RecordedInput(
+            name=f"breast_cancer-{split.name}",
+            digest=str(to_mlflow_dataset(inputs.dataset, split).digest),
+            context=contexts[split.name],
+            rows=None,
+            source_type="dvc",
+            source={"path": f"data/features/{split.name}.csv", "md5": "0" * 32},
+        )
+        for split in inputs.splits
+    )
+    run = RecordedRun("r1", "pipeline-run", "1", "e", "FINISHED", 0, {}, {}, logged)
+    assert not (tmp_path / ".dvc").exists()  # the working directory is no DVC repository
+
+    with pytest.raises(RebuildError, match=r"trained on DVC-versioned data; run this inside"):
+        rebuild_inputs(run, config, tmp_path / "strict", ("testing",))
+    rebuilt = rebuild_inputs(run, config, tmp_path / "lenient", ("testing",), config_fallback=True)
+    assert rebuilt.digests == {"testing": logged[2].digest}
+    assert rebuilt.notes[0].startswith("data: rebuilt from the recorded config")

@@ -45,13 +45,19 @@ def held_out_data(ref: VersionRef) -> tuple[TrainingInputs, str]:
     """The version's training inputs rebuilt from its run, and its test split's proven digest."""
     import tempfile
 
+    from mlops_tracking.core.errors import RunNotFoundError
     from mlops_tracking.runs.rebuild import RebuildError, rebuild_inputs, recorded_config
     from mlops_tracking.runs.recorded import read_run
 
     run_id = catalog.model_version(ref).run_id
     if not run_id:
         raise RegistryError(f"{ref} records no source run, so its held-out data is unknown")
-    run = read_run(run_id)
+    try:
+        run = read_run(run_id)
+    except RunNotFoundError:
+        raise RegistryError(
+            f"the source run {run_id} of {ref} is no longer in this store"
+        ) from None
     if run.input("testing") is None:
         raise RegistryError(
             f"the run of {ref} logged no testing dataset, so the gate cannot check that it "
@@ -60,7 +66,9 @@ def held_out_data(ref: VersionRef) -> tuple[TrainingInputs, str]:
     with tempfile.TemporaryDirectory(prefix="gate-") as scratch:
         try:
             config = recorded_config(run, Path(scratch))
-            rebuilt = rebuild_inputs(run, config, Path(scratch), contexts=("testing",))
+            rebuilt = rebuild_inputs(
+                run, config, Path(scratch), contexts=("testing",), config_fallback=True
+            )
         except RebuildError as error:
             raise RegistryError(f"the held-out data of {ref} cannot be rebuilt: {error}") from None
     return rebuilt.inputs, rebuilt.digests["testing"]

@@ -53,29 +53,52 @@ def recorded_config(run: RecordedRun, scratch: Path) -> Config:
 
 
 def rebuild_inputs(
-    run: RecordedRun, config: Config, scratch: Path, contexts: Sequence[str] = CONTEXTS
+    run: RecordedRun,
+    config: Config,
+    scratch: Path,
+    contexts: Sequence[str] = CONTEXTS,
+    *,
+    config_fallback: bool = False,
 ) -> Rebuilt:
     """The run's training inputs, with every split of ``contexts`` proven by its digest.
 
-    ``scratch`` must outlive the use of the inputs: restored data files are copied there.
+    A run on DVC pipeline data gets exactly the file versions it recorded, from the workspace or
+    the DVC cache (``reproduce`` needs that). With ``config_fallback``, when that is impossible
+    (no DVC repository here, or a version is not in the cache), the data is rebuilt from the
+    recorded config instead: the digests still decide (the gate needs only a proven test split,
+    from any directory). Restored files are copied into ``scratch``; ``inputs.dataset.source``
+    may name them, so keep it while a run records these inputs.
     """
     from mlops_tracking.runs.workflow import load_inputs, load_pipeline_inputs
 
+    unknown = set(contexts) - set(CONTEXTS)
+    if unknown:
+        raise ValueError(f"unknown dataset contexts {sorted(unknown)}; use {CONTEXTS}")
     training = run.input("training")
-    if training is None:
+    notes: list[str] = []
+    if training is not None and training.source_type == "dvc":
+        try:
+            features, notes = _restore_pipeline_data(run, training.source, scratch)
+            inputs = load_pipeline_inputs(config, None, features)
+        except RebuildError as refusal:
+            if not config_fallback:
+                raise
+            notes = [f"data: rebuilt from the recorded config ({refusal})"]
+            inputs = load_inputs(config)
+    elif training is not None or config_fallback:
+        inputs = load_inputs(_with_reachable_csv(config, training.source if training else {}))
+    else:
         raise RebuildError(
             f"run {run.run_id} logged no training dataset, so the data it used is unknown."
         )
-    notes: list[str] = []
-    if training.source_type == "dvc":
-        features, notes = _restore_pipeline_data(run, training.source, scratch)
-        inputs = load_pipeline_inputs(config, None, features)
-    else:
-        inputs = load_inputs(_with_reachable_csv(config, training.source))
     digests = _prove_digests(run, inputs, contexts)
-    notes.append(
-        f"data: every split matches the digest the run logged ({training.digest} for training)"
-    )
+    if tuple(contexts) == CONTEXTS and training is not None:
+        notes.append(
+            f"data: every split matches the digest the run logged ({training.digest} for training)"
+        )
+    else:
+        proven = ", ".join(f"{context} {digest}" for context, digest in digests.items())
+        notes.append(f"data: matches the digests the run logged ({proven or 'none logged'})")
     return Rebuilt(inputs, digests, tuple(notes))
 
 
