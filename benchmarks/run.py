@@ -14,7 +14,7 @@ What is measured
      evaluation, plots, ONNX and skops exports our run logs, computed in memory and thrown away.
    * ``plain fit+predict+score``: ``Pipeline.fit``, ``predict`` and ``score`` on the same data and
      pipeline: exactly the work of the autolog variant, without MLflow.
-   * ``ours``: ``workflows.train_and_log(config)``: the fully tracked run (params, histories,
+   * ``ours``: ``runs.workflow.train_and_log(config)``: the fully tracked run (params, histories,
      dozens of artifact files, 4 model formats, datasets, model-linked metrics, system metrics).
    * ``autolog``: ``mlflow.sklearn.autolog()`` with its defaults (it logs a cloudpickle model
      whose pip requirements it infers in a subprocess), then the plain fit+predict+score inside
@@ -34,7 +34,7 @@ What is measured
    with ``MlflowClient`` so that the comparison is honest about the amount of information.
 
 2. **Step-metric logging**: a 4-curve, 250-step history (1000 points) written to a fresh store by
-   (a) our ``tracking.metrics.log_history`` (batched ``log_batch``), (b) naive per-point
+   (a) our ``runs.metrics.log_history`` (batched ``log_batch``), (b) naive per-point
    ``mlflow.log_metric`` (fewer points; compare rates), (c) ``log_metric(synchronous=False)`` plus
    ``flush_async_logging``, and (d) raw ``sqlite3`` ``executemany`` into a table shaped like
    MLflow's ``metrics`` table, in one transaction: the physical floor. Points are read back to

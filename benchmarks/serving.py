@@ -7,10 +7,10 @@ What is measured
 ----------------
 A scratch store in a temporary directory gets one tracked run of the ``params.yaml`` defaults
 (random_forest, 100 trees, on breast_cancer's 30 numeric columns), trained by
-``workflows.train_and_log`` and registered by ``release.register_run``: the deployable pyfunc
-(``<name>``) and its ONNX form (``<name>-onnx``). Every path answers the same rows: the test
-rows one at a time (request ``i`` sends test row ``i mod 114``) and, for throughput, 10,000 rows
-resampled from them with a fixed seed.
+``runs.workflow.train_and_log`` and registered by ``registry.release.register_run``: the
+deployable pyfunc (``<name>``) and its ONNX form (``<name>-onnx``). Every path answers the
+same rows: the test rows one at a time (request ``i`` sends test row ``i mod 114``) and, for
+throughput, 10,000 rows resampled from them with a fixed seed.
 
 1. In process, one row per call: the scikit-learn pipeline's ``predict_proba`` (the pipeline
    inside the loaded pyfunc), onnxruntime's ``InferenceSession.run`` on the registered ONNX
@@ -18,7 +18,7 @@ resampled from them with a fixed seed.
    (``params={"engine": ...}``). Two more rows split the pyfunc's cost: its model code alone
    (``python_model.predict``, no MLflow) and MLflow's scoring function without HTTP
    (``scoring_server.invocations``: JSON in, schema-guided parsing, predict, JSON out).
-2. Over HTTP, the pyfunc served by ``tracking.serving.deployment`` (``mlflow models serve``,
+2. Over HTTP, the pyfunc served by ``registry.serving.deployment`` (``mlflow models serve``,
    one uvicorn worker), single-row requests on one keep-alive connection (``http.client``):
    payloads ``dataframe_split``, ``dataframe_records`` and columnar ``inputs``, each with the
    default engine (onnx) and with ``"params": {"engine": "sklearn"}``. ``GET /ping`` on the same

@@ -24,7 +24,7 @@ def _dataset(split: str, context: str, digest: str, rows: str) -> dict[str, Any]
     }
 
 
-# The shape of tracking.lineage.lineage() for a registered version.
+# The shape of registry.lineage.lineage() for a registered version.
 LINEAGE: dict[str, Any] = {
     "model": {
         "name": "cancer-classifier",

@@ -157,7 +157,7 @@ class EvaluationConfig(Section):
 
 
 class TrackingConfig(Section):
-    """What the tracking shell records besides the model itself."""
+    """What a tracked run records besides the model itself."""
 
     experiment: str | None = None
     run_name: str | None = None

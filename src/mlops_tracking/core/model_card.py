@@ -42,7 +42,7 @@ def key_metrics(metrics: dict[str, float], task: str | None) -> dict[str, float]
 
 
 def render(lineage: dict[str, Any]) -> str:
-    """The Markdown card of the version described by ``lineage`` (see ``tracking.lineage``)."""
+    """The Markdown card of the version described by ``lineage`` (see ``registry.lineage``)."""
     model, run, code = lineage["model"], lineage["run"], lineage["code"]
     task = run.get("task") or "unknown"
     test = next((d for d in lineage["datasets"] if d["context"] == "testing"), None)

@@ -1,6 +1,7 @@
 """Fit, evaluate and export one model: everything a training run records, computed in memory.
 
-Pure composition of the functional core; the tracking shell receives the ``TrainingRecord``.
+Pure composition of the core; the run's MLflow shell (``runs/recorder.py``) records the
+``TrainingRecord``.
 """
 
 from __future__ import annotations

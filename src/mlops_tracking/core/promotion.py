@@ -1,7 +1,7 @@
 """Promotion decisions as values: the gate, the audit trail's entries, alias history, lifecycle.
 
 Pure functions of numbers and records; ``release`` gathers the evidence (evaluations read from
-the registry) and the tracking shell writes the outcome.
+the registry) and the registry's shell writes the outcome.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The values the functional core hands to the tracking shell.
+"""The values the pure core hands to the MLflow shell of a capability.
 
 Plain frozen dataclasses: the core builds them without knowing MLflow, the shell
 (``mlops_tracking.runs``) records them without computing anything.

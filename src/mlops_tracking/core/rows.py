@@ -1,6 +1,6 @@
 """Batch inference input and output, without MLflow: check rows against a signature, shape results.
 
-The deployable model normalises input the same way (``tracking/deployable_model.py`` must stay
+The deployable model normalises input the same way (``runs/deployable_model.py`` must stay
 self-contained, so it keeps its own copy of ``normalise``).
 """
 

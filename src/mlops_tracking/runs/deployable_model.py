@@ -24,7 +24,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-MISSING_CATEGORY = "missing"  # the spelling mlops_tracking.core.data uses for missing categories
+MISSING_CATEGORY = "missing"  # the spelling mlops_tracking.core.dataset uses for missing categories
 ENGINES = ("onnx", "sklearn")
 
 

@@ -1,4 +1,4 @@
-"""Compose the functional core with the tracking shell: one fully tracked training run.
+"""Compose the pure core with the run's MLflow shell: one fully tracked training run.
 
 Each workflow validates everything it can (config, data, model/task fit) *before* it creates a
 run, so bad input never leaves an empty or half-written run behind.
