@@ -115,8 +115,9 @@ def snapshot(run_id: str) -> RunSnapshot:
     """Read one run and everything hanging off it from the store."""
     from mlflow import MlflowClient
 
-    run, experiment = fetch_run(run_id)
+    run = fetch_run(run_id)
     client = MlflowClient()
+    experiment = client.get_experiment(run.info.experiment_id).name
     outputs = run.outputs.model_outputs if run.outputs else []
     models = [client.get_logged_model(output.model_id) for output in outputs]
     flavors, files = {}, {}

@@ -27,11 +27,11 @@ app = typer.Typer()
 def _print_outcome(outcome: RunOutcome, report: AuditReport) -> None:
     from mlops_tracking.cli.run_tables import runs_table
     from mlops_tracking.core.evaluation import headline_metrics
-    from mlops_tracking.runs.recorded import search_runs
+    from mlops_tracking.runs.recorded import read_run
     from mlops_tracking.runs.ui import ui_command
 
     console = terminal.console()
-    rows = [row for row in search_runs(outcome.experiment.name) if row.run_id == outcome.run_id]
+    rows = [read_run(outcome.run_id)]
     metrics = headline_metrics(outcome.task)
     console.print(
         runs_table(rows, metrics, f"Experiment {outcome.experiment.name}", {report.run_id: report})

@@ -2,20 +2,21 @@
 
 ``load_config`` validates everything before any run exists, so a typo can never leave a half
 logged run behind. Callers pass each function only the section it needs (``config.model``).
+``config_keys.py`` applies the overrides and words every mistake (unknown keys with a
+suggestion, invalid values with what was given).
 """
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import UnionType
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from mlops_tracking.core.config_keys import apply_overrides, check_known_keys, describe
 from mlops_tracking.core.errors import ConfigError
 
 ShippedDataset = Literal["breast_cancer", "wine", "iris", "digits", "diabetes"]
@@ -232,7 +233,7 @@ class Config(Section):
 
     def with_overrides(self, overrides: Sequence[str]) -> Config:
         """Return a validated copy with ``key=value`` overrides applied."""
-        return _validate(apply_overrides(self.to_dict(), overrides), origin="--set")
+        return _validate(apply_overrides(self.to_dict(), overrides, Config), origin="--set")
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -290,136 +291,13 @@ def load_config(path: Path, overrides: Sequence[str] = ()) -> Config:
         raise ConfigError(f"{path} is not valid YAML: {error}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path} must contain a mapping of sections, not {type(raw).__name__}")
-    _check_known_keys(raw, Config, origin=str(path))
+    check_known_keys(raw, Config, origin=str(path))
     origin = f"{path} with --set overrides" if overrides else str(path)
-    return _validate(apply_overrides(raw, overrides), origin=origin)
-
-
-def apply_overrides(tree: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
-    """Return a copy of ``tree`` with each ``a.b.c=value`` applied; values are parsed as YAML."""
-    result = _deep_copy(tree)
-    for override in overrides:
-        key, separator, text = override.partition("=")
-        key = key.strip()
-        if not separator or not key:
-            raise ConfigError(f"--set expects KEY=VALUE, got {override!r} (e.g. model.name=mlp)")
-        value = _parse_value(text, text_field=_check_key_path(key.split("."), Config, override))
-        node = result
-        *parents, leaf = key.split(".")
-        for part in parents:
-            child = node.get(part)
-            node[part] = child = dict(child) if isinstance(child, dict) else {}
-            node = child
-        node[leaf] = value
-    return result
-
-
-def _parse_value(text: str, text_field: bool) -> Any:
-    """YAML scalars (``5``, ``true``, ``null``, ``[64, 32]``) except for text fields.
-
-    Text fields (names, descriptions, tags, column names) keep what was typed: a run named
-    ``2024`` or a tag ``sprint=42`` must not become a number.
-    """
-    stripped = text.strip()
-    if stripped in {"", "null", "~"}:
-        return None
-    if text_field:
-        return text
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-
-
-def _is_text(annotation: Any) -> bool:
-    return annotation is str or (
-        get_origin(annotation) in {Union, UnionType}
-        and set(get_args(annotation)) <= {str, type(None)}
-    )
-
-
-def _deep_copy(tree: dict[str, Any]) -> dict[str, Any]:
-    return {k: _deep_copy(v) if isinstance(v, dict) else v for k, v in tree.items()}
-
-
-def _section_fields(model: type[BaseModel]) -> dict[str, type[BaseModel] | None]:
-    """Map each field of ``model`` to its nested section type (None for leaf fields)."""
-    fields: dict[str, type[BaseModel] | None] = {}
-    for name, info in model.model_fields.items():
-        annotation = info.annotation
-        nested = isinstance(annotation, type) and issubclass(annotation, BaseModel)
-        fields[name] = annotation if nested else None  # type: ignore[assignment]
-    return fields
-
-
-def _unknown_key_message(key: str, where: str, model: type[BaseModel]) -> str:
-    valid = list(model.model_fields)
-    parent, _, leaf = key.rpartition(".")
-    prefix = f"{parent}." if parent else ""
-    hint = difflib.get_close_matches(leaf, valid, n=1)
-    suggestion = f" Did you mean '{prefix}{hint[0]}'?" if hint else ""
-    if not hint:
-        nested = [prefix + path for path in _nested_matches(leaf, model)]
-        if nested:
-            suggestion = f" Did you mean {' or '.join(nested)}?"
-    return f"unknown key '{key}' in {where}.{suggestion} Valid keys here: {', '.join(valid)}."
-
-
-def _nested_matches(leaf: str, model: type[BaseModel]) -> list[str]:
-    """Find ``leaf`` (or a close spelling) inside the sections of ``model``."""
-    matches = []
-    for name, nested in _section_fields(model).items():
-        if nested is not None:
-            for close in difflib.get_close_matches(leaf, list(nested.model_fields), 1, 0.8):
-                matches.append(f"{name}.{close}")
-    return matches
-
-
-def _check_key_path(parts: list[str], model: type[BaseModel], override: str) -> bool:
-    """Check that ``parts`` names a field; return whether that field holds free text."""
-    current: type[BaseModel] | None = model
-    annotation: Any = None
-    for depth, part in enumerate(parts):
-        if current is None:
-            if depth == len(parts) - 1 and parts[depth - 1] == "tags":
-                return True  # free-form tags: tracking.tags.owner=me
-            raise ConfigError(f"--set {override}: '{'.'.join(parts[:depth])}' is not a section")
-        fields = _section_fields(current)
-        if part not in fields:
-            dotted = ".".join(parts[: depth + 1])
-            raise ConfigError(_unknown_key_message(dotted, f"--set {override}", current))
-        annotation = current.model_fields[part].annotation
-        current = fields[part]
-    return _is_text(annotation)
-
-
-def _check_known_keys(
-    tree: Mapping[str, Any], model: type[BaseModel], origin: str, prefix: str = ""
-) -> None:
-    """Reject unknown keys with a suggestion (pydantic alone says only 'extra inputs')."""
-    fields = _section_fields(model)
-    for key, value in tree.items():
-        if key not in fields:
-            raise ConfigError(_unknown_key_message(f"{prefix}{key}", origin, model))
-        nested = fields[key]
-        if nested is not None and isinstance(value, Mapping):
-            _check_known_keys(value, nested, origin, f"{prefix}{key}.")
+    return _validate(apply_overrides(raw, overrides, Config), origin=origin)
 
 
 def _validate(tree: dict[str, Any], origin: str) -> Config:
     try:
         return Config.model_validate(tree)
     except ValidationError as error:
-        raise ConfigError(_describe(error, origin)) from None
-
-
-def _describe(error: ValidationError, origin: str) -> str:
-    lines = [f"invalid configuration ({origin}):"]
-    for item in error.errors():
-        location = ".".join(str(part) for part in item["loc"] if not str(part).startswith("<"))
-        message = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
-            message = "unknown key"
-        shown = "" if item["type"] in {"missing", "value_error"} else f" (got {item['input']!r})"
-        lines.append(f"  {location or 'config'}: {message}{shown}")
-    return "\n".join(lines)
+        raise ConfigError(describe(error, origin)) from None

@@ -255,12 +255,12 @@ def version_rows(name: str) -> list[dict[str, Any]]:
 
 
 def _run_metrics(run_id: str | None) -> dict[str, float]:
-    from mlops_tracking.runs.recorded import read_run
+    from mlops_tracking.runs.recorded import fetch_run
 
     if not run_id:
         return {}
     try:
-        return read_run(run_id).metrics
+        return dict(fetch_run(run_id).data.metrics)
     except RunNotFoundError:  # the source run was deleted from the store
         return {}
 

@@ -19,7 +19,7 @@ from mlops_tracking.registry.catalog import (
     resolve,
 )
 from mlops_tracking.runs.context import GIT_BRANCH, GIT_COMMIT
-from mlops_tracking.runs.recorded import RecordedInput, RecordedRun, read_run
+from mlops_tracking.runs.recorded import RecordedInput, RecordedRun, fetch_run, read_run
 
 
 def iso(epoch_ms: int | None) -> str | None:
@@ -125,10 +125,10 @@ def _parent(parent_id: str) -> dict[str, str] | None:
     if not parent_id:
         return None
     try:
-        parent = read_run(parent_id)
+        parent = fetch_run(parent_id)
     except RunNotFoundError:
         return {"id": parent_id, "name": "(deleted)"}
-    return {"id": parent_id, "name": parent.run_name}
+    return {"id": parent_id, "name": parent.info.run_name}
 
 
 def _dataset(item: RecordedInput) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """Read back what the store holds about runs: the one reader every capability uses.
 
-``fetch_run`` gives MLflow's own entity, for the audit, which inspects anything a run may hold.
+``fetch_run`` gives MLflow's own entity (one store call), for the audit, which inspects
+anything a run may hold, and for callers that need one field of it.
 ``read_run`` and ``search_runs`` give a ``RecordedRun``: tags, params, final metrics, times and
 dataset inputs. ``reproduce``, the gate, lineage, the runs table and ``data versions`` all read
 from here: what the store holds, not what the current checkout believes.
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -64,11 +64,6 @@ class RecordedRun:
         return self.tags.get(PARENT_TAG, "")
 
     @property
-    def started(self) -> str:
-        """The start time in UTC, to the second."""
-        return datetime.fromtimestamp(self.start_time / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-    @property
     def duration_seconds(self) -> float | None:
         return (self.end_time - self.start_time) / 1000 if self.end_time else None
 
@@ -79,9 +74,8 @@ def _client() -> MlflowClient:
     return MlflowClient()
 
 
-def fetch_run(run_id: str) -> tuple[Run, str]:
-    """The run's MLflow entity and its experiment's name; ``RunNotFoundError`` (exit 2) if the
-    store has no such run."""
+def fetch_run(run_id: str) -> Run:
+    """The run's MLflow entity; ``RunNotFoundError`` (exit 2) if the store has no such run."""
     from mlflow.exceptions import MlflowException
 
     from mlops_tracking.runs.store import redact
@@ -94,12 +88,13 @@ def fetch_run(run_id: str) -> tuple[Run, str]:
             f"no run '{run_id}' in the tracking store {redact(client.tracking_uri)}; list runs "
             "with `mlops-tracking runs`."
         ) from None
-    return run, client.get_experiment(run.info.experiment_id).name
+    return run
 
 
 def read_run(run_id: str) -> RecordedRun:
     """The run as recorded; ``RunNotFoundError`` (exit 2) if the store has no such run."""
-    return recorded(*fetch_run(run_id))
+    run = fetch_run(run_id)
+    return recorded(run, _client().get_experiment(run.info.experiment_id).name)
 
 
 def recorded(run: Run, experiment: str) -> RecordedRun:
