@@ -16,6 +16,7 @@ from mlops_tracking.audit.model_items import (
     linked_metrics,
     model_format,
     model_signatures,
+    models_complete,
     onnx_parity,
 )
 from mlops_tracking.audit.registry_items import REGISTRY_CHECKS
@@ -33,6 +34,7 @@ from mlops_tracking.audit.run_items import (
     notebook,
     parent_link,
     predictions_table,
+    run_kept,
     run_name,
     run_status,
     system_metrics,
@@ -70,6 +72,7 @@ COMMON_CHECKS: list[Check] = [
     run_name,
     named_experiment,
     run_status,
+    run_kept,
     system_metrics,
 ]
 
@@ -145,6 +148,7 @@ TRAINING_CHECKS: list[Check] = [
     model_format("Pickled model"),
     model_format("ONNX model"),
     model_format("Custom pyfunc model"),
+    models_complete,
     model_signatures,
     onnx_parity,
     predictions_table,
@@ -179,6 +183,7 @@ class AuditReport:
     task: str
     status: str
     items: list[AuditItem] = field(default_factory=list)
+    deleted: bool = False  # the run's lifecycle_stage is "deleted"
 
     @property
     def passed(self) -> bool:
@@ -211,4 +216,5 @@ def audit_run(run_id: str) -> AuditReport:
         state.task,
         info.status,
         items,
+        state.deleted,
     )

@@ -96,17 +96,38 @@ def onnx_parity(s: RunSnapshot) -> AuditItem:
 
 def model_signatures(s: RunSnapshot) -> AuditItem:
     item = "Signature and input example on every model"
-    if not s.models:
-        return AuditItem("4 Models", item, "missing", "expected logged models")
+    models = s.complete_models
+    if not models:
+        return AuditItem("4 Models", item, "missing", "expected completely written logged models")
     lacking = [
         m.name
-        for m in s.models
+        for m in models
         if not s.flavors[m.model_id].get("_signature")
         or not s.flavors[m.model_id].get("_input_example")
     ]
     if lacking:
         return AuditItem("4 Models", item, "missing", f"no signature or example: {lacking}")
-    return AuditItem("4 Models", item, "present", f"{len(s.models)} models")
+    return AuditItem("4 Models", item, "present", f"{len(models)} models")
+
+
+def models_complete(s: RunSnapshot) -> AuditItem:
+    """Every LoggedModel of the run finished logging (READY, with its MLmodel file)."""
+    item = "Every logged model completely written"
+    if not s.models:
+        return not_applicable("4 Models", item, "the run logged no models")
+    broken = [
+        f"{m.name} (models:/{m.model_id}): {s.incomplete[m.model_id]}"
+        for m in s.models
+        if m.model_id in s.incomplete
+    ]
+    if broken:
+        return AuditItem(
+            "4 Models",
+            item,
+            "missing",
+            "; ".join(broken) + ". Log the model again; the incomplete one cannot be loaded",
+        )
+    return AuditItem("4 Models", item, "present", f"{len(s.models)} models READY with MLmodel")
 
 
 def linked_metrics(s: RunSnapshot) -> AuditItem:

@@ -121,6 +121,21 @@ def run_status(s: RunSnapshot) -> AuditItem:
     return AuditItem("10 Run details", item, "present", f"FINISHED in {seconds:.1f}s")
 
 
+def run_kept(s: RunSnapshot) -> AuditItem:
+    """A deleted run fails: it no longer shows in the UI or searches, and ``mlflow gc`` would
+    erase it for good, so nothing it records can be relied on until it is restored."""
+    item = "Run kept (not deleted)"
+    if s.deleted:
+        return AuditItem(
+            "10 Run details",
+            item,
+            "missing",
+            "the run is deleted (lifecycle_stage=deleted): `mlflow gc` would erase it; restore it "
+            f"with `mlflow runs restore --run-id {s.run.info.run_id}`",
+        )
+    return AuditItem("10 Run details", item, "present", "lifecycle_stage=active")
+
+
 def named_experiment(s: RunSnapshot) -> AuditItem:
     if s.run.info.experiment_id == "0":
         return AuditItem(

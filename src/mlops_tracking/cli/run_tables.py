@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -60,10 +61,33 @@ def runs_table(
     return table
 
 
+def experiment_task(rows: Sequence[RecordedRun]) -> str:
+    """The task of an experiment's runs: one a run declared, else what their metrics imply (the
+    rule ``audit`` applies to one run)."""
+    from mlops_tracking.core.tasks import recorded_task
+
+    if rows and all(row.tags.get("mlops.run_type") == "inference" for row in rows):
+        return "inference"  # `predict` batches: no task of their own
+    declared = next((row.tags["task"] for row in rows if row.tags.get("task")), None)
+    return recorded_task(declared, {name for row in rows for name in row.metrics})
+
+
+def table_metrics(
+    rows: Sequence[RecordedRun], headline: Sequence[str], limit: int = 3
+) -> list[str]:
+    """``headline`` when the runs logged any of them; else the metrics they logged most often
+    (runs made with plain MLflow calls name theirs freely: rmse, training_accuracy_score)."""
+    if any(name in row.metrics for row in rows for name in headline):
+        return list(headline)
+    counts = Counter(name for row in rows for name in row.metrics if not name.startswith("system/"))
+    return sorted(counts, key=lambda name: (-counts[name], name))[:limit]
+
+
 def audit_table(report: AuditReport) -> Table:
+    status = f"{report.status} · [bold red]DELETED[/]" if report.deleted else report.status
     title = (
         f"Audit of run {report.run_name} ({report.run_id}) · {report.profile} run · "
-        f"{report.task} · {report.status}"
+        f"{report.task} · {status}"
     )
     table = Table(title=title, title_justify="left", header_style="bold")
     for column in ("section", "item", "status", "where / what is missing"):

@@ -123,7 +123,7 @@ def runs(
 def _print_experiments(
     experiments: dict[str, str], audits: dict[str, AuditReport] | None = None, limit: int = 100
 ) -> None:
-    from mlops_tracking.cli.run_tables import order_runs, runs_table
+    from mlops_tracking.cli.run_tables import experiment_task, order_runs, runs_table, table_metrics
     from mlops_tracking.core.evaluation import headline_metrics
     from mlops_tracking.runs.recorded import search_runs
     from mlops_tracking.runs.ui import ui_command
@@ -131,10 +131,9 @@ def _print_experiments(
     console = terminal.console()
     for name in experiments:
         rows = order_runs(search_runs(name, max_results=limit))
-        task = next((row.task for row in rows if row.task), "binary")
-        console.print(
-            runs_table(rows, headline_metrics(task), f"Experiment {name} ({task})", audits)
-        )
+        task = experiment_task(rows)
+        metrics = table_metrics(rows, headline_metrics(task))
+        console.print(runs_table(rows, metrics, f"Experiment {name} ({task})", audits))
     command, url = ui_command(next(iter(experiments.values()), None))
     console.print(f"\nOpen the MLflow UI: {command}\n                   then visit {url}")
 
@@ -163,6 +162,8 @@ def audit(
                 if report.passed
                 else (f"[red]FAIL[/]: {len(report.missing)} required item(s) missing")
             )
+            if report.deleted:
+                verdict += f" (the run is deleted: `mlflow runs restore --run-id {run_id}`)"
             console.print(verdict)
         if not report.passed:
             raise typer.Exit(1)
