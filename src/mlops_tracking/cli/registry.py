@@ -57,25 +57,39 @@ def register(
     name: Annotated[
         str | None, typer.Option(help="Registered model (default: the run's experiment).")
     ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="For a run logged with plain MLflow calls: which of its models (a name or "
+            "m-ID; default: the only one, else the latest)."
+        ),
+    ] = None,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
-    """Register a run's deployable model (and its ONNX form) with tags and a model card."""
+    """Register a run's model with tags and a model card: the deployable pyfunc (and its ONNX
+    form) of a run made here, or a LoggedModel of any other run."""
 
     def body() -> None:
         from mlops_tracking.registry.release import register_run
 
         settings = _registry_settings(config)
         _open()
-        done = register_run(run_id, settings.registry, name)
+        done = register_run(run_id, settings.registry, name, model)
         console = terminal.console()
+        if done.note:
+            console.print(done.note)
         console.print(f"Registered [bold]{done.version.name}[/] version {done.version.version}")
         if done.onnx is not None:
             console.print(f"  ONNX form: {done.onnx.name} version {done.onnx.version}")
         console.print(f"  model card: run artifact {done.card_artifact} (and the description)")
-        console.print(
-            f"Next: mlops-tracking promote {done.version.name} --to staging "
+        promote = (
+            f"mlops-tracking promote {done.version.name} --to staging "
             f"--version {done.version.version}"
         )
+        if done.external:  # the gate rebuilds test data from a recorded config: none here
+            promote += " --force --reason TEXT  (the run was not made by mlops-tracking, so the "
+            promote += "gate cannot rebuild its test data)"
+        console.print(f"Next: {promote}")
 
     terminal.run_command(body)
 

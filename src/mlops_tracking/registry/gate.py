@@ -30,6 +30,12 @@ def evaluate_gate(config: Config, candidate: VersionRef, holder: str | None) -> 
     if holder is not None:
         holder_ref = VersionRef(candidate.name, holder)
         tested_on = catalog.model_version(holder_ref).tags.get("dataset.testing.digest")
+        if tested_on is None:
+            raise RegistryError(
+                f"version {holder} (the holder) records no test dataset (its run was not made by "
+                "mlops-tracking), so the gate cannot compare the candidate with it; promote with "
+                "--force --reason TEXT"
+            )
         if tested_on != digest:
             raise RegistryError(
                 f"version {holder} (the holder) was tested on data with digest {tested_on}, "
@@ -58,6 +64,13 @@ def held_out_data(ref: VersionRef) -> tuple[TrainingInputs, str]:
         raise RegistryError(
             f"the source run {run_id} of {ref} is no longer in this store"
         ) from None
+    if not run.made_here:
+        raise RegistryError(
+            f"{ref} comes from run {run_id}, which was not made by mlops-tracking: its held-out "
+            "test data cannot be rebuilt (no recorded config or splits), so the gate cannot score "
+            "it. Promote it with --force --reason TEXT, or give the alias `gate: none` (record "
+            "only) under registry.aliases in params.yaml"
+        )
     if run.input("testing") is None:
         raise RegistryError(
             f"the run of {ref} logged no testing dataset, so the gate cannot check that it "

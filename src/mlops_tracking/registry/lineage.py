@@ -1,7 +1,9 @@
 """Lineage: from a registered version (or a LoggedModel) back to its run, data and commit.
 
 Everything is read from the tracking store, so the answer holds for any run in it, whoever
-made it; what a run did not record is reported as missing rather than guessed.
+made it; what a run did not record is ``None`` (JSON ``null``, "not recorded" when printed)
+rather than guessed. The one thing read rather than recorded is the task of a run that did not
+declare one: its metric names tell it (``task_from`` says where it came from).
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ def _logged_model(model_id: str) -> tuple[str, dict[str, Any]]:
         "name": None,
         "version": None,
         "logged_model": f"models:/{model_id}",
+        "status": str(logged.status),
         "registered_as": versions,
         "aliases": [],
         "tags": dict(logged.tags),
@@ -103,10 +106,13 @@ def run_lineage(run: RecordedRun) -> dict[str, Any]:
             "status": run.status,
             "start": iso(run.start_time),
             "end": iso(run.end_time),
+            "deleted": run.deleted,
             "parent": _parent(run.parent_run_id),
             "author": tags.get("author") or tags.get("mlflow.user"),
-            "task": tags.get("task"),
-            "family": tags.get("model.family"),
+            "task": run.task,
+            "task_from": _task_source(run),
+            # autolog names the estimator in estimator_name
+            "family": tags.get("model.family") or tags.get("estimator_name"),
         },
         "params": dict(sorted(run.params.items())),
         "metrics": dict(sorted(run.metrics.items())),
@@ -119,6 +125,14 @@ def run_lineage(run: RecordedRun) -> dict[str, Any]:
         },
         "environment": {k.removeprefix("env."): v for k, v in tags.items() if k.startswith("env.")},
     }
+
+
+def _task_source(run: RecordedRun) -> str:
+    """Where ``task`` comes from: the run's tag, its metric names, or the default (neither)."""
+    if run.tags.get("task"):
+        return "tag"
+    own = [name for name in run.metrics if not name.startswith("system/")]
+    return "metric names" if own else "default"
 
 
 def _parent(parent_id: str) -> dict[str, str] | None:

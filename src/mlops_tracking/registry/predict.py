@@ -37,9 +37,19 @@ def signature_of(ref: VersionRef) -> Signature:
 
     signature = get_model_info(ref.uri).signature
     if signature is None:
-        raise RegistryError(f"{ref} has no signature to check input against")
+        raise RegistryError(
+            f"{ref} has no signature to check input against; log the model with signature= "
+            "(mlflow.models.infer_signature) or input_example= and register it again"
+        )
+    if not signature.inputs.has_input_names():
+        raise RegistryError(
+            f"{ref}'s signature takes an unnamed tensor, not named columns, so rows from a CSV "
+            "cannot be checked against it; log the model with a DataFrame input example"
+        )
     columns = {spec.name: spec.type.name for spec in signature.inputs.inputs}
-    outputs = [spec.name for spec in signature.outputs.inputs] if signature.outputs else []
+    # a model logged with plain MLflow calls often has one unnamed output (a tensor)
+    specs = signature.outputs.inputs if signature.outputs else []
+    outputs = [spec.name for spec in specs if spec.name]
     labels = [name.removeprefix("proba_") for name in outputs if name.startswith("proba_")]
     return Signature(columns, labels)
 
@@ -127,8 +137,23 @@ def predict_with(ref: VersionRef, rows: pd.DataFrame, engine: str | None = None)
     model = _loaded(catalog.client().tracking_uri, ref.name, ref.version)
     forget_active_model()  # loading made it the process-wide active model
     params = {"engine": engine} if engine else None
-    outputs: pd.DataFrame = model.predict(rows, params=params)
-    return outputs
+    return _as_frame(model.predict(rows, params=params))
+
+
+def _as_frame(outputs: Any) -> pd.DataFrame:
+    """Outputs as a table: the deployable pyfunc answers one; a model logged with plain MLflow
+    calls (e.g. the sklearn flavor) answers an array or a Series, one column per output."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(outputs, pd.DataFrame):
+        return outputs
+    if isinstance(outputs, pd.Series):
+        return outputs.to_frame("prediction").reset_index(drop=True)
+    array = np.asarray(outputs)
+    if array.ndim <= 1:
+        return pd.DataFrame({"prediction": array.reshape(-1)})
+    return pd.DataFrame(array.reshape(len(array), -1)).add_prefix("output_")
 
 
 @functools.lru_cache(maxsize=8)
