@@ -59,6 +59,9 @@ def model_format(item: str) -> Check:
         requested = s.tags.get("mlops.model_formats")
         if requested is not None and FORMAT_KEYS[item] not in requested.split(","):
             return not_applicable("4 Models", item, "not requested (tracking.model_formats)")
+        skipped = s.tags.get("mlops.onnx_skipped") if FORMAT_KEYS[item] == "onnx" else None
+        if skipped:
+            return not_applicable("4 Models", item, f"ONNX {skipped}")
         error = s.tags.get("mlops.onnx_error") if FORMAT_KEYS[item] == "onnx" else None
         if error:
             return AuditItem("4 Models", item, "missing", f"ONNX conversion failed: {error}")
@@ -73,6 +76,8 @@ def onnx_parity(s: RunSnapshot) -> AuditItem:
     m = s.metrics
     if "onnx" not in s.tags.get("mlops.model_formats", "onnx").split(","):
         return not_applicable("4 Models", item, "ONNX not requested")
+    if s.tags.get("mlops.onnx_skipped"):  # a pipeline ONNX cannot express, e.g. date columns
+        return not_applicable("4 Models", item, f"ONNX {s.tags['mlops.onnx_skipped']}")
     if "onnx_label_agreement" in m:
         ok = m["onnx_label_agreement"] >= 0.99 and m.get("onnx_max_abs_proba_diff", 1) <= 0.01
         where = (

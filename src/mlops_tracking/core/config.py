@@ -14,13 +14,22 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from mlops_tracking.core.config_keys import apply_overrides, check_known_keys, describe
+from mlops_tracking.core.dialect import normalise_separator
 from mlops_tracking.core.errors import ConfigError
 
 ShippedDataset = Literal["breast_cancer", "wine", "iris", "digits", "diabetes"]
 TaskSetting = Literal["auto", "binary", "multiclass", "regression"]
+RareClasses = Literal["error", "drop", "merge"]
 ModelName = Literal[
     "logistic_regression", "ridge", "random_forest", "hist_gradient_boosting", "mlp"
 ]
@@ -49,6 +58,36 @@ class DataConfig(Section):
     validation_size: float = Field(0.2, gt=0, lt=1)
     seed: int = 42
     stratify: bool = True
+    # How a CSV is read: auto sniffs each from the file (see core/dialect.py).
+    sep: str = "auto"  # auto, ',', ';', tab or '|'
+    decimal: str = "auto"  # auto, '.' or ','
+    # auto: text columns that read as dates are dates; a list: exactly these columns are.
+    date_columns: Literal["auto"] | tuple[str, ...] = "auto"
+    # A class needs at least this many rows (null: what a stratified split needs); rarer
+    # classes are an error, are dropped, or are merged into one class "other".
+    min_class_rows: int | None = Field(None, ge=2)
+    rare_classes: RareClasses = "error"
+
+    @field_validator("sep", mode="before")
+    @classmethod
+    def _known_separator(cls, value: Any) -> Any:
+        return "auto" if value is None else normalise_separator(str(value))
+
+    @field_validator("decimal", mode="before")
+    @classmethod
+    def _known_decimal(cls, value: Any) -> Any:
+        text = "auto" if value is None else str(value).strip()
+        if text not in {"auto", ".", ","}:
+            raise ValueError(f"data.decimal must be auto, '.' or ',' (got {value!r})")
+        return text
+
+    @field_validator("date_columns", mode="before")
+    @classmethod
+    def _one_date_column(cls, value: Any) -> Any:
+        # `--set data.date_columns=day` names one column; null means auto.
+        if value is None:
+            return "auto"
+        return (value,) if isinstance(value, str) and value != "auto" else value
 
     @model_validator(mode="before")
     @classmethod
@@ -64,6 +103,8 @@ class DataConfig(Section):
             raise ValueError("set data.dataset to a shipped dataset or data.path to a CSV file")
         if self.path is not None and not self.target:
             raise ValueError("data.target must name the target column when data.path is set")
+        if self.sep != "auto" and self.sep == self.decimal:
+            raise ValueError(f"data.sep and data.decimal cannot both be {self.sep!r}")
         if self.test_size + self.validation_size >= 0.9:
             raise ValueError(
                 f"data.test_size + data.validation_size = "

@@ -12,8 +12,15 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from mlops_tracking.core.config import flatten
-from mlops_tracking.core.dataset import Dataset
+from mlops_tracking.core.dataset import DATE_KINDS, Dataset
 from mlops_tracking.core.records import ModelPackage, TrainingInputs
+
+# skl2onnx converts scikit-learn's own transformers only, and ONNX has no operator that reads a
+# date from text: a table with dates gets every format but ONNX, and the pyfunc runs sklearn.
+ONNX_DATES_SKIPPED = (
+    "not converted: the calendar features of date columns are computed in Python "
+    "(core/dates.py), which ONNX cannot express; the pyfunc model serves with scikit-learn"
+)
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -77,7 +84,11 @@ def train_and_evaluate(inputs: TrainingInputs, family: ModelFamily) -> TrainingR
 
 def unfitted_pipeline(inputs: TrainingInputs, family: ModelFamily) -> Pipeline:
     """The family's pipeline (preprocessing + estimator), sized for the data, not yet fitted."""
-    from mlops_tracking.core.features import build_preprocessor, fit_selection_size
+    from mlops_tracking.core.features import (
+        build_preprocessor,
+        calendar_features,
+        fit_selection_size,
+    )
     from mlops_tracking.core.models import build_model, build_pipeline
 
     config, dataset, train = inputs.config, inputs.dataset, inputs.splits.train
@@ -87,6 +98,7 @@ def unfitted_pipeline(inputs: TrainingInputs, family: ModelFamily) -> Pipeline:
         dataset.categorical_columns,
         dataset.is_classification,
         scale=not family.scale_invariant,
+        dates=calendar_features(dataset),
     )
     fit_selection_size(preprocessor, config.features, train.X, train.y)
     return build_pipeline(preprocessor, build_model(config.model, dataset.task, family.name))
@@ -125,6 +137,8 @@ def _onnx(
     if not {"onnx", "pyfunc"} & set(inputs.config.tracking.model_formats):
         return None, {}, {}, "sklearn"
     dataset, splits = inputs.dataset, inputs.splits
+    if dataset.date_columns:
+        return None, {}, {"mlops.onnx_skipped": ONNX_DATES_SKIPPED}, "sklearn"
     try:
         onnx = export.to_onnx(pipeline, splits.train.X.head(1), dataset.categorical_columns)
         parity = export.onnx_parity(onnx, pipeline, splits.test.X)
@@ -142,7 +156,8 @@ def _onnx(
 
 
 def raw_rows(rows: pd.DataFrame, dataset: Dataset) -> pd.DataFrame:
-    """Rows as a user sends them: integers and booleans as such, not as training encodes them."""
+    """Rows as a user sends them: integers and booleans as such, not as training encodes them,
+    dates as the source CSV spelled them."""
     example = rows.copy()
     for column in example.columns:
         kind = dataset.kind(str(column))
@@ -150,7 +165,21 @@ def raw_rows(rows: pd.DataFrame, dataset: Dataset) -> pd.DataFrame:
             example[column] = example[column].astype("int64")
         elif kind == "boolean":
             example[column] = example[column] == "True"
+        elif kind in DATE_KINDS:
+            example[column] = _date_text(example[column], dataset, str(column))
     return example
+
+
+def _date_text(dates: pd.Series, dataset: Dataset, column: str) -> pd.Series:
+    """``datetime64`` values written in the column's source format (ISO 8601 by default)."""
+    from mlops_tracking.core.dates import ISO_8601
+
+    source_format = (dataset.date_formats or {}).get(column, ISO_8601)
+    if source_format == ISO_8601:
+        with_time = dataset.kind(column) == "datetime"
+        source_format = "%Y-%m-%d %H:%M:%S" if with_time else "%Y-%m-%d"
+    text: pd.Series = dates.dt.strftime(source_format).astype(object)
+    return text.where(dates.notna(), None)
 
 
 def custom_sources(task: str) -> dict[str, str]:
@@ -167,14 +196,18 @@ def derived_params(
     inputs: TrainingInputs, family: ModelFamily, pipeline: Pipeline
 ) -> dict[str, str]:
     """Facts about the data and preprocessing a run used, logged beside the configured params."""
+    from mlops_tracking.core.features import date_params
+
     dataset = inputs.dataset
     derived = {
+        **_source_params(dataset),
         "data.name": dataset.name,
         "data.resolved_task": dataset.task,
         "data.n_rows": str(len(dataset.target)),
         "data.n_features": str(dataset.features.shape[1]),
         "data.n_numeric": str(len(dataset.numeric_columns)),
         "data.n_categorical": str(len(dataset.categorical_columns)),
+        "data.n_date": str(len(dataset.date_columns)),
         "data.n_classes": str(len(dataset.labels)),
         "data.dropped_columns": ", ".join(dataset.dropped_columns) or "none",
         "data.dropped_rows": str(dataset.dropped_rows),
@@ -193,4 +226,18 @@ def derived_params(
     preprocess = pipeline[0]
     if "select" in preprocess.named_steps:
         derived["features.selection.effective_k"] = str(preprocess.named_steps["select"].k)
-    return derived
+    return {**derived, **date_params(preprocess)}
+
+
+def _source_params(dataset: Dataset) -> dict[str, str]:
+    """How the CSV was read and which rare classes were dropped or merged (data.rare_classes)."""
+    params: dict[str, str] = {}
+    if dataset.csv_dialect is not None:
+        params["data.resolved_sep"] = dataset.csv_dialect.sep_name
+        params["data.resolved_decimal"] = dataset.csv_dialect.decimal
+    if dataset.is_classification:
+        rare = dataset.rare_classes or {}
+        shown = ", ".join(f"{label}={rows}" for label, rows in rare.items())
+        params["data.rare_class_rows"] = shown or "none"
+        params["data.n_rare_rows"] = str(sum(rare.values()))
+    return params

@@ -19,7 +19,7 @@ NUMERIC = {"double", "float", "long", "integer"}
 
 
 def read_rows(path: Path) -> pd.DataFrame:
-    from mlops_tracking.core.cleaning import read_csv
+    from mlops_tracking.core.dialect import read_csv
 
     return read_csv(path, "Check --input")
 

@@ -26,6 +26,7 @@ import pandas as pd
 
 MISSING_CATEGORY = "missing"  # the spelling mlops_tracking.core.dataset uses for missing categories
 ENGINES = ("onnx", "sklearn")
+NOT_NUMERIC = {"text", "boolean", "date", "datetime"}
 
 
 class TabularModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defined]
@@ -35,11 +36,12 @@ class TabularModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defined
         import skops.io
 
         metadata = json.loads(Path(context.artifacts["metadata"]).read_text(encoding="utf-8"))
-        # column -> float | integer | boolean | text; booleans were trained as text categories
+        # column -> float | integer | boolean | text | date | datetime; booleans were trained as
+        # text categories; dates go to the pipeline as sent (its first step reads them)
         self.kinds: dict[str, str] = metadata["column_kinds"]
         self.labels: list[str] = metadata["labels"]
         self.engine: str = metadata.get("engine", "sklearn")
-        self.numeric = [c for c, kind in self.kinds.items() if kind not in {"text", "boolean"}]
+        self.numeric = [c for c, kind in self.kinds.items() if kind not in NOT_NUMERIC]
         self.pipeline = skops.io.load(
             context.artifacts["pipeline"], trusted=metadata["trusted_types"]
         )
@@ -55,7 +57,8 @@ class TabularModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defined
             )
 
     def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Select the training columns in order; numbers as float64, categories as text."""
+        """Select the training columns in order; numbers as float64, categories as text, dates
+        as sent."""
         missing = [column for column in self.kinds if column not in frame.columns]
         if missing:
             raise ValueError(f"input is missing column(s): {', '.join(missing)}")
@@ -64,7 +67,9 @@ class TabularModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defined
         numbers = frame[self.numeric].to_numpy(dtype="float64") if self.numeric else None
         prepared: dict[str, Any] = {}
         for column, kind in self.kinds.items():
-            if kind in {"text", "boolean"}:
+            if kind in {"date", "datetime"}:
+                prepared[column] = frame[column].to_numpy()
+            elif kind in {"text", "boolean"}:
                 values = frame[column]
                 text = values.astype(object).where(values.notna(), MISSING_CATEGORY)
                 prepared[column] = text.astype(str).astype(object).to_numpy()
