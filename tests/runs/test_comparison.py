@@ -54,7 +54,7 @@ def test_a_failing_model_fails_the_parent_but_not_its_siblings(  # type: ignore[
     from mlops_tracking.core import models
     from mlops_tracking.runs.comparison import ComparisonFailedError, compare_and_log
 
-    def explode(params: dict, seed: int, classification: bool) -> object:  # type: ignore[type-arg]
+    def explode(params: dict, seed: int, classification: bool, threads: int) -> object:  # type: ignore[type-arg]
         raise MemoryError("out of memory building the network")
 
     broken = dataclasses.replace(models.FAMILIES["hist_gradient_boosting"], build=explode)
