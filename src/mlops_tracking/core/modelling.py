@@ -34,8 +34,8 @@ def run_threads(inputs: TrainingInputs) -> int:
 def train_and_evaluate(inputs: TrainingInputs, family: ModelFamily) -> TrainingRecord:
     """Fit the family's pipeline with its learning history, score it and export it.
 
-    Fitting, the history, evaluation and the ONNX parity check run with OpenMP and BLAS held
-    to the run's thread count.
+    Fitting, the history, evaluation, the ONNX parity check and the baseline run with OpenMP
+    and BLAS held to the run's thread count.
     """
     from mlops_tracking.core.threads import limited_threads
 
@@ -47,6 +47,7 @@ def _train_and_evaluate(inputs: TrainingInputs, family: ModelFamily) -> Training
     from sklearn.utils import estimator_html_repr
 
     from mlops_tracking.core import evaluation, export, plots
+    from mlops_tracking.core.baseline import judge_baseline
     from mlops_tracking.core.features import preprocessing_state
     from mlops_tracking.core.models import estimator_params, summarize_model
     from mlops_tracking.core.records import TrainingRecord
@@ -56,9 +57,14 @@ def _train_and_evaluate(inputs: TrainingInputs, family: ModelFamily) -> Training
     scores = evaluation.evaluate_model(
         pipeline, splits, dataset, config.evaluation, config.model.seed
     )
+    selection_metric, _ = evaluation.selection_rule(config.evaluation, dataset.task)
+    baseline = judge_baseline(
+        scores.metrics, splits, dataset, selection_metric, config.evaluation.calibration_bins
+    )
     onnx, onnx_metrics, tags, engine = _onnx(inputs, pipeline)
     skops = export.to_skops(pipeline)
     estimator = flatten({"model": estimator_params(pipeline)})
+    tags.update(baseline.tags())
     if fit.best_step is not None:
         tags["history.best_step"] = str(fit.best_step)
     return TrainingRecord(
@@ -90,6 +96,7 @@ def _train_and_evaluate(inputs: TrainingInputs, family: ModelFamily) -> Training
         preprocessing_state=preprocessing_state(pipeline[:-1]),
         custom_sources=custom_sources(dataset.task),
         code=inputs.code,
+        baseline=baseline,
     )
 
 
