@@ -3,8 +3,11 @@
 ``model.threads`` is ``auto`` or a number. ``auto`` is one thread on tables whose training split
 has fewer than ``AUTO_THREADS_MIN_ROWS`` rows, and every core this process may run on above
 that. On small tables, starting and synchronising threads costs more than parallel work saves,
-and on a busy machine OpenMP's threads wait for cores that other processes hold:
-``benchmarks/threads.py`` measures histogram gradient boosting both ways.
+and on a busy machine OpenMP's threads spin waiting for cores that other processes hold:
+``benchmarks/threads.py`` measures histogram gradient boosting both ways (on the busy 2-core
+development machine, two threads were 6-21x slower at 10,000 rows and still 9x slower at
+100,000, with identical models). On a shared machine, set ``model.threads=1`` for large tables
+too.
 
 The count reaches every estimator: the random forest's ``n_jobs`` (unless
 ``model.random_forest.n_jobs`` sets it), and, through ``threadpool_limits``, the OpenMP loops
