@@ -29,8 +29,11 @@ def test_our_runs_pass_every_required_item(any_run: StoredRun) -> None:
         "Custom metric",
         "System metrics (CPU, memory)",
         "Testing data (log_input)",
+        "Trivial baseline (validation and test)",
+        "Beats the trivial baseline (selection metric)",
     ):
         assert item in present, item
+    assert not report.flagged
     regression = report.task == "regression"
     by_name = {item.item: item for item in report.items}
     assert (by_name["RMSE"].status == "present") is regression
@@ -64,6 +67,11 @@ def test_a_bare_run_is_audited_and_told_what_is_missing() -> None:
     assert (
         "found only training_log_loss (1 step)" in missing["Training and validation loss per step"]
     )
+    assert "none recorded" in missing["Trivial baseline (validation and test)"]
+    verdict = {item.item: item for item in report.items}[
+        "Beats the trivial baseline (selection metric)"
+    ]
+    assert (verdict.status, verdict.location) == ("n/a", "no baseline recorded")
     assert "sklearn flavor" in missing["sklearn flavor, skops format"]
     assert "mlops.custom_metric" in missing["Custom metric"]
     present = {item.item for item in report.items if item.status == "present"}

@@ -23,6 +23,8 @@ from mlops_tracking.audit.registry_items import REGISTRY_CHECKS
 from mlops_tracking.audit.rules import AuditItem, Check, artifact, history, metric, params, tags
 from mlops_tracking.audit.run_items import (
     ENV_TAGS,
+    baseline_beaten,
+    baseline_metrics,
     children,
     custom_metric,
     data_version,
@@ -124,6 +126,8 @@ TRAINING_CHECKS: list[Check] = [
     ),
     metric("1 Metrics", "R²", r"^(test_|validation_|val_|eval_|training_)?r2(_score)?$", _REG),
     custom_metric,
+    baseline_metrics,
+    baseline_beaten,
     metric("1 Metrics", "Fit time", r"fit_time|training_time"),
     metric("1 Metrics", "Prediction latency", r"latency"),
     linked_metrics,
@@ -193,11 +197,17 @@ class AuditReport:
     def missing(self) -> list[AuditItem]:
         return [item for item in self.items if item.failed]
 
+    @property
+    def flagged(self) -> list[AuditItem]:
+        """Items recorded with a warning (the model does not beat its baseline)."""
+        return [item for item in self.items if item.status == "flagged"]
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["passed"] = self.passed
         data["summary"] = {
-            s: sum(i.status == s for i in self.items) for s in ("present", "missing", "n/a")
+            s: sum(i.status == s for i in self.items)
+            for s in ("present", "missing", "n/a", "flagged")
         }
         return data
 

@@ -1,5 +1,6 @@
 """Audit items of outline sections 1, 2, 6, 7 and 10 that no generic rule covers: source code,
-inputs and outputs, run details, the custom metric and the models a comparison compared."""
+inputs and outputs, run details, the custom metric, the trivial baseline and the models a
+comparison compared."""
 
 from __future__ import annotations
 
@@ -7,6 +8,13 @@ import re
 
 from mlops_tracking.audit.rules import AuditItem, Check, artifact, found, not_applicable, tags
 from mlops_tracking.audit.snapshot import RunSnapshot
+from mlops_tracking.core.baseline import (
+    BEATEN_TAG,
+    MARGIN_METRIC,
+    METRIC_TAG,
+    STRATEGY_TAG,
+    baseline_name,
+)
 from mlops_tracking.core.dvc_workspace import data_hashes
 
 # The environment tags every run carries (outline section 5).
@@ -200,4 +208,58 @@ def models_compared(s: RunSnapshot) -> AuditItem:
     value = s.params.get("compare.models", "")
     return found(
         "2 Parameters", "Models compared", [value] if value else [], "param compare.models"
+    )
+
+
+def baseline_metrics(s: RunSnapshot) -> AuditItem:
+    """The trivial baseline's validation and test metrics, and the verdict tag."""
+    section, item = "1 Metrics", "Trivial baseline (validation and test)"
+    validation = sorted(k for k in s.metrics if k.startswith(baseline_name("validation_")))
+    test = sorted(k for k in s.metrics if k.startswith(baseline_name("test_")))
+    verdict = s.tags.get(BEATEN_TAG)
+    if validation and test and verdict in {"true", "false"}:
+        selected = baseline_name(s.tags.get(METRIC_TAG, ""))
+        shown = selected if selected in validation else validation[0]
+        return AuditItem(
+            section,
+            item,
+            "present",
+            f"{len(validation) + len(test)} metrics ({shown}, …), "
+            f"{STRATEGY_TAG}={s.tags.get(STRATEGY_TAG, '?')}",
+        )
+    return AuditItem(
+        section,
+        item,
+        "missing",
+        f"baseline_validation_* and baseline_test_* metrics and tag {BEATEN_TAG} (none recorded: "
+        "a run trained before baselines were logged, or made without this project)",
+    )
+
+
+def baseline_beaten(s: RunSnapshot) -> AuditItem:
+    """Whether the model beats its baseline on the selection metric: a warning when it does not.
+
+    A model worse than the baseline is a truthfully recorded run, so it does not fail the audit
+    (which says whether a run is completely tracked); it is flagged on every audit, and the
+    promotion gate refuses it.
+    """
+    section, item = "1 Metrics", "Beats the trivial baseline (selection metric)"
+    verdict, metric = s.tags.get(BEATEN_TAG), s.tags.get(METRIC_TAG, "")
+    if verdict not in {"true", "false"}:
+        return not_applicable(section, item, "no baseline recorded")
+    model, baseline = s.metrics.get(metric), s.metrics.get(baseline_name(metric))
+    margin = s.metrics.get(MARGIN_METRIC)
+    figures = (
+        f"{metric} {model:.4g} vs {baseline:.4g} for the baseline (margin {margin:+.4g})"
+        if model is not None and baseline is not None and margin is not None
+        else f"{metric}; values not recorded"
+    )
+    if verdict == "true":
+        return AuditItem(section, item, "present", figures)
+    return AuditItem(
+        section,
+        item,
+        "flagged",
+        f"does NOT beat the baseline: {figures}; the promotion gate refuses it",
+        required=False,
     )

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from mlops_tracking.runs.recorded import RecordedRun
 
 STATUS_STYLE = {"FINISHED": "green", "FAILED": "red", "KILLED": "yellow", "RUNNING": "cyan"}
-AUDIT_STYLE = {"present": "green", "missing": "bold red", "n/a": "dim"}
+AUDIT_STYLE = {"present": "green", "missing": "bold red", "n/a": "dim", "flagged": "bold yellow"}
 
 
 def _number(value: float | None) -> str:
@@ -26,17 +26,41 @@ def _duration(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds:.1f}s"
 
 
+def baseline_cell(row: RecordedRun) -> str:
+    """Whether the run's model beats its trivial baseline, with the margin (``-``: not recorded)."""
+    from mlops_tracking.core.baseline import BEATEN_TAG, MARGIN_METRIC
+
+    verdict, margin = row.tags.get(BEATEN_TAG), row.metrics.get(MARGIN_METRIC)
+    if verdict not in {"true", "false"}:
+        return "-"
+    shown = "" if margin is None else f" {margin:+.3f}"
+    return f"[green]yes{shown}[/]" if verdict == "true" else f"[bold red]NO{shown}[/]"
+
+
+def _audit_cell(report: AuditReport | None) -> str:
+    if report is None:
+        return "-"
+    if not report.passed:
+        return f"[red]{len(report.missing)} missing[/]"
+    if report.flagged:
+        return f"[yellow]pass, {len(report.flagged)} flagged[/]"
+    return "[green]pass[/]"
+
+
 def runs_table(
     rows: Sequence[RecordedRun],
     metrics: Sequence[str],
     title: str,
     audits: dict[str, AuditReport] | None = None,
 ) -> Table:
-    """One row per run: name, model, status, chosen metrics, duration (and audit result)."""
+    """One row per run: name, status, chosen metrics, whether it beats its baseline, duration
+    (and audit result)."""
     table = Table(title=title, title_justify="left", header_style="bold")
     table.add_column("run", no_wrap=True, overflow="ellipsis")
-    for column in ("status", *metrics, "duration"):
+    for column in ("status", *metrics):
         table.add_column(column, justify="right" if column in metrics else "left")
+    table.add_column("beats baseline", no_wrap=True)  # on the selection metric, with the margin
+    table.add_column("duration")
     if audits is not None:
         table.add_column("audit")
     table.add_column("run id", style="dim", no_wrap=True)
@@ -46,17 +70,11 @@ def runs_table(
             name,
             f"[{STATUS_STYLE.get(row.status, '')}]{row.status}[/]",
             *(_number(row.metrics.get(m)) for m in metrics),
+            baseline_cell(row),
             _duration(row.duration_seconds),
         ]
         if audits is not None:
-            report = audits.get(row.run_id)
-            cells.append(
-                "-"
-                if report is None
-                else "[green]pass[/]"
-                if report.passed
-                else f"[red]{len(report.missing)} missing[/]"
-            )
+            cells.append(_audit_cell(audits.get(row.run_id)))
         table.add_row(*cells, row.run_id)
     return table
 

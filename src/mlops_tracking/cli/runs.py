@@ -42,12 +42,22 @@ def _print_outcome(outcome: RunOutcome, report: AuditReport) -> None:
     if report.passed:
         verdict = (
             f"[green]PASS[/] ({sum(i.status == 'present' for i in report.items)} items present)"
+            + _flagged_note(report)
         )
     else:
         missing = "; ".join(f"{i.item} ({i.location})" for i in report.missing)
         verdict = f"[red]{len(report.missing)} required item(s) missing[/]: {missing}"
     console.print(f"\nAudit: {verdict}. Details: `mlops-tracking audit {outcome.run_id}`.")
     console.print(f"Open the UI: {command}  then visit {url}")
+
+
+def _flagged_note(report: AuditReport) -> str:
+    """The warnings of a passing audit (a model that does not beat its baseline), if any."""
+    if not report.flagged:
+        return ""
+    return " [bold yellow]with warnings[/]: " + "; ".join(
+        f"{item.item}: {item.location}" for item in report.flagged
+    )
 
 
 @app.command()
@@ -158,7 +168,7 @@ def audit(
             console = terminal.console()
             console.print(audit_table(report))
             verdict = (
-                "[green]PASS[/]"
+                "[green]PASS[/]" + _flagged_note(report)
                 if report.passed
                 else (f"[red]FAIL[/]: {len(report.missing)} required item(s) missing")
             )
@@ -194,6 +204,9 @@ def demo(config: ConfigOption = DEFAULT_CONFIG) -> None:
             print_tour(terminal.console(), outcome.tour)
         passed = sum(report.passed for report in outcome.audits.values())
         console.print(f"Audit: {passed}/{len(outcome.audits)} runs pass every outline item.")
+        for report in outcome.audits.values():
+            for item in report.flagged:
+                console.print(f"  {report.run_name}: [yellow]warning[/] {item.location}")
         if not outcome.all_passed:
             for report in outcome.audits.values():
                 for item in report.missing:

@@ -149,8 +149,9 @@ class RandomForestParams(Section):
     max_depth: int | None = Field(None, ge=1)
     min_samples_leaf: int = Field(1, ge=1)
     max_features: Literal["sqrt", "log2"] | float | None = "sqrt"
-    # One thread: on tables of this size, thread start-up costs more than parallel trees save.
-    n_jobs: int = 1
+    # null: follow model.threads. A number still sets the forest's own worker count, as it did
+    # before model.threads existed (configs recorded by older runs keep loading and mean the same).
+    n_jobs: int | None = None
 
 
 class HistGradientBoostingParams(Section):
@@ -167,7 +168,11 @@ class MLPParams(Section):
     learning_rate_init: float = Field(1e-3, gt=0)
     batch_size: int = Field(32, ge=1)
     max_epochs: int = Field(150, ge=1)
+    # epochs without a better loss on the early-stopping slice before training stops
     patience: int | None = Field(20, ge=1)
+    # share of the training split held out (stratified, seeded by model.seed) to watch for early
+    # stopping: never the validation split, which models are compared and chosen on
+    early_stopping_fraction: float = Field(0.1, gt=0, le=0.5)
 
 
 class ModelConfig(Section):
@@ -175,11 +180,22 @@ class ModelConfig(Section):
 
     name: ModelName = "random_forest"
     seed: int = 42
+    # threads for fitting and scoring (OpenMP and BLAS included); auto: 1 on small tables, see
+    # core/threads.py
+    threads: Literal["auto"] | int = "auto"
     logistic_regression: LogisticRegressionParams = LogisticRegressionParams()
     ridge: RidgeParams = RidgeParams()
     random_forest: RandomForestParams = RandomForestParams()
     hist_gradient_boosting: HistGradientBoostingParams = HistGradientBoostingParams()
     mlp: MLPParams = MLPParams()
+
+    @field_validator("threads", mode="before")
+    @classmethod
+    def _threads_are_auto_or_a_count(cls, value: Any) -> Any:
+        # one message instead of pydantic's one per member of the union
+        if value == "auto" or (type(value) is int and value >= 1):
+            return value
+        raise ValueError(f"must be auto or a whole number of threads, at least 1 (got {value!r})")
 
     def hyperparameters(self, name: str | None = None) -> dict[str, Any]:
         """Return the configured hyperparameters of one family (default: the selected one)."""
@@ -293,7 +309,9 @@ class Config(Section):
         tree.pop("tracking")
         tree.pop("registry")
         tree["model"] = {"name": model["name"], "seed": model["seed"]}
-        tree["model"].update(model[self.model.name])
+        # An unset n_jobs follows model.threads: the estimator's own n_jobs param says the count.
+        family = {k: v for k, v in model[self.model.name].items() if (k, v) != ("n_jobs", None)}
+        tree["model"].update(family)
         return flatten(tree)
 
 

@@ -130,17 +130,22 @@ class OnnxParity:
     label_agreement: float
 
 
-def onnx_session(export: OnnxExport) -> Any:
+def onnx_session(export: OnnxExport, threads: int = 0) -> Any:
+    """An onnxruntime session; ``threads`` sizes its intra-op pool (0: onnxruntime's default)."""
     import onnxruntime
 
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
     return onnxruntime.InferenceSession(
-        export.model.SerializeToString(), providers=["CPUExecutionProvider"]
+        export.model.SerializeToString(), options, providers=["CPUExecutionProvider"]
     )
 
 
-def onnx_parity(export: OnnxExport, pipeline: Pipeline, X: pd.DataFrame) -> OnnxParity:
+def onnx_parity(
+    export: OnnxExport, pipeline: Pipeline, X: pd.DataFrame, threads: int = 0
+) -> OnnxParity:
     """Compare onnxruntime against scikit-learn on ``X``: probabilities (or values) and labels."""
-    outputs = onnx_session(export).run(None, export.feed(X))
+    outputs = onnx_session(export, threads).run(None, export.feed(X))
     if hasattr(pipeline[-1], "classes_"):
         labels, proba = outputs
         expected = pipeline.predict_proba(X)

@@ -31,11 +31,30 @@ if TYPE_CHECKING:
     from mlops_tracking.core.training import FitResult
 
 
+def run_threads(inputs: TrainingInputs) -> int:
+    """The thread count of a run on ``inputs`` (``model.threads``, resolved on its table)."""
+    from mlops_tracking.core.threads import resolve_threads
+
+    return resolve_threads(inputs.config.model.threads, len(inputs.splits.train))
+
+
 def train_and_evaluate(inputs: TrainingInputs, family: ModelFamily) -> TrainingRecord:
-    """Fit the family's pipeline with its learning history, score it and export it."""
+    """Fit the family's pipeline with its learning history, score it and export it.
+
+    Fitting, the history, evaluation, the ONNX parity check and the baseline run with OpenMP
+    and BLAS held to the run's thread count.
+    """
+    from mlops_tracking.core.threads import limited_threads
+
+    with limited_threads(run_threads(inputs)):
+        return _train_and_evaluate(inputs, family)
+
+
+def _train_and_evaluate(inputs: TrainingInputs, family: ModelFamily) -> TrainingRecord:
     from sklearn.utils import estimator_html_repr
 
     from mlops_tracking.core import evaluation, export, plots
+    from mlops_tracking.core.baseline import judge_baseline
     from mlops_tracking.core.features import preprocessing_state
     from mlops_tracking.core.models import estimator_params, summarize_model
     from mlops_tracking.core.records import TrainingRecord
@@ -45,9 +64,14 @@ def train_and_evaluate(inputs: TrainingInputs, family: ModelFamily) -> TrainingR
     scores = evaluation.evaluate_model(
         pipeline, splits, dataset, config.evaluation, config.model.seed
     )
+    selection_metric, _ = evaluation.selection_rule(config.evaluation, dataset.task)
+    baseline = judge_baseline(
+        scores.metrics, splits, dataset, selection_metric, config.evaluation.calibration_bins
+    )
     onnx, onnx_metrics, tags, engine = _onnx(inputs, pipeline)
     skops = export.to_skops(pipeline)
     estimator = flatten({"model": estimator_params(pipeline)})
+    tags.update(baseline.tags())
     if fit.best_step is not None:
         tags["history.best_step"] = str(fit.best_step)
     return TrainingRecord(
@@ -79,6 +103,7 @@ def train_and_evaluate(inputs: TrainingInputs, family: ModelFamily) -> TrainingR
         preprocessing_state=preprocessing_state(pipeline[:-1]),
         custom_sources=custom_sources(dataset.task),
         code=inputs.code,
+        baseline=baseline,
     )
 
 
@@ -101,22 +126,27 @@ def unfitted_pipeline(inputs: TrainingInputs, family: ModelFamily) -> Pipeline:
         dates=calendar_features(dataset),
     )
     fit_selection_size(preprocessor, config.features, train.X, train.y)
-    return build_pipeline(preprocessor, build_model(config.model, dataset.task, family.name))
+    estimator = build_model(config.model, dataset.task, family.name, run_threads(inputs))
+    return build_pipeline(preprocessor, estimator)
 
 
 def fit_pipeline(inputs: TrainingInputs, family: ModelFamily) -> tuple[Pipeline, FitResult]:
     """Build the family's pipeline and fit it with its learning history."""
+    from mlops_tracking.core.threads import limited_threads
     from mlops_tracking.core.training import fit_with_history
 
     pipeline = unfitted_pipeline(inputs, family)
-    fit = fit_with_history(
-        pipeline,
-        inputs.splits,
-        family,
-        n_classes=len(inputs.dataset.labels),
-        patience=inputs.config.model.mlp.patience,
-        seed=inputs.config.model.seed,
-    )
+    mlp = inputs.config.model.mlp
+    with limited_threads(run_threads(inputs)):
+        fit = fit_with_history(
+            pipeline,
+            inputs.splits,
+            family,
+            n_classes=len(inputs.dataset.labels),
+            patience=mlp.patience,
+            seed=inputs.config.model.seed,
+            stopping_fraction=mlp.early_stopping_fraction,
+        )
     return pipeline, fit
 
 
@@ -141,7 +171,7 @@ def _onnx(
         return None, {}, {"mlops.onnx_skipped": ONNX_DATES_SKIPPED}, "sklearn"
     try:
         onnx = export.to_onnx(pipeline, splits.train.X.head(1), dataset.categorical_columns)
-        parity = export.onnx_parity(onnx, pipeline, splits.test.X)
+        parity = export.onnx_parity(onnx, pipeline, splits.test.X, run_threads(inputs))
     except Exception as error:  # skl2onnx raises many types for unsupported pipelines
         return None, {}, {"mlops.onnx_error": f"{type(error).__name__}: {error}"[:500]}, "sklearn"
     if dataset.is_classification:
@@ -220,6 +250,8 @@ def derived_params(
             inputs.config.features.scaling != "none" and not family.scale_invariant
         ).lower(),
         "features.n_model_inputs": str(pipeline[-1].n_features_in_),
+        "model.threads": str(run_threads(inputs)),
+        "model.threads_setting": str(inputs.config.model.threads),
     }
     if dataset.source_sha256:
         derived["data.source_sha256"] = dataset.source_sha256

@@ -89,6 +89,10 @@ def precision_recall_figure(predictions: Predictions, labels: Sequence[str]) -> 
     return figure
 
 
+# The curves of a history, by prefix: the MLP's early stopping watches the `stop` slice.
+CURVE_LABELS = {"train": "train", "val": "val", "stop": "early-stopping slice"}
+
+
 def learning_curve_figure(history: History) -> Figure:
     from matplotlib.figure import Figure
 
@@ -96,10 +100,10 @@ def learning_curve_figure(history: History) -> Figure:
     figure = Figure(figsize=(6.0 * len(metrics), 4.5), dpi=FIGURE_DPI)
     figure.subplots_adjust(left=0.08, right=0.98, bottom=0.13, top=0.92, wspace=0.25)
     for ax, metric in zip(figure.subplots(1, len(metrics), squeeze=False)[0], metrics, strict=True):
-        for split in ("train", "val"):
+        for split, label in CURVE_LABELS.items():
             key = f"{split}_{metric}"
             if key in history.series:
-                ax.plot(history.steps, history.series[key], label=split)
+                ax.plot(history.steps, history.series[key], label=label)
         ax.set(
             xlabel=history.unit.replace("_", " "),
             ylabel=metric,

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
     from sklearn.pipeline import Pipeline
 
+    from mlops_tracking.core.baseline import Baseline
     from mlops_tracking.core.config import Config
     from mlops_tracking.core.dataset import Dataset, Splits
     from mlops_tracking.core.dvc_workspace import DvcState
@@ -105,6 +106,7 @@ class TrainingRecord:
     preprocessing_state: dict[str, Any]
     custom_sources: dict[str, str] = field(default_factory=dict)
     code: GitState | None = None
+    baseline: Baseline | None = None  # the task's trivial baseline on the same splits
 
 
 @dataclass(frozen=True)

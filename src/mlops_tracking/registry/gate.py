@@ -5,6 +5,10 @@ the run logged for it (``runs/rebuild.py``, which ``reproduce`` shares). The hol
 been tested on that same split (same digest): otherwise it may have trained on rows the
 candidate is tested on, and the comparison would be unfair. Anything that makes a fair
 comparison impossible is a ``RegistryError`` that says why.
+
+Before any holder, the candidate must beat the trivial baseline its run recorded on that same
+split (``baseline_test_<metric>``: class frequencies or the training mean), so a first holder
+is judged too. A run that recorded no baseline cannot be judged and is refused the same way.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlops_tracking.core.promotion import Gate, decide, gate_metric
+from mlops_tracking.core.promotion import Gate, check_baseline, decide, gate_metric, with_baseline
 from mlops_tracking.registry import catalog
 from mlops_tracking.registry.catalog import RegistryError, VersionRef
 
@@ -25,7 +29,11 @@ def evaluate_gate(config: Config, candidate: VersionRef, holder: str | None) -> 
     """Score the candidate (and the holder, if any) on the candidate's held-out test split."""
     inputs, digest = held_out_data(candidate)
     metric = gate_metric(config.registry.metric, inputs.dataset.task)
+    baseline = recorded_baseline(candidate, metric)
     candidate_value = score_version(candidate, inputs)[metric]
+    refusal = check_baseline(metric, candidate_value, baseline, config.registry.margin)
+    if refusal is not None:
+        return refusal, digest
     holder_value = None
     if holder is not None:
         holder_ref = VersionRef(candidate.name, holder)
@@ -44,7 +52,30 @@ def evaluate_gate(config: Config, candidate: VersionRef, holder: str | None) -> 
             )
         holder_value = score_version(holder_ref, inputs)[metric]
     gate = decide(metric, candidate_value, holder_value, config.registry.margin, holder or "")
-    return gate, digest
+    return with_baseline(gate, baseline), digest
+
+
+def recorded_baseline(ref: VersionRef, metric: str) -> float:
+    """The trivial baseline's ``metric`` on the held-out test split, as the version's run logged it.
+
+    The run scored its baseline on the test split whose digest the gate proves, so this is the
+    baseline's score on the very rows the candidate is scored on; recomputing it would need the
+    training split rebuilt and proven as well.
+    """
+    from mlops_tracking.core.baseline import baseline_name
+    from mlops_tracking.runs.recorded import read_run
+
+    name = baseline_name(f"test_{metric}")
+    run_id = catalog.model_version(ref).run_id or ""
+    value = read_run(run_id).metrics.get(name) if run_id else None
+    if value is None:
+        raise RegistryError(
+            f"no baseline recorded: the source run {run_id} of {ref} has no {name} (it was "
+            "trained before runs logged a baseline, or outside this project), so the gate cannot "
+            "tell whether it beats the trivial baseline. Retrain it, or promote with --force "
+            "--reason."
+        )
+    return value
 
 
 def held_out_data(ref: VersionRef) -> tuple[TrainingInputs, str]:

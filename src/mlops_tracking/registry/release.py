@@ -298,6 +298,7 @@ def promote(
             holder_value=gate.holder_value,
             margin=gate.margin,
             dataset_digest=digest,
+            baseline_value=gate.baseline_value,
         )
         return _record(name, entry, settings, gate)
 
@@ -362,6 +363,7 @@ def _decision_tags(entry: TrailEntry, gate: Gate | None) -> dict[str, str]:
         "candidate_value": f"{gate.candidate_value}" if gate else "n/a",
         "holder_value": f"{gate.holder_value}" if gate else "n/a",
         "margin": f"{gate.margin}" if gate else "n/a",
+        "baseline_value": f"{gate.baseline_value}" if gate else "n/a",
         "dataset_digest": entry.dataset_digest or "n/a",
     }
     return {f"promotion.{entry.alias}.{key}": value for key, value in fields.items()}
