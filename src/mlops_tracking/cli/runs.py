@@ -28,7 +28,7 @@ def _print_outcome(outcome: RunOutcome, report: AuditReport) -> None:
     from mlops_tracking.cli.run_tables import runs_table
     from mlops_tracking.core.evaluation import headline_metrics
     from mlops_tracking.runs.recorded import read_run
-    from mlops_tracking.runs.ui import ui_command
+    from mlops_tracking.runs.ui import run_url, ui_command
 
     console = terminal.console()
     rows = [read_run(outcome.run_id)]
@@ -48,6 +48,7 @@ def _print_outcome(outcome: RunOutcome, report: AuditReport) -> None:
         verdict = f"[red]{len(report.missing)} required item(s) missing[/]: {missing}"
     console.print(f"\nAudit: {verdict}. Details: `mlops-tracking audit {outcome.run_id}`.")
     console.print(f"Open the UI: {command}  then visit {url}")
+    console.print(f"This run's page: {run_url(outcome.experiment.id, outcome.run_id)}")
 
 
 @app.command()
