@@ -47,8 +47,10 @@ def _print_outcome(outcome: RunOutcome, report: AuditReport) -> None:
         missing = "; ".join(f"{i.item} ({i.location})" for i in report.missing)
         verdict = f"[red]{len(report.missing)} required item(s) missing[/]: {missing}"
     console.print(f"\nAudit: {verdict}. Details: `mlops-tracking audit {outcome.run_id}`.")
-    console.print(f"Open the UI: {command}  then visit {url}")
-    console.print(f"This run's page: {run_url(outcome.experiment.id, outcome.run_id)}")
+    # soft_wrap: an address folded by Rich at the terminal's width no longer opens
+    console.print(f"Open the UI: {command}", soft_wrap=True)
+    console.print(f"  runs table: {url}", soft_wrap=True)
+    console.print(f"  this run:   {run_url(outcome.experiment.id, outcome.run_id)}", soft_wrap=True)
 
 
 @app.command()
@@ -137,7 +139,8 @@ def _print_experiments(
             runs_table(rows, headline_metrics(task), f"Experiment {name} ({task})", audits)
         )
     command, url = ui_command(next(iter(experiments.values()), None))
-    console.print(f"\nOpen the MLflow UI: {command}\n                   then visit {url}")
+    console.print(f"\nOpen the MLflow UI: {command}", soft_wrap=True)
+    console.print(f"  runs table: {url}", soft_wrap=True)
 
 
 @app.command()
