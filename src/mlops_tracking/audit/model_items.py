@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from mlops_tracking.audit.rules import AuditItem, Check, found, not_applicable
 from mlops_tracking.audit.snapshot import RunSnapshot
+from mlops_tracking.core.metric_links import is_system_metric, metric_split
+
+if TYPE_CHECKING:
+    from mlflow.entities import LoggedModel, Metric
 
 
 def _models_with(s: RunSnapshot, test: Callable[[dict[str, object]], bool]) -> list[str]:
@@ -135,22 +141,80 @@ def models_complete(s: RunSnapshot) -> AuditItem:
     return AuditItem("4 Models", item, "present", f"{len(s.models)} models READY with MLmodel")
 
 
+# The contexts MLflow's dataset inputs carry, by the split each names (``core.metric_links``).
+_SPLIT_CONTEXTS = {
+    "training": "train",
+    "train": "train",
+    "validation": "validation",
+    "eval": "validation",
+    "testing": "test",
+    "test": "test",
+}
+
+
+def _split_datasets(s: RunSnapshot) -> dict[str, tuple[str, str]]:
+    """The run's dataset inputs as split -> (name, digest)."""
+    found: dict[str, tuple[str, str]] = {}
+    for entry in s.run.inputs.dataset_inputs if s.run.inputs else []:
+        for tag in entry.tags:
+            split = _SPLIT_CONTEXTS.get(tag.value) if tag.key == "mlflow.data.context" else None
+            if split is not None:
+                found[split] = (entry.dataset.name, entry.dataset.digest)
+    return found
+
+
+def _link_problem(metric: Metric, datasets: dict[str, tuple[str, str]]) -> str | None:
+    """What is wrong with one model metric's links, judged by ``core.metric_links``."""
+    if is_system_metric(metric.key):  # the system metrics item reports these
+        return None
+    split = metric_split(metric.key)
+    expected = datasets.get(split) if split is not None else None
+    if expected is None:  # a measurement, or a split the run logged no input for
+        return None
+    if (metric.dataset_name, metric.dataset_digest) != expected:
+        linked = metric.dataset_name or "no dataset"
+        return f"{metric.key} is linked to {linked}, not to {expected[0]} ({split} split)"
+    return None
+
+
 def linked_metrics(s: RunSnapshot) -> AuditItem:
+    """Metrics on the models name the dataset they were computed on.
+
+    ``validation_*`` must link to the run's validation input and ``test_*`` to its test input:
+    a validation metric linked to the test set claims the wrong data.
+    """
     item = "Metrics linked to the model and evaluation dataset"
-    linked = []
-    for model in s.models:
-        on_data = [m for m in model.metrics or [] if m.dataset_digest]
-        if on_data:
-            linked.append(
-                f"{model.name}: {len(on_data)} metrics on {on_data[0].dataset_name} "
-                f"(digest {on_data[0].dataset_digest})"
-            )
+    datasets = _split_datasets(s)
+    problems = [
+        f"{model.name}: {problem}"
+        for model in s.models
+        for metric in model.metrics or []
+        if (problem := _link_problem(metric, datasets))
+    ]
+    if problems:
+        more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+        return AuditItem("1 Metrics", item, "missing", problems[0] + more)
+    summaries = {model.name: _links_summary(model) for model in s.models}
+    shown = sorted({text for text in summaries.values() if text})
+    if len(shown) == 1 and len(summaries) > 1:  # usual: every format carries the same links
+        shown = [f"{shown[0]} (each of {len(summaries)} models)"]
     return found(
         "1 Metrics",
         item,
-        linked[:2],
+        shown[:1],
         "metrics logged with model_id= and dataset= (shown on the model page)",
     )
+
+
+def _links_summary(model: LoggedModel) -> str:
+    """``9 on breast_cancer-validation, 9 on breast_cancer-test, 5 on no dataset``."""
+    counts = Counter(m.dataset_name for m in model.metrics or [])
+    if not any(counts):  # nothing linked to a dataset: not what the item looks for
+        return ""
+    parts = [f"{n} on {name}" for name, n in counts.items() if name]
+    if counts[None]:
+        parts.append(f"{counts[None]} on no dataset")
+    return ", ".join(parts)
 
 
 def hyperparameters(s: RunSnapshot) -> AuditItem:

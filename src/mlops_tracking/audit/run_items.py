@@ -16,6 +16,7 @@ from mlops_tracking.core.baseline import (
     baseline_name,
 )
 from mlops_tracking.core.dvc_workspace import data_hashes
+from mlops_tracking.core.metric_links import is_system_metric
 
 # The environment tags every run carries (outline section 5).
 ENV_TAGS = (
@@ -181,16 +182,30 @@ def children(s: RunSnapshot) -> AuditItem:
 
 
 def system_metrics(s: RunSnapshot) -> AuditItem:
+    """CPU and memory sampled on the run, and on the run only: they describe the machine."""
+    item = "System metrics (CPU, memory)"
     if s.tags.get("mlops.system_metrics") == "false":
         return not_applicable(
-            "10 Run details",
-            "System metrics (CPU, memory)",
-            "switched off (tracking.system_metrics=false)",
+            "10 Run details", item, "switched off (tracking.system_metrics=false)"
         )
-    hits = [k for k in s.metrics if k.startswith("system/") and ("cpu" in k or "memory" in k)]
+    on_models = [
+        f"{model.name} carries {metric.key}"
+        for model in s.models
+        for metric in model.metrics or []
+        if is_system_metric(metric.key)
+    ]
+    if on_models:
+        return AuditItem(
+            "10 Run details",
+            item,
+            "missing",
+            f"system metrics on the run only, but {on_models[0]}"
+            + (f" (+{len(on_models) - 1} more)" if len(on_models) > 1 else ""),
+        )
+    hits = [k for k in s.metrics if is_system_metric(k) and ("cpu" in k or "memory" in k)]
     return found(
         "10 Run details",
-        "System metrics (CPU, memory)",
+        item,
         hits,
         "system/cpu_* and system/*memory* metrics (log_system_metrics=True)",
     )

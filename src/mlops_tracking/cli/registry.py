@@ -71,6 +71,7 @@ def register(
 
     def body() -> None:
         from mlops_tracking.registry.release import register_run
+        from mlops_tracking.runs.ui import registered_version_url
 
         settings = _registry_settings(config)
         _open()
@@ -82,6 +83,9 @@ def register(
         if done.onnx is not None:
             console.print(f"  ONNX form: {done.onnx.name} version {done.onnx.version}")
         console.print(f"  model card: run artifact {done.card_artifact} (and the description)")
+        console.print(
+            f"  in the UI: {registered_version_url(done.version.name, done.version.version)}"
+        )
         promote = (
             f"mlops-tracking promote {done.version.name} --to staging "
             f"--version {done.version.version}"

@@ -28,7 +28,7 @@ def _print_outcome(outcome: RunOutcome, report: AuditReport) -> None:
     from mlops_tracking.cli.run_tables import runs_table
     from mlops_tracking.core.evaluation import headline_metrics
     from mlops_tracking.runs.recorded import read_run
-    from mlops_tracking.runs.ui import ui_command
+    from mlops_tracking.runs.ui import run_url, ui_command
 
     console = terminal.console()
     rows = [read_run(outcome.run_id)]
@@ -48,7 +48,10 @@ def _print_outcome(outcome: RunOutcome, report: AuditReport) -> None:
         missing = "; ".join(f"{i.item} ({i.location})" for i in report.missing)
         verdict = f"[red]{len(report.missing)} required item(s) missing[/]: {missing}"
     console.print(f"\nAudit: {verdict}. Details: `mlops-tracking audit {outcome.run_id}`.")
-    console.print(f"Open the UI: {command}  then visit {url}")
+    # soft_wrap: an address folded by Rich at the terminal's width no longer opens
+    console.print(f"Open the UI: {command}", soft_wrap=True)
+    console.print(f"  runs table: {url}", soft_wrap=True)
+    console.print(f"  this run:   {run_url(outcome.experiment.id, outcome.run_id)}", soft_wrap=True)
 
 
 def _flagged_note(report: AuditReport) -> str:
@@ -145,7 +148,8 @@ def _print_experiments(
         metrics = table_metrics(rows, headline_metrics(task))
         console.print(runs_table(rows, metrics, f"Experiment {name} ({task})", audits))
     command, url = ui_command(next(iter(experiments.values()), None))
-    console.print(f"\nOpen the MLflow UI: {command}\n                   then visit {url}")
+    console.print(f"\nOpen the MLflow UI: {command}", soft_wrap=True)
+    console.print(f"  runs table: {url}", soft_wrap=True)
 
 
 @app.command()

@@ -42,7 +42,27 @@ def lineage(reference: str) -> dict[str, Any]:
         run = read_run(run_id)
     except RunNotFoundError:
         raise RegistryError(f"the source run {run_id} is no longer in this store") from None
-    return {"model": model, **run_lineage(run)}
+    return {"model": model, **run_lineage(run), "model_metrics": model_metrics(model)}
+
+
+def model_metrics(model: dict[str, Any]) -> list[dict[str, Any]]:
+    """The metrics linked to the version's LoggedModel, each with the dataset it was computed on.
+
+    Empty when the version's source is not a LoggedModel (``models:/m-...``) of this store.
+    """
+    from mlflow.exceptions import MlflowException
+
+    uri = str(model.get("logged_model") or "")
+    if not uri.startswith("models:/m-"):
+        return []
+    try:
+        logged = client().get_logged_model(uri.removeprefix("models:/"))
+    except MlflowException:
+        return []
+    return [
+        {"key": m.key, "value": m.value, "dataset": m.dataset_name, "digest": m.dataset_digest}
+        for m in logged.metrics or []
+    ]
 
 
 def _logged_model(model_id: str) -> tuple[str, dict[str, Any]]:
