@@ -1,4 +1,4 @@
-"""Scoring a table with integer, boolean and categorical columns: the gate, predict and the endpoint.
+"""Scoring a table with integer, boolean and categorical columns: gate, predict and endpoint.
 
 One model is trained per module on such a table (integers without gaps are declared ``long`` in
 the signature, as real tables with a ``year`` or ``cylinders`` column are); each test gets its

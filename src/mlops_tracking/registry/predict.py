@@ -9,7 +9,6 @@ gate scores held-out data through the same loader.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -149,68 +148,20 @@ def predict_with(
 ) -> pd.DataFrame:
     """Outputs of the registered deployable model for ``rows`` (raw or training form).
 
-    The rows take the signature's types first (``check_rows``, the rules the model itself
-    runs), so a held-out split in training form (integers as float64, booleans as text) scores
-    like a CSV or a request. A value that cannot is a ``DataError`` naming ``origin``.
+    The rows take the types of the model's own input rules first (``runs/scoring.py``), so a
+    held-out split in training form (integers as float64, booleans as text) scores like a CSV
+    or a request. A value that cannot is a ``DataError`` naming ``origin``.
     """
-    from mlops_tracking.core.rows import check_rows
-    from mlops_tracking.runs.lifecycle import forget_active_model
+    from mlops_tracking.runs.scoring import score_rows
 
-    model = _loaded(catalog.client().tracking_uri, ref.name, ref.version)
-    forget_active_model()  # loading made it the process-wide active model
-    types = input_types(model)
-    typed = check_rows(rows, types, origin or f"rows for {ref}") if types else rows
-    params = {"engine": engine} if engine else None
-    outputs: pd.DataFrame = model.predict(typed, params=params)
-    return outputs
+    return score_rows(_loaded(ref), rows, origin or f"rows for {ref}", engine)
 
 
-def input_types(model: Any) -> dict[str, str]:
-    """The column types a loaded deployable model's input rules apply, in signature order.
+def _loaded(ref: VersionRef) -> Any:
+    """A registered version, loaded once per store and process: a version never changes."""
+    from mlops_tracking.runs.scoring import load_deployable
 
-    Recorded with the model; for a model logged before they were, read from its signature
-    (nothing for a signature without column names: such rows go to the model as they are).
-    """
-    from mlflow.exceptions import MlflowException
-
-    try:
-        recorded = getattr(model.unwrap_python_model(), "types", None)
-    except MlflowException:  # not a Python model: a model registered from a run of another tool
-        recorded = None
-    if recorded:
-        return dict(recorded)
-    schema = model.metadata.get_input_schema()
-    if schema is None or not schema.has_input_names():
-        return {}
-    return {spec.name: getattr(spec.type, "name", "any") for spec in schema.inputs}
-
-
-def recorded_categories(ref: VersionRef) -> dict[str, list[str]] | None:
-    """The categories the version's encoder learned, as its deployable model recorded them.
-
-    None for a model logged before they were recorded (it cannot tell unseen ones).
-    """
-    from mlflow.exceptions import MlflowException
-
-    model = _loaded(catalog.client().tracking_uri, ref.name, ref.version)
-    try:
-        categories: dict[str, list[str]] | None = getattr(
-            model.unwrap_python_model(), "categories", None
-        )
-    except MlflowException:  # not a Python model
-        return None
-    return categories
-
-
-@functools.lru_cache(maxsize=8)
-def _loaded(store: str, name: str, version: str) -> Any:
-    """A registered version, loaded once per process: a version's model never changes.
-
-    Keyed by store too, since the same name and version in another store is another model.
-    """
-    import mlflow
-
-    return mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+    return load_deployable(f"models:/{ref.name}/{ref.version}")
 
 
 @dataclass(frozen=True)
@@ -230,15 +181,16 @@ def batch_predict(
     import time
 
     from mlops_tracking.core.rows import check_rows, read_rows, unseen_report
+    from mlops_tracking.runs.scoring import input_types, recorded_categories
 
     if engine not in {"pyfunc", "onnx"}:
         raise RegistryError(f"--engine must be pyfunc or onnx, not '{engine}'")
     ref = catalog.resolve(reference)
-    model = _loaded(catalog.client().tracking_uri, ref.name, ref.version)
+    model = _loaded(ref)
     # the types the model's own input rules apply (booleans are "any" in the signature)
     signature = Signature(input_types(model), signature_of(ref).labels)
     rows = check_rows(read_rows(input_path), signature.columns, str(input_path))
-    categories = recorded_categories(ref)
+    categories = recorded_categories(model)
     unseen = None if categories is None else unseen_report(rows, signature.columns, categories)
     start = time.perf_counter()
     outputs = predict_rows(ref, rows, signature, engine)

@@ -154,7 +154,7 @@ def _pyfunc_signature(package: ModelPackage) -> Any:
     # and null into False before the model runs; the model reads them itself
     # (core/model_input.py: true/false, 1/0, yes/no, missing).
     inputs: list[Any] = [
-        ColSpec(AnyType() if kind == "boolean" else SIGNATURE_TYPES[kind], column)
+        ColSpec(AnyType() if kind == "boolean" else SIGNATURE_TYPES[kind], column)  # type: ignore[no-untyped-call]
         for column, kind in package.column_kinds.items()
     ]
     # A request may pick the engine (``"params": {"engine": "sklearn"}``); the default is the
