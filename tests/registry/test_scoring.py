@@ -268,3 +268,31 @@ def test_the_endpoint_names_each_rows_unseen_categories_and_refuses_bad_values(
     status, error = _invoke(model, {"dataframe_records": [{**row, "turbo": "maybe"}]})
     assert status == 400
     assert re.search(r"column 'turbo' must be boolean .* holds 'maybe'", error["message"])
+
+
+@pytest.mark.slow
+def test_a_served_model_answers_with_the_unseen_categories_of_each_row(
+    cars_run: str,
+) -> None:
+    import http.client
+
+    from mlops_tracking.core.config import Config
+    from mlops_tracking.registry.endpoints import free_port
+    from mlops_tracking.registry.release import register_run
+    from mlops_tracking.registry.serving import deployment, launch
+
+    ref = register_run(cars_run, Config().registry).version
+    row = {"year": 1975, "cylinders": 6, "horsepower": 95.5, "fuel": "petrol", "turbo": "no"}
+    body = {"dataframe_records": [{**row, "origin": "Japan"}, {**row, "origin": "Atlantis"}]}
+
+    with deployment(launch(ref, "tester", port=free_port())) as served:
+        connection = http.client.HTTPConnection(served.host, served.port, timeout=30)
+        connection.request(
+            "POST", "/invocations", json.dumps(body), {"Content-Type": "application/json"}
+        )
+        response = connection.getresponse()
+        answer = json.loads(response.read().decode())
+        connection.close()
+
+    assert response.status == 200, answer
+    assert [p["unseen_categories"] for p in answer["predictions"]] == ["", "origin"]
