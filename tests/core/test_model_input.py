@@ -198,6 +198,34 @@ def test_datetimes_in_a_string_column_become_iso_text() -> None:
     assert typed["text"].tolist() == ["31/05/2024", "2024-06-01"]  # text is kept as written
 
 
+def test_a_date_column_goes_to_the_pipeline_as_sent() -> None:
+    # the pipeline's calendar step reads the training format, ISO 8601 and datetime64 itself
+    rows = pd.DataFrame(
+        {
+            "text": ["31/05/2024", None],
+            "dates": pd.to_datetime(["2024-05-31", None]),
+            "number": [20240531, 20240601],
+        }
+    )
+    types = {"text": "date", "dates": "date", "number": "date"}
+
+    typed = coerce_rows(rows, types)
+    prepared = training_form(typed, types)
+
+    assert typed["text"].tolist() == ["31/05/2024", None]
+    assert typed["dates"].dtype.kind == "M"
+    assert typed["number"].tolist() == ["20240531", "20240601"]
+    assert prepared["text"].iloc[0] == "31/05/2024"
+    assert pd.isna(prepared["text"].iloc[1])
+    assert prepared["dates"].dtype.kind == "M"
+
+
+def test_every_kind_of_source_column_has_a_rule() -> None:
+    from mlops_tracking.core.records import SIGNATURE_TYPES
+
+    assert set(SIGNATURE_TYPES) <= set(model_input.KIND_TYPES)
+
+
 # --- columns -----------------------------------------------------------------------------------
 
 

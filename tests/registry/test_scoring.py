@@ -128,6 +128,31 @@ def test_the_gate_promotes_a_table_with_integer_columns_and_records_the_comparis
     assert float(tags["promotion.staging.holder_value"]) == pytest.approx(test_log_loss, rel=1e-5)
 
 
+def test_a_gate_that_cannot_score_says_the_cause_in_one_line_and_records_it(
+    cars_run: str, monkeypatch: pytest.MonkeyPatch, client
+) -> None:  # type: ignore[no-untyped-def]
+    from mlops_tracking.cli.app import app
+    from mlops_tracking.registry.catalog import read_trail
+    from mlops_tracking.runs import scoring
+
+    assert runner.invoke(app, ["register", cars_run, "--name", NAME]).exit_code == 0
+    # without the input rules, MLflow meets the split as it was before them: integers as float64
+    monkeypatch.setattr(scoring, "input_types", lambda model: {})
+
+    result = runner.invoke(app, ["promote", NAME, "--to", "staging", "--version", "1"])
+
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.split())
+    assert said == (
+        f"error: models:/{NAME}/1 cannot score its held-out test split: Incompatible input "
+        "types for column year. Can not safely convert float64 to int64."
+    )
+    (refused,) = read_trail(NAME)
+    assert refused.decision == "rejected"
+    assert "Can not safely convert float64 to int64" in refused.reason
+    assert "staging" not in client.get_registered_model(NAME).aliases
+
+
 def test_the_reason_of_a_schema_failure_is_said_without_the_data() -> None:
     from mlflow.exceptions import MlflowException
 

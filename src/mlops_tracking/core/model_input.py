@@ -32,6 +32,17 @@ import pandas as pd
 MISSING_CATEGORY = "missing"  # the spelling mlops_tracking.core.dataset uses for missing categories
 UNSEEN_COLUMN = "unseen_categories"  # the output column naming a row's unseen categories
 NUMBER_TYPES = {"double": "float64", "float": "float32", "long": "int64", "integer": "int32"}
+# How a deployable model reads each kind of source column (``core/dataset.py``'s kinds). The
+# same names as MLflow's signature types, plus ``date``: a date column goes to the pipeline as
+# sent (its calendar step reads the training format, ISO 8601 and ``datetime64``).
+KIND_TYPES = {
+    "float": "double",
+    "integer": "long",
+    "boolean": "boolean",
+    "text": "string",
+    "date": "date",
+    "datetime": "date",
+}
 WHOLE_NUMBER_TYPES = {"long", "integer"}
 TEXT_TYPES = {"string", "boolean"}  # encoded as categories by the pipeline
 _TRUE, _FALSE = {"true", "1", "1.0", "yes"}, {"false", "0", "0.0", "no"}
@@ -49,7 +60,8 @@ def coerce_rows(frame: pd.DataFrame, types: Mapping[str, str]) -> pd.DataFrame:
     numbers, numeric text), ``long``/``integer`` (int64/32; whole numbers, also read as
     ``1975.0`` or ``"1975"``), ``boolean`` (True/False/None from booleans, 1/0, true/false,
     yes/no), ``string`` (text; numbers as written, ``3.0`` as ``3``; dates in ISO 8601) and
-    ``datetime`` (``datetime64[ns]`` from datetimes or ISO 8601 text). A column already of its
+    ``datetime`` (``datetime64[ns]`` from datetimes or ISO 8601 text); ``date`` keeps text and
+    ``datetime64`` as sent (see ``KIND_TYPES``). A column already of its
     type is kept as is, so typed rows cost almost nothing. Raises ``InputError`` for a missing
     column or the first value that cannot take its type; rows are numbered from 1.
     """
@@ -82,10 +94,13 @@ def _typed(values: pd.Series | None, dtype: Any, kind: str) -> bool:
         return bool(dtype == NUMBER_TYPES[kind])
     if kind == "boolean":
         return pd.api.types.is_bool_dtype(dtype)
+    text = values is not None and all(isinstance(v, str) or v is None for v in values)
     if kind == "string":
-        return values is not None and all(isinstance(v, str) or v is None for v in values)
+        return text
     if kind == "datetime":
         return bool(dtype == "datetime64[ns]")
+    if kind == "date":
+        return text or pd.api.types.is_datetime64_any_dtype(dtype)
     return True  # binary and structured types: MLflow's own enforcement decides
 
 
@@ -98,6 +113,8 @@ def _coerce(values: pd.Series, column: str, kind: str) -> pd.Series:
         return _text(values)
     if kind == "datetime":
         return _datetimes(values, column)
+    if kind == "date":  # as sent, but text for what is neither text nor a date (20240531)
+        return _text(values)
     return values  # binary and structured types: MLflow's own enforcement decides
 
 
@@ -220,8 +237,8 @@ def _refuse_first(bad: pd.Series, values: pd.Series, rule: str, *, show: bool = 
 def training_form(rows: pd.DataFrame, types: Mapping[str, str]) -> pd.DataFrame:
     """Coerced rows as the pipeline saw them in training: numbers float64, categories text.
 
-    Missing categories become ``missing``, as in training; dates pass as they are (the
-    pipeline's calendar step reads text and ``datetime64`` alike).
+    Missing categories become ``missing``, as in training; dates (``date``, ``datetime``) pass
+    as they are (the pipeline's calendar step reads text and ``datetime64`` alike).
     """
     numeric = [column for column, kind in types.items() if kind in NUMBER_TYPES]
     # One conversion for all numeric columns: per-column pandas calls cost ~0.1 ms each,

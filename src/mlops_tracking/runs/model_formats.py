@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_tracking.core import model_input
 from mlops_tracking.core.environment import package_version
-from mlops_tracking.core.model_input import UNSEEN_COLUMN
+from mlops_tracking.core.model_input import KIND_TYPES, UNSEEN_COLUMN
 from mlops_tracking.core.records import SIGNATURE_TYPES
 from mlops_tracking.runs.datasets import integer_codes_expected
 
@@ -174,7 +174,8 @@ def _log_pyfunc(package: ModelPackage) -> ModelInfo:
 
     metadata = {
         "column_kinds": package.column_kinds,
-        "input_types": {c: SIGNATURE_TYPES[kind] for c, kind in package.column_kinds.items()},
+        # the types its input rules apply (core/model_input.py), by column
+        "input_types": {c: KIND_TYPES.get(k, "any") for c, k in package.column_kinds.items()},
         "categories": encoder_categories(package.pipeline),
         "labels": list(package.labels),
         "trusted_types": package.skops.trusted_types,
