@@ -273,14 +273,19 @@ def predict(
     """Score a CSV with a registered version; the inference is logged as its own run."""
 
     def body() -> None:
+        from mlops_tracking.core.model_input import UNSEEN_COLUMN
         from mlops_tracking.registry.predict import batch_predict
 
         _open()
         done = batch_predict(reference, input_file, output, engine, _author())
-        terminal.console().print(
+        console = terminal.console()
+        console.print(
             f"Wrote {done.rows} predictions by {done.ref} ({engine}, {done.seconds:.3f} s) to "
             f"{done.output}\nInference run: {done.run_id}"
         )
+        if done.unseen is not None and done.unseen.rows:
+            console.print(f"[yellow]warning:[/] {done.unseen.describe()}.")
+            console.print(f"  (column {UNSEEN_COLUMN} of the predictions names them per row)")
 
     terminal.run_command(body)
 

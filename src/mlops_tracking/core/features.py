@@ -212,3 +212,22 @@ def _feature_names_out(preprocessor: Pipeline) -> list[str]:
 
 def _to_list(values: Any) -> list[Any]:
     return [v.item() if hasattr(v, "item") else v for v in list(values)]
+
+
+def encoder_categories(pipeline: Pipeline) -> dict[str, list[str]]:
+    """The categories the fitted encoder learned, by input column ({} without categories).
+
+    What a deployable model counts unseen values against: the encoder's own ``categories_``,
+    in training form (text, missing values spelled ``missing``).
+    """
+    preprocess = pipeline[0]
+    columns = getattr(preprocess, "named_steps", {}).get("columns")
+    if columns is None:  # only numeric columns: no ColumnTransformer, no encoder
+        return {}
+    for name, encoder, names in columns.transformers_:
+        if name == "categorical" and hasattr(encoder, "categories_"):
+            return {
+                str(column): [str(value) for value in known]
+                for column, known in zip(names, encoder.categories_, strict=True)
+            }
+    return {}

@@ -14,7 +14,7 @@ is judged too. A run that recorded no baseline cannot be judged and is refused t
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlops_tracking.core.promotion import Gate, check_baseline, decide, gate_metric, with_baseline
 from mlops_tracking.registry import catalog
@@ -124,10 +124,9 @@ def score_version(ref: VersionRef, inputs: TrainingInputs) -> dict[str, float]:
 
     from mlops_tracking.core.evaluation import Predictions, compute_metrics
     from mlops_tracking.core.promotion import proba_matrix
-    from mlops_tracking.registry.predict import predict_with
 
     dataset, split = inputs.dataset, inputs.splits.test
-    outputs = predict_with(ref, split.X)
+    outputs = _outputs(ref, split.X)
     if dataset.task == "regression":
         predictions = Predictions(split, outputs["prediction"].to_numpy(dtype=float), None)
     else:
@@ -135,3 +134,33 @@ def score_version(ref: VersionRef, inputs: TrainingInputs) -> dict[str, float]:
         predictions = Predictions(split, np.argmax(proba, axis=1), proba)
     bins = inputs.config.evaluation.calibration_bins
     return compute_metrics(predictions, dataset.task, len(dataset.labels), bins)
+
+
+def _outputs(ref: VersionRef, rows: Any) -> Any:
+    """The version's outputs for held-out rows, or a short refusal that says why not.
+
+    The rows are in training form; ``predict_with`` types them by the signature first, so an
+    integer column (float64 in training form) scores as the ``long`` its signature declares.
+    """
+    from mlflow.exceptions import MlflowException
+
+    from mlops_tracking.core.errors import DataError
+    from mlops_tracking.registry.predict import predict_with
+
+    try:
+        return predict_with(ref, rows, origin=f"the held-out test split of {ref}")
+    except DataError as error:
+        raise RegistryError(f"{error}; the gate cannot score it") from None
+    except MlflowException as error:
+        raise RegistryError(f"{ref} cannot score its held-out test split: {cause(error)}") from None
+
+
+def cause(error: Exception) -> str:
+    """The reason at the end of an MLflow message, without the data it quotes.
+
+    Schema errors read "Failed to enforce schema of data '<the whole frame>' with schema
+    '<every column>'. Error: <the reason>"; only the reason helps.
+    """
+    message = str(getattr(error, "message", error))
+    reason = message.rsplit("Error: ", 1)[-1].strip()
+    return " ".join(reason.split())[:500]

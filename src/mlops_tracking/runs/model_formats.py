@@ -24,7 +24,9 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlops_tracking.core import model_input
 from mlops_tracking.core.environment import package_version
+from mlops_tracking.core.model_input import KIND_TYPES, UNSEEN_COLUMN
 from mlops_tracking.core.records import SIGNATURE_TYPES
 from mlops_tracking.runs.datasets import integer_codes_expected
 
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
 # The deployable pyfunc is logged as models-from-code: this file is the model's code, and a run
 # also keeps it among its custom functions (custom/deployable_model.py).
 DEPLOYABLE_MODEL_CODE = Path(__file__).parent / "deployable_model.py"
+MODEL_INPUT_CODE = Path(model_input.__file__)
 
 
 _COMMON = ("mlflow", "numpy", "pandas", "scipy")
@@ -171,16 +174,23 @@ def _log_onnx(package: ModelPackage) -> ModelInfo:
 def _pyfunc_signature(package: ModelPackage) -> Any:
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
+    from mlflow.types.schema import AnyType
 
     outputs: list[Any] = [ColSpec("double", "prediction")]
     if package.labels:
         probabilities = [ColSpec("double", f"proba_{label}") for label in package.labels]
         outputs = [ColSpec("string", "label"), *probabilities]
-    # The deployable model takes raw rows: text for categories, booleans and integers where the
-    # source data had them (MLflow refuses to cast int64 to double, so a JSON payload with
-    # `"visits": 3` would be rejected by a double column).
+    if package.categorical:  # which of a row's categories training never saw ('' when none)
+        outputs.append(ColSpec("string", UNSEEN_COLUMN, required=False))
+    # The deployable model takes raw rows: text for categories, integers where the source data
+    # had them (MLflow's in-process enforcement refuses int64 for a double column, so a frame
+    # with `visits` as int64 would be rejected). Booleans are declared `any`: MLflow's JSON
+    # parser casts a boolean column with astype(bool), which turns "false" and "no" into True
+    # and null into False before the model runs; the model reads them itself
+    # (core/model_input.py: true/false, 1/0, yes/no, missing).
     inputs: list[Any] = [
-        ColSpec(SIGNATURE_TYPES[kind], column) for column, kind in package.column_kinds.items()
+        ColSpec(AnyType() if kind == "boolean" else SIGNATURE_TYPES[kind], column)  # type: ignore[no-untyped-call]
+        for column, kind in package.column_kinds.items()
     ]
     # A request may pick the engine (``"params": {"engine": "sklearn"}``); the default is the
     # one training found faithful.
@@ -195,8 +205,13 @@ def package_engine(package: ModelPackage) -> str:
 def _log_pyfunc(package: ModelPackage) -> ModelInfo:
     import mlflow
 
+    from mlops_tracking.core.features import encoder_categories
+
     metadata = {
         "column_kinds": package.column_kinds,
+        # the types its input rules apply (core/model_input.py), by column
+        "input_types": {c: KIND_TYPES.get(k, "any") for c, k in package.column_kinds.items()},
+        "categories": encoder_categories(package.pipeline),
         "labels": list(package.labels),
         "trusted_types": package.skops.trusted_types,
         "task": package.task,
@@ -209,6 +224,8 @@ def _log_pyfunc(package: ModelPackage) -> ModelInfo:
     ):
         files = {
             "pipeline": (Path(scratch) / "pipeline.skops", package.skops.data),
+            # the input rules predict and the gate run too, shipped so the model keeps its own
+            "model_input": (Path(scratch) / "model_input.py", MODEL_INPUT_CODE.read_bytes()),
             "metadata": (Path(scratch) / "metadata.json", json.dumps(metadata, indent=2).encode()),
         }
         if package.onnx is not None:
