@@ -232,11 +232,11 @@ def test_a_messy_csv_trains_end_to_end(tmp_path: Path, client) -> None:  # type:
     """Odd column names, booleans, id columns and numeric typos: every format still works."""
     import mlflow
     import pandas as pd
-    from test_data import _messy_csv
 
+    from messy_table import messy_csv
     from mlops_tracking.audit.checklist import audit_run
 
-    csv = _messy_csv(tmp_path / "messy.csv")
+    csv = messy_csv(tmp_path / "messy.csv")
     result = _train(f"data.path={csv}", "data.target=label", "model.name=logistic_regression")
     assert result.exit_code == 0, result.output
     (run,) = client.search_runs([client.get_experiment_by_name("messy-binary").experiment_id])

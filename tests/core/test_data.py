@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from conftest import PARAMS, write_csv
+from messy_table import messy_csv
 from mlops_tracking.core.cleaning import MIN_ROWS
 from mlops_tracking.core.config import Config, ShippedDataset, load_config
 from mlops_tracking.core.data import load_dataset, split_dataset
@@ -478,33 +479,14 @@ def test_an_unstratified_split_that_loses_a_class_suggests_stratifying(tmp_path:
 # --- CSV cleaning decisions, each reported on the Dataset ----------------------------------------
 
 
-def _messy_csv(path: Path, rows: int = 80) -> Path:
-    rng = np.random.default_rng(1)
-    frame = pd.DataFrame(
-        {
-            "row_id": np.arange(rows),  # a counter: an identifier
-            "customer id": rng.permutation(rows) + 1000,  # unique, named like an id
-            "amount ($)": rng.normal(100, 10, rows).round(2).astype(object),
-            "a.b": rng.integers(0, 5, rows),
-            "flag": rng.choice([True, False], rows),
-            "score": rng.permutation(rows)
-            * 3,  # unique integers, neither counter nor id: a feature
-            "label": rng.choice(["x", "y"], rows),
-        }
-    )
-    frame.loc[[3, 7], "amount ($)"] = "unknown"  # typos in a numeric column
-    frame.to_csv(path, index=False)
-    return path
-
-
 def test_identifier_columns_are_dropped_and_reported(tmp_path: Path) -> None:
-    dataset = load_dataset(_csv_config(_messy_csv(tmp_path / "m.csv"), "data.target=label").data)
+    dataset = load_dataset(_csv_config(messy_csv(tmp_path / "m.csv"), "data.target=label").data)
     assert set(dataset.dropped_columns) == {"row_id", "customer id"}
     assert "score" in dataset.features.columns
 
 
 def test_numbers_with_a_few_typos_stay_numeric(tmp_path: Path) -> None:
-    dataset = load_dataset(_csv_config(_messy_csv(tmp_path / "m.csv"), "data.target=label").data)
+    dataset = load_dataset(_csv_config(messy_csv(tmp_path / "m.csv"), "data.target=label").data)
     assert dataset.features["amount ($)"].dtype == "float64"
     assert dataset.features["amount ($)"].isna().sum() == 2
     assert dataset.coerced_values == {"amount ($)": 2}
@@ -512,14 +494,14 @@ def test_numbers_with_a_few_typos_stay_numeric(tmp_path: Path) -> None:
 
 
 def test_booleans_are_categories_that_remember_their_kind(tmp_path: Path) -> None:
-    dataset = load_dataset(_csv_config(_messy_csv(tmp_path / "m.csv"), "data.target=label").data)
+    dataset = load_dataset(_csv_config(messy_csv(tmp_path / "m.csv"), "data.target=label").data)
     assert dataset.kind("flag") == "boolean"
     assert set(dataset.features["flag"]) == {"True", "False"}
     assert dataset.kind("a.b") == "integer"
 
 
 def test_explicit_drop_columns(tmp_path: Path) -> None:
-    path = _messy_csv(tmp_path / "m.csv")
+    path = messy_csv(tmp_path / "m.csv")
     config = _csv_config(path, "data.target=label", "data.drop_columns=[score]").data
     dataset = load_dataset(config)
     assert "score" not in dataset.features.columns
