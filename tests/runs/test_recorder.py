@@ -379,10 +379,13 @@ def _inputs_by_split(run) -> dict[str, tuple[str, str]]:  # type: ignore[no-unty
 
 def test_every_model_metric_names_the_split_it_was_computed_on(any_run: StoredRun, client) -> None:  # type: ignore[no-untyped-def]
     """validation_* on the validation dataset, test_* on the test dataset, measurements on none,
-    system metrics on no model: read back per key from every LoggedModel."""
+    system metrics and the trivial baseline's metrics on no model: read back per key from every
+    LoggedModel."""
     run = client.get_run(any_run.run_id)
     datasets = _inputs_by_split(run)
-    final = {k for k in run.data.metrics if not k.startswith(("system/", "train_", "val_"))}
+    curves = ("train_", "val_", "stop_")  # step-indexed learning curves, on the run only
+    final = {k for k in run.data.metrics if not k.startswith(("system/", "baseline_", *curves))}
+    assert any(k.startswith("baseline_") for k in run.data.metrics)
     for output in run.outputs.model_outputs:
         model = client.get_logged_model(output.model_id)
         links = {m.key: (m.dataset_name, m.dataset_digest) for m in model.metrics}
