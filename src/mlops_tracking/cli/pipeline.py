@@ -98,6 +98,7 @@ def train_stage(
         command, url = ui_command(outcome.experiment.id)
         terminal.console().print(f"MLflow run {outcome.run_id} in {outcome.experiment.name}: {url}")
         terminal.console().print(f"Open the UI: {command}")
+        terminal.print_pickle_note(settings.tracking.model_formats)
 
     terminal.run_command(body)
 

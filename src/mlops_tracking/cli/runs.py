@@ -34,10 +34,17 @@ def _print_outcome(outcome: RunOutcome, report: AuditReport) -> None:
     rows = [read_run(outcome.run_id)]
     metrics = headline_metrics(outcome.task)
     console.print(
-        runs_table(rows, metrics, f"Experiment {outcome.experiment.name}", {report.run_id: report})
+        runs_table(
+            rows,
+            metrics,
+            f"Experiment {outcome.experiment.name}",
+            {report.run_id: report},
+            width=console.width,
+        )
     )
     for model_format, uri in outcome.model_uris.items():
         console.print(f"  model ({model_format}): {uri}")
+    terminal.print_pickle_note(outcome.model_uris)
     command, url = ui_command(outcome.experiment.id)
     if report.passed:
         verdict = (
@@ -94,6 +101,7 @@ def compare(
                 f"Best: {outcome.best.model_name} ({outcome.best.run_id}) by "
                 f"{outcome.selection_metric}"
             )
+        terminal.print_pickle_note(settings.tracking.model_formats)
 
     terminal.run_command(body)
 
@@ -133,7 +141,13 @@ def _print_experiments(
         rows = order_runs(search_runs(name, max_results=limit))
         task = next((row.task for row in rows if row.task), "binary")
         console.print(
-            runs_table(rows, headline_metrics(task), f"Experiment {name} ({task})", audits)
+            runs_table(
+                rows,
+                headline_metrics(task),
+                f"Experiment {name} ({task})",
+                audits,
+                width=console.width,
+            )
         )
     command, url = ui_command(next(iter(experiments.values()), None))
     console.print(f"\nOpen the MLflow UI: {command}\n                   then visit {url}")
@@ -191,6 +205,7 @@ def demo(config: ConfigOption = DEFAULT_CONFIG) -> None:
             from mlops_tracking.cli.registry_tables import print_tour
 
             print_tour(terminal.console(), outcome.tour)
+        terminal.print_pickle_note(settings.tracking.model_formats)
         passed = sum(report.passed for report in outcome.audits.values())
         console.print(f"Audit: {passed}/{len(outcome.audits)} runs pass every outline item.")
         if not outcome.all_passed:
