@@ -189,7 +189,7 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     assert "Audit: 7/7 runs pass every outline item." in result.stdout
     # no raw library warning; the pickle format's risk is said once, in our words
     assert "WARNING" not in result.stdout + result.stderr, result.stdout + result.stderr
-    assert " ".join(result.stdout.split()).count("loading one runs whatever code it") == 1
+    assert " ".join(result.stdout.split()).count("runs any code its file contains") == 1
     assert f"mlflow ui --backend-store-uri {store}" in result.stdout
     os.environ["MLFLOW_TRACKING_URI"] = store
     client = MlflowClient(store)
@@ -355,7 +355,7 @@ def test_mlflows_pickle_warning_is_replaced_by_one_note_of_ours() -> None:
     )
     assert not passes(pickle_warning)
     assert passes("Another warning") and not passes("Another warning")  # once, not per model
-    assert "runs whatever code it contains" in PICKLE_NOTE
+    assert "runs any code its file contains" in PICKLE_NOTE
 
 
 @pytest.mark.parametrize("columns", ["60", "200"])

@@ -512,4 +512,6 @@ def test_a_name_too_long_for_the_model_card_is_refused_before_anything_is_regist
         f"{longest}-onnx",
     }
     card = f"model_cards/{longest}-v1.md"
-    assert card in {item.path for item in client.list_artifacts(registry_store.runs[0], "model_cards")}
+    assert card in {
+        item.path for item in client.list_artifacts(registry_store.runs[0], "model_cards")
+    }

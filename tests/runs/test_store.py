@@ -180,9 +180,7 @@ def test_the_readmes_move_procedure_moves_a_store(binary_run, tmp_path: Path) ->
 
     with sqlite3.connect(new / "mlflow.db") as database:
         for statement in _readme_move_statements():
-            database.execute(
-                statement.replace("$OLD", str(old.parent)).replace("$NEW", str(new))
-            )
+            database.execute(statement.replace("$OLD", str(old.parent)).replace("$NEW", str(new)))
 
     client = MlflowClient(uri)
     run = client.get_run(binary_run.run_id)

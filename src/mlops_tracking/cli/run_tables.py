@@ -82,29 +82,38 @@ def _runs_table(
     if not narrow:
         table.add_column("run id", style="dim", no_wrap=True)
     for row in rows:
-        name = f"  └ {row.run_name}" if row.parent_run_id else row.run_name
-        if narrow:  # the id stays whole and copyable, on its own line
-            name += f"\n[dim]{'    ' if row.parent_run_id else ''}{row.run_id}[/]"
-        cells = [
-            name,
-            f"[{STATUS_STYLE.get(row.status, '')}]{row.status}[/]",
-            *(_number(row.metrics.get(m)) for m in metrics),
-        ]
-        if not narrow:
-            cells.append(_duration(row.duration_seconds))
-        if audits is not None:
-            report = audits.get(row.run_id)
-            cells.append(
-                "-"
-                if report is None
-                else "[green]pass[/]"
-                if report.passed
-                else f"[red]{len(report.missing)} missing[/]"
-            )
-        if not narrow:
-            cells.append(row.run_id)
-        table.add_row(*cells)
+        table.add_row(*_run_cells(row, metrics, audits, narrow))
     return table
+
+
+def _run_cells(
+    row: RecordedRun,
+    metrics: Sequence[str],
+    audits: dict[str, AuditReport] | None,
+    narrow: bool,
+) -> list[str]:
+    name = f"  └ {row.run_name}" if row.parent_run_id else row.run_name
+    if narrow:  # the id stays whole and copyable, on its own line
+        name += f"\n[dim]{'    ' if row.parent_run_id else ''}{row.run_id}[/]"
+    cells = [
+        name,
+        f"[{STATUS_STYLE.get(row.status, '')}]{row.status}[/]",
+        *(_number(row.metrics.get(m)) for m in metrics),
+    ]
+    if not narrow:
+        cells.append(_duration(row.duration_seconds))
+    if audits is not None:
+        report = audits.get(row.run_id)
+        cells.append(
+            "-"
+            if report is None
+            else "[green]pass[/]"
+            if report.passed
+            else f"[red]{len(report.missing)} missing[/]"
+        )
+    if not narrow:
+        cells.append(row.run_id)
+    return cells
 
 
 def audit_table(report: AuditReport) -> Table:

@@ -54,16 +54,16 @@ def quiet_libraries() -> None:
 _PICKLE_WARNING = "Saving scikit-learn models in the pickle or cloudpickle format"
 
 PICKLE_NOTE = (
-    "Note: the pickle format is a cloudpickle file, and loading one runs whatever code it "
-    "contains: load it only from a store you trust (the sklearn format, saved with skops, loads "
-    "only allowed types). Leave it out with --set tracking.model_formats=[sklearn,onnx,pyfunc]."
+    "Note: loading a pickle-format model runs any code its file contains, so load one only from "
+    "a store you trust; the sklearn format (saved with skops) is the safe one. "
+    "tracking.model_formats chooses the formats logged."
 )
 
 
 def print_pickle_note(model_formats: Iterable[str]) -> None:
     """Say the pickle format's risk once, when a command has just logged a pickled model."""
     if "pickle" in model_formats:
-        console().print(PICKLE_NOTE)
+        console().print(PICKLE_NOTE, markup=False)
 
 
 class SklearnFlavorFilter:
