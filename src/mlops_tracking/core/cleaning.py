@@ -87,7 +87,7 @@ class _Cleaned:
 
 
 def _clean_features(frame: pd.DataFrame) -> _Cleaned:
-    """Normalise column types; drop identifier-like and empty columns; report every decision."""
+    """Normalise column types; drop identifier-like, empty and constant columns; report each."""
     columns: dict[str, pd.Series] = {}
     dropped: list[str] = []
     kinds: dict[str, ColumnKind] = {}
@@ -106,7 +106,7 @@ def _clean_features(frame: pd.DataFrame) -> _Cleaned:
 
 def _normalise(name: str, column: pd.Series) -> tuple[ColumnKind, pd.Series | None, int]:
     """(kind, normalised values or None to drop the column, count of values turned missing)."""
-    if column.isna().all():
+    if column.isna().all() or column.nunique(dropna=False) == 1:  # empty or constant: no signal
         return "text", None, 0
     if pd.api.types.is_bool_dtype(column):
         return "boolean", _as_text(column), 0
