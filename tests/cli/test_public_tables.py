@@ -109,7 +109,7 @@ def _whole_numbers_as_integers(load: Callable[[], Any]) -> Callable[[], Any]:
 TABLES = [
     # text target (3 species), text categories, integer year, missing values in every column
     PublicTable("penguins", _penguins, "species", "multiclass", "random_forest"),
-    # binary text target with missing values, an ISO date column, near-constant and free-text
+    # binary text target with missing values, an ISO date column, constant and free-text
     # columns, column names with spaces and units
     PublicTable(
         "penguins-raw", _penguins_raw, "Sex", "binary", "logistic_regression", ("Date Egg",)
@@ -129,13 +129,13 @@ TABLES = [
         _vega_csv("seattle-weather.csv"),
         "weather",
         "multiclass",
-        "random_forest",
+        "hist_gradient_boosting",  # 25 trees of a forest are sure and wrong: worse than the prior
         ("date",),
     ),
-    # small regression (120 rows): text categories and an integer year with two values
-    PublicTable(
-        "barley", _vega_json("barley.json"), "yield", "regression", "hist_gradient_boosting"
-    ),
+    # small regression (120 rows): text categories and an integer year with two values; yield
+    # is about additive site and variety effects, so a linear model (R² 0.75 where 25 boosting
+    # iterations reach 0.07, barely better than the mean)
+    PublicTable("barley", _vega_json("barley.json"), "yield", "regression", "ridge"),
     # regression on a text category and dates written "Jan 1 2000"
     PublicTable(
         "stocks", _vega_csv("stocks.csv"), "price", "regression", "random_forest", ("date",)
@@ -175,6 +175,8 @@ def _train(table: PublicTable, csv: Path) -> str:
 
 
 def _read_trained_run(client: Any, table: PublicTable, csv: Path) -> Any:
+    import mlflow
+
     experiment = client.get_experiment_by_name(table.name)
     assert experiment is not None
     (run,) = client.search_runs([experiment.experiment_id])
@@ -182,9 +184,12 @@ def _read_trained_run(client: Any, table: PublicTable, csv: Path) -> Any:
     assert run.data.tags["task"] == table.task
     assert run.data.params["data.path"] == str(csv)
     assert run.data.params["data.target"] == table.target
-    dropped = run.data.params.get("data.dropped_columns", "")
-    for column in table.dates:
-        assert column not in dropped, f"date column {column!r} was dropped: {dropped}"
+    # how each column was read, as the run recorded it
+    kinds = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/data/schema.json")["column_kinds"]
+    for column in table.dates:  # calendar features, not an identifier or a category
+        assert kinds.get(column) in {"date", "datetime"}, (column, kinds)
+    if table.semicolon:  # decimal commas read as numbers, whole numbers as integers
+        assert (kinds["bill_length_mm"], kinds["year"]) == ("float", "integer"), kinds
     return run
 
 
