@@ -209,7 +209,9 @@ def _register_and_promote(client: Any, table: PublicTable, run_id: str) -> None:
 
     _ok(cli("promote", table.name, "--to", "staging"), "promote")
     model = client.get_registered_model(table.name)
-    assert {alias: str(v) for alias, v in model.aliases.items()} == {"staging": version.version}
+    assert {alias: str(v) for alias, v in model.aliases.items()} == {
+        "staging": str(version.version)
+    }
     assert client.get_model_version(table.name, version.version).tags["lifecycle"] == "staging"
 
 
