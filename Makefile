@@ -14,7 +14,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: help setup demo pipeline pipeline-demo test test-fast lint format ui bench bench-pipeline bench-serving lock clean
+.PHONY: help setup demo pipeline pipeline-demo test test-fast lint format ui bench bench-pipeline bench-serving bench-threads lock clean
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -65,6 +65,9 @@ bench-pipeline: setup ## Measure the DVC pipeline: fresh and no-op repro, a para
 
 bench-serving: setup ## Measure serving latency and throughput (REST vs in-process, pyfunc vs ONNX)
 	$(BIN)/python benchmarks/serving.py
+
+bench-threads: setup ## Time histogram gradient boosting on 1 thread vs every core, idle and busy
+	$(BIN)/python benchmarks/threads.py
 
 lock: ## Re-resolve requirements.lock from pyproject.toml in a scratch environment
 	rm -rf .lock-env && $(PYTHON) -m venv .lock-env

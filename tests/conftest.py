@@ -239,6 +239,48 @@ def fit_model(*overrides: str, fast: bool = True) -> Fitted:
     return Fitted(inputs, family, pipeline, fit)
 
 
+# --- runs made without this project (plain MLflow calls), for register, audit, runs, lineage ----
+
+
+@dataclass(frozen=True)
+class ForeignStore:
+    """This test's copy of a store holding the runs of ``foreign_runs.MAKERS``, by kind."""
+
+    uri: str
+    runs: dict[str, str]  # kind ("example", "autolog", "deleted", ...) -> run id
+
+
+@pytest.fixture(scope="session")
+def _foreign_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    import mlflow
+
+    from foreign_runs import MAKERS
+
+    directory = tmp_path_factory.mktemp("foreign")
+    previous = Path.cwd()
+    os.chdir(directory)
+    mlflow.set_tracking_uri(f"sqlite:///{directory / 'mlflow.db'}")
+    try:
+        runs = {kind: make() for kind, make in MAKERS.items()}
+    finally:
+        os.chdir(previous)
+        _reset_mlflow()
+    return directory, runs
+
+
+@pytest.fixture
+def foreign_store(
+    _foreign_template: tuple[Path, dict[str, str]], tmp_path: Path, isolated_store: str
+) -> ForeignStore:
+    """This test's own copy of the foreign runs' database (artifacts stay shared), so what a
+    test registers or promotes is gone for the next one."""
+    import shutil
+
+    template, runs = _foreign_template
+    shutil.copy(template / "mlflow.db", tmp_path / "mlflow.db")
+    return ForeignStore(isolated_store, runs)
+
+
 # --- a store with several runs of one experiment, for the registry ------------------------------
 
 # Three breast_cancer models of clearly different quality (test log loss ~0.09, ~0.12, ~0.6).

@@ -29,12 +29,17 @@ def test_our_runs_pass_every_required_item(any_run: StoredRun) -> None:
         "Custom metric",
         "System metrics (CPU, memory)",
         "Testing data (log_input)",
+        "Trivial baseline (validation and test)",
+        "Beats the trivial baseline (selection metric)",
     ):
         assert item in present, item
+    assert not report.flagged
     regression = report.task == "regression"
     by_name = {item.item: item for item in report.items}
     assert (by_name["RMSE"].status == "present") is regression
     assert (by_name["ROC curve"].status == "n/a") is regression
+    links = by_name["Metrics linked to the model and evaluation dataset"].location
+    assert "-validation, " in links and "-test, " in links and "on no dataset" in links
 
 
 def test_report_serialises_for_scripts(binary_run: StoredRun) -> None:
@@ -64,6 +69,11 @@ def test_a_bare_run_is_audited_and_told_what_is_missing() -> None:
     assert (
         "found only training_log_loss (1 step)" in missing["Training and validation loss per step"]
     )
+    assert "none recorded" in missing["Trivial baseline (validation and test)"]
+    verdict = {item.item: item for item in report.items}[
+        "Beats the trivial baseline (selection metric)"
+    ]
+    assert (verdict.status, verdict.location) == ("n/a", "no baseline recorded")
     assert "sklearn flavor" in missing["sklearn flavor, skops format"]
     assert "mlops.custom_metric" in missing["Custom metric"]
     present = {item.item for item in report.items if item.status == "present"}
@@ -158,3 +168,95 @@ def test_onnx_parity_outside_tolerance_is_missing() -> None:
     item = next(i for i in audit_run(run.info.run_id).items if i.item.startswith("ONNX parity"))
     assert item.status == "missing"
     assert item.location.startswith("outside tolerance: labels agree 90.0%")
+
+
+def _snapshot_of_model_metrics(links: dict[str, str | None]):  # type: ignore[no-untyped-def]
+    """A run with validation and test inputs and one LoggedModel whose metrics link as given
+    (metric key -> the split whose dataset it names, or None), read back from the store."""
+    import mlflow
+    import pandas as pd
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric
+
+    from mlops_tracking.audit.snapshot import RunSnapshot
+
+    datasets = {
+        split: mlflow.data.from_pandas(pd.DataFrame({"x": [float(i)]}), name=f"toy-{split}")
+        for i, split in enumerate(("validation", "test"))
+    }
+    client = MlflowClient()
+    with mlflow.start_run() as run:
+        mlflow.log_inputs(
+            list(datasets.values()), contexts=["validation", "testing"], tags_list=[{}, {}]
+        )
+        model = mlflow.initialize_logged_model(name="toy-pyfunc")
+        metrics = [
+            Metric(
+                key,
+                0.5,
+                0,
+                0,
+                model_id=model.model_id,
+                dataset_name=d and d.name,
+                dataset_digest=d and d.digest,
+            )
+            for key, split in links.items()
+            for d in [datasets[split] if split else None]
+        ]
+        client.log_batch(run.info.run_id, metrics=metrics)
+    stored = client.get_run(run.info.run_id)
+    logged = client.get_logged_model(model.model_id)
+    return RunSnapshot(stored, "toy", [], [logged], {}, {}, {}, [])
+
+
+def test_metrics_linked_to_the_split_they_were_computed_on_are_present() -> None:
+    from mlops_tracking.audit.model_items import linked_metrics
+
+    item = linked_metrics(
+        _snapshot_of_model_metrics(
+            {"validation_log_loss": "validation", "test_log_loss": "test", "fit_time_seconds": None}
+        )
+    )
+
+    assert item.status == "present"
+    assert item.location == "1 on toy-validation, 1 on toy-test, 1 on no dataset"
+
+
+def test_a_validation_metric_linked_to_the_test_set_is_missing() -> None:
+    from mlops_tracking.audit.model_items import linked_metrics
+
+    item = linked_metrics(
+        _snapshot_of_model_metrics(
+            {"validation_log_loss": "test", "validation_f1": "test", "test_log_loss": "test"}
+        )
+    )
+
+    assert item.status == "missing" and item.failed
+    assert item.location == (
+        "toy-pyfunc: validation_log_loss is linked to toy-test, not to toy-validation "
+        "(validation split) (+1 more)"
+    )
+
+
+def test_a_test_metric_linked_to_no_dataset_is_missing() -> None:
+    from mlops_tracking.audit.model_items import linked_metrics
+
+    item = linked_metrics(_snapshot_of_model_metrics({"test_log_loss": None}))
+
+    assert item.status == "missing"
+    assert "test_log_loss is linked to no dataset, not to toy-test" in item.location
+
+
+def test_system_metrics_copied_onto_a_model_are_missing() -> None:
+    from mlops_tracking.audit.run_items import system_metrics
+
+    item = system_metrics(
+        _snapshot_of_model_metrics(
+            {"system/cpu_utilization_percentage": None, "test_log_loss": "test"}
+        )
+    )
+
+    assert item.status == "missing"
+    assert item.location == (
+        "system metrics on the run only, but toy-pyfunc carries system/cpu_utilization_percentage"
+    )

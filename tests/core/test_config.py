@@ -294,7 +294,9 @@ def test_run_params_keep_only_the_selected_family(name: str) -> None:
 
     model_keys = {key for key in params if key.startswith("model.")}
     expected = {"model.name", "model.seed"} | {
-        f"model.{key}" for key in config.model.hyperparameters()
+        f"model.{key}"
+        for key, value in config.model.hyperparameters().items()
+        if (key, value) != ("n_jobs", None)  # follows model.threads: the estimator logs it
     }
     assert model_keys == expected
     assert params["model.name"] == name
@@ -355,3 +357,23 @@ def test_error_messages_are_one_paragraph_per_problem() -> None:
     assert len(lines) == 3
     assert re.match(r"  data\.test_size: ", lines[1])
     assert re.match(r"  model\.random_forest\.n_estimators: ", lines[2])
+
+
+def test_model_threads_is_auto_or_a_count_and_says_so_once() -> None:
+    assert load_config(PARAMS).model.threads == "auto"
+    assert load_config(PARAMS, ["model.threads=3"]).model.threads == 3
+
+    with pytest.raises(
+        ConfigError,
+        match=r"invalid configuration \(.*\):\n  model\.threads: must be auto or a whole "
+        r"number of threads, at least 1 \(got 0\)$",
+    ):
+        load_config(PARAMS, ["model.threads=0"])
+
+
+def test_a_forest_n_jobs_set_before_model_threads_existed_is_still_a_param() -> None:
+    following = load_config(PARAMS, ["model.name=random_forest"]).run_params()
+    pinned = load_config(PARAMS, ["model.name=random_forest", "model.random_forest.n_jobs=2"])
+
+    assert "model.n_jobs" not in following
+    assert pinned.run_params()["model.n_jobs"] == "2"

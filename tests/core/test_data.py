@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from conftest import PARAMS, write_csv
+from messy_table import messy_csv
 from mlops_tracking.core.cleaning import MIN_ROWS
 from mlops_tracking.core.config import Config, ShippedDataset, load_config
 from mlops_tracking.core.data import load_dataset, split_dataset
@@ -363,78 +364,142 @@ def test_split_frame_joins_features_and_target() -> None:
     assert list(frame.columns) == [*dataset.features.columns, dataset.target_name]
 
 
-def test_class_too_rare_to_stratify_suggests_turning_stratify_off(tmp_path: Path) -> None:
-    path = write_csv(tmp_path / "churn.csv")
-    frame = pd.read_csv(path)
-    frame.loc[:2, "churned"] = "maybe"
+def _with_rare_classes(path: Path, **rows: int) -> Path:
+    """``write_csv``'s churn table with the first rows relabelled: ``rows[label]`` of each."""
+    frame = pd.read_csv(write_csv(path))
+    start = 0
+    for label, count in rows.items():
+        frame.loc[start : start + count - 1, "churned"] = label
+        start += count
     frame.to_csv(path, index=False)
-    config = _csv_config(path)
+    return path
+
+
+RARE_MESSAGE = (
+    r"class\(es\) too rare to appear in every split: maybe \(3 rows\), never \(1 row\)\. "
+    r"Each class needs at least 10 rows \(so that a 0\.2 split holds two of them\)\. Add rows "
+    r"of those classes, or set data\.rare_classes=drop \(leave their rows out\) or "
+    r"data\.rare_classes=merge \(pool them into one class 'other'\)\."
+)
+
+
+@pytest.mark.parametrize("stratify", ["true", "false"])
+def test_rare_classes_get_one_message_with_their_row_counts(tmp_path: Path, stratify: str) -> None:
+    path = _with_rare_classes(tmp_path / "churn.csv", maybe=3, never=1)
+    config = _csv_config(path, f"data.stratify={stratify}")
+    dataset = load_dataset(config.data)  # rare_classes=error: the table loads unchanged
+
+    assert dataset.labels == ("maybe", "never", "no", "yes")
+    # the same advice whether stratified or not: no circle between the two settings
+    with pytest.raises(DataError, match=RARE_MESSAGE):
+        split_dataset(dataset, config.data)
+
+
+def test_rare_classes_can_be_dropped(tmp_path: Path) -> None:
+    path = _with_rare_classes(tmp_path / "churn.csv", maybe=3, never=1)
+    config = _csv_config(path, "data.rare_classes=drop")
+
+    dataset = load_dataset(config.data)
+    splits = split_dataset(dataset, config.data)
+
+    assert dataset.labels == ("no", "yes")
+    assert dataset.task == "binary"  # four classes, two of them dropped
+    assert dataset.rare_classes == {"maybe": 3, "never": 1}
+    assert len(dataset.target) == len(dataset.features) == 120 - 4
+    assert not dataset.features.index.isin(range(4)).any()  # the relabelled rows are gone
+    assert all(set(split.y) == {0, 1} for split in splits)
+
+
+def test_rare_classes_can_be_merged_into_other(tmp_path: Path) -> None:
+    path = _with_rare_classes(tmp_path / "churn.csv", maybe=6, never=5)
+    raw = pd.read_csv(path)
+    config = _csv_config(path, "data.rare_classes=merge")
+
+    dataset = load_dataset(config.data)
+    split_dataset(dataset, config.data)  # 'other' has 11 rows: enough for every split
+
+    assert dataset.labels == ("no", "yes", "other")
+    assert dataset.task == "multiclass"
+    assert dataset.rare_classes == {"maybe": 6, "never": 5}
+    decoded = pd.Series(dataset.labels)[dataset.target.to_numpy()].to_numpy()
+    expected = raw["churned"].where(~raw["churned"].isin(["maybe", "never"]), "other")
+    assert (decoded == expected.to_numpy()).all()
+
+
+def test_a_merged_class_still_too_small_names_the_next_step(tmp_path: Path) -> None:
+    path = _with_rare_classes(tmp_path / "churn.csv", maybe=3, never=1)
+    config = _csv_config(path, "data.rare_classes=merge")
     dataset = load_dataset(config.data)
 
     with pytest.raises(
         DataError,
-        match=r"classes too small to stratify a 0\.2 split: maybe \(3 rows\)\. Each class needs "
-        r"at least 10 rows; .*set data\.stratify=false\.",
+        match=r"the merged class 'other' has 4 rows, still fewer than the 10 each class needs; "
+        r"set data\.rare_classes=drop, or add rows\.",
     ):
         split_dataset(dataset, config.data)
 
 
-def test_unstratified_split_never_silently_loses_a_class(tmp_path: Path) -> None:
-    path = write_csv(tmp_path / "churn.csv")
-    frame = pd.read_csv(path)
-    frame.loc[0, "churned"] = "maybe"
-    frame.to_csv(path, index=False)
-    dataset = load_dataset(_csv_config(path, "data.stratify=false").data)
+def test_min_class_rows_raises_the_bar(tmp_path: Path) -> None:
+    path = _with_rare_classes(tmp_path / "churn.csv", maybe=15)
+    config = _csv_config(path, "data.min_class_rows=20", "data.rare_classes=drop")
 
-    refused = 0
-    for seed in range(8):
+    dataset = load_dataset(config.data)
+
+    assert dataset.rare_classes == {"maybe": 15}
+    refusing = _csv_config(path, "data.min_class_rows=20").data
+    with pytest.raises(
+        DataError, match=r"maybe \(15 rows\)\. Each class needs at least 20 rows \(data\.min_cl"
+    ):
+        split_dataset(load_dataset(refusing), refusing)
+
+
+def test_dropping_rare_classes_must_leave_two(tmp_path: Path) -> None:
+    frame = pd.read_csv(write_csv(tmp_path / "churn.csv"))
+    frame.loc[:4, "churned"] = "maybe"
+    frame.loc[5:, "churned"] = "no"
+    frame.to_csv(tmp_path / "churn.csv", index=False)
+
+    with pytest.raises(DataError, match=r"dropping the rare classes maybe leaves only no; a "):
+        load_dataset(_csv_config(tmp_path / "churn.csv", "data.rare_classes=drop").data)
+
+
+def test_an_unstratified_split_that_loses_a_class_suggests_stratifying(tmp_path: Path) -> None:
+    path = _with_rare_classes(tmp_path / "churn.csv", maybe=10)  # enough rows to stratify
+    dataset = load_dataset(_csv_config(path).data)
+
+    refused = []
+    for seed in range(20):
         config = _csv_config(path, "data.stratify=false", f"data.seed={seed}").data
         try:
             splits = split_dataset(dataset, config)
         except DataError as error:
-            assert re.search(
-                r"the (training|validation|test) split has no rows of class\(es\) "
-                r"maybe",
-                str(error),
-            )
-            assert "set data.stratify=true" in str(error)
-            refused += 1
+            refused.append(str(error))
         else:
-            for split in splits:
-                assert set(split.y) == {0, 1, 2}
-    assert refused == 8  # one row of a class can never be in all three splits
+            assert all(set(split.y) == {0, 1, 2} for split in splits)
+        stratified = split_dataset(dataset, _csv_config(path, f"data.seed={seed}").data)
+        assert all(set(split.y) == {0, 1, 2} for split in stratified)
+    assert refused  # 10 of 120 rows: some random splits miss the class
+    assert all(
+        re.fullmatch(
+            r"the (training|validation|test) split has no rows of class\(es\) maybe; set "
+            r"data\.stratify=true \(every class is then in every split\) or change data\.seed\.",
+            message,
+        )
+        for message in refused
+    )
 
 
 # --- CSV cleaning decisions, each reported on the Dataset ----------------------------------------
 
 
-def _messy_csv(path: Path, rows: int = 80) -> Path:
-    rng = np.random.default_rng(1)
-    frame = pd.DataFrame(
-        {
-            "row_id": np.arange(rows),  # a counter: an identifier
-            "customer id": rng.permutation(rows) + 1000,  # unique, named like an id
-            "amount ($)": rng.normal(100, 10, rows).round(2).astype(object),
-            "a.b": rng.integers(0, 5, rows),
-            "flag": rng.choice([True, False], rows),
-            "score": rng.permutation(rows)
-            * 3,  # unique integers, neither counter nor id: a feature
-            "label": rng.choice(["x", "y"], rows),
-        }
-    )
-    frame.loc[[3, 7], "amount ($)"] = "unknown"  # typos in a numeric column
-    frame.to_csv(path, index=False)
-    return path
-
-
 def test_identifier_columns_are_dropped_and_reported(tmp_path: Path) -> None:
-    dataset = load_dataset(_csv_config(_messy_csv(tmp_path / "m.csv"), "data.target=label").data)
+    dataset = load_dataset(_csv_config(messy_csv(tmp_path / "m.csv"), "data.target=label").data)
     assert set(dataset.dropped_columns) == {"row_id", "customer id"}
     assert "score" in dataset.features.columns
 
 
 def test_numbers_with_a_few_typos_stay_numeric(tmp_path: Path) -> None:
-    dataset = load_dataset(_csv_config(_messy_csv(tmp_path / "m.csv"), "data.target=label").data)
+    dataset = load_dataset(_csv_config(messy_csv(tmp_path / "m.csv"), "data.target=label").data)
     assert dataset.features["amount ($)"].dtype == "float64"
     assert dataset.features["amount ($)"].isna().sum() == 2
     assert dataset.coerced_values == {"amount ($)": 2}
@@ -442,14 +507,14 @@ def test_numbers_with_a_few_typos_stay_numeric(tmp_path: Path) -> None:
 
 
 def test_booleans_are_categories_that_remember_their_kind(tmp_path: Path) -> None:
-    dataset = load_dataset(_csv_config(_messy_csv(tmp_path / "m.csv"), "data.target=label").data)
+    dataset = load_dataset(_csv_config(messy_csv(tmp_path / "m.csv"), "data.target=label").data)
     assert dataset.kind("flag") == "boolean"
     assert set(dataset.features["flag"]) == {"True", "False"}
     assert dataset.kind("a.b") == "integer"
 
 
 def test_explicit_drop_columns(tmp_path: Path) -> None:
-    path = _messy_csv(tmp_path / "m.csv")
+    path = messy_csv(tmp_path / "m.csv")
     config = _csv_config(path, "data.target=label", "data.drop_columns=[score]").data
     dataset = load_dataset(config)
     assert "score" not in dataset.features.columns

@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from mlops_tracking.core.model_card import MAX_DESCRIPTION, key_metrics, render
+from mlops_tracking.core.model_card import MAX_DESCRIPTION, key_metrics, metric_groups, render
 
 COMMIT = "4f2a9c1e7b3d5a60c8e2f1b9d7a4c3e5f6a7b8c9"
+VALIDATION, TEST = "breast_cancer-validation", "breast_cancer-test"
 SKLEARN_SOURCE = '{"tags": {"loader": "load_breast_cancer", "scikit-learn": "1.5.2"}}'
 
 
@@ -79,6 +80,15 @@ LINEAGE: dict[str, Any] = {
         "command": "mlops-tracking train",
     },
     "environment": {"python": "3.11.9", "os": "Linux 6.8", "scikit-learn": "1.5.2"},
+    # what the version's LoggedModel links each metric to (registry.lineage.model_metrics)
+    "model_metrics": [
+        {"key": "validation_accuracy", "value": 0.95, "dataset": VALIDATION, "digest": "e5f6a7b8"},
+        {"key": "validation_log_loss", "value": 0.15, "dataset": VALIDATION, "digest": "e5f6a7b8"},
+        {"key": "test_accuracy", "value": 0.964912, "dataset": TEST, "digest": "0f9e8d7c"},
+        {"key": "test_log_loss", "value": 0.1234567, "dataset": TEST, "digest": "0f9e8d7c"},
+        {"key": "test_roc_auc", "value": 0.9876543, "dataset": TEST, "digest": "0f9e8d7c"},
+        {"key": "fit_time_seconds", "value": 1.25, "dataset": None, "digest": None},
+    ],
 }
 
 
@@ -115,29 +125,56 @@ def test_the_data_section_lists_every_dataset_with_its_digest() -> None:
     assert "| testing | breast_cancer-test | `0f9e8d7c` | 114 |" in data
 
 
-def test_the_test_dataset_is_named_as_the_evaluation_set() -> None:
-    metrics = _section(render(LINEAGE), "Metrics")
+def test_metrics_are_grouped_by_the_dataset_the_model_links_them_to() -> None:
+    groups = metric_groups(LINEAGE)
 
-    assert metrics.startswith("Evaluated on `breast_cancer-test` (digest `0f9e8d7c`).\n")
+    assert list(groups) == [
+        f"Computed on `{VALIDATION}` (digest `e5f6a7b8`), used to compare and choose models:",
+        f"Computed on `{TEST}` (digest `0f9e8d7c`), held out (nothing chose or tuned the model "
+        "on it):",
+        "Measured on the run, on no dataset:",
+    ]
+    validation, test, run = groups.values()
+    assert validation == {"validation_accuracy": 0.95, "validation_log_loss": 0.15}
+    assert list(test) == ["test_accuracy", "test_log_loss", "test_roc_auc"]
+    assert run == {"fit_time_seconds": 1.25}
 
 
-def test_a_card_without_a_test_dataset_names_no_evaluation_set() -> None:
+def test_a_validation_metric_linked_to_the_test_set_is_shown_under_the_test_set() -> None:
+    """The card repeats the store's links; it does not guess them from the metric's name."""
     lineage = _lineage()
-    lineage["datasets"] = lineage["datasets"][:2]
+    lineage["model_metrics"][1] = {
+        "key": "validation_log_loss",
+        "value": 0.15,
+        "dataset": TEST,
+        "digest": "0f9e8d7c",
+    }
 
-    card = render(lineage)
+    test = next(metrics for heading, metrics in metric_groups(lineage).items() if TEST in heading)
 
-    assert "Evaluated on" not in card
-    assert "0f9e8d7c" not in card
+    assert "validation_log_loss" in test
 
 
-def test_the_metrics_table_shows_test_metrics_to_four_significant_digits() -> None:
+def test_metrics_the_model_does_not_carry_are_listed_as_run_metrics() -> None:
+    lineage = _lineage()
+    lineage["model_metrics"] = []  # e.g. a model logged without linking its metrics
+
+    groups = metric_groups(lineage)
+
+    assert list(groups) == ["Not linked to the model (run metrics):"]
+    assert "test_log_loss" in groups["Not linked to the model (run metrics):"]
+    assert "Computed on" not in render(lineage)
+
+
+def test_the_metrics_tables_show_values_to_four_significant_digits() -> None:
     metrics = _section(render(LINEAGE), "Metrics")
 
     assert "| test_log_loss | 0.1235 |" in metrics
     assert "| test_roc_auc | 0.9877 |" in metrics
+    assert "| validation_log_loss | 0.15 |" in metrics
+    assert "| fit_time_seconds | 1.25 |" in metrics
     assert "train_log_loss" not in metrics
-    assert "validation_accuracy" not in metrics
+    assert metrics.index("validation_log_loss") < metrics.index(TEST)
 
 
 def test_the_parameters_section_shows_only_model_parameters() -> None:

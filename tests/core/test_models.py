@@ -26,8 +26,9 @@ SUPPORTED = [(name, task) for name in FAMILIES for task in TASKS if FAMILIES[nam
 UNSUPPORTED = [
     (name, task) for name in FAMILIES for task in TASKS if not FAMILIES[name].supports(task)
 ]
-# Config keys the MLP factory translates instead of passing through.
-TRANSLATED = {"max_epochs", "patience", "hidden_layer_sizes"}
+# Config keys a factory translates instead of passing through (the MLP's epoch loop settings,
+# and the forest's n_jobs, which follows model.threads when null).
+TRANSLATED = {"max_epochs", "patience", "early_stopping_fraction", "hidden_layer_sizes", "n_jobs"}
 
 
 def _config(*overrides: str) -> Config:
@@ -113,6 +114,17 @@ def test_mlp_max_iter_is_the_epoch_budget(task: str) -> None:
     assert estimator.max_iter == 37
     assert estimator.hidden_layer_sizes == (8, 4)
     assert "patience" not in estimator.get_params()
+
+
+@pytest.mark.parametrize("task", ["binary", "regression"])
+def test_the_forest_runs_with_the_run_threads_unless_n_jobs_is_set(task: str) -> None:
+    following = build_model(_config().model, task, "random_forest", threads=3)
+    pinned = build_model(
+        _config("model.random_forest.n_jobs=2").model, task, "random_forest", threads=3
+    )
+
+    assert following.n_jobs == 3
+    assert pinned.n_jobs == 2  # configs written before model.threads keep their meaning
 
 
 @pytest.mark.parametrize("task", ["binary", "regression"])

@@ -19,17 +19,17 @@ from mlops_tracking.core.training import History
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CLASSIFICATION_FIGURES = {
-    "plots/learning_curves.png",
-    "plots/feature_importance.png",
-    "plots/confusion_matrix.png",
-    "plots/roc_curve.png",
-    "plots/precision_recall_curve.png",
+    "learning_curves.png",
+    "feature_importance.png",
+    "confusion_matrix.png",
+    "roc_curve.png",
+    "precision_recall_curve.png",
 }
 REGRESSION_FIGURES = {
-    "plots/learning_curves.png",
-    "plots/feature_importance.png",
-    "plots/residuals.png",
-    "plots/predicted_vs_actual.png",
+    "learning_curves.png",
+    "feature_importance.png",
+    "residuals.png",
+    "predicted_vs_actual.png",
 }
 
 
@@ -130,7 +130,7 @@ def test_multiclass_figures_are_keyed_by_artifact_path(multiclass: Evaluated) ->
 
     assert set(figures) == CLASSIFICATION_FIGURES
     assert multiclass.evaluation.importance_kind == "permutation"
-    title = figures["plots/feature_importance.png"].axes[0].get_title()
+    title = figures["feature_importance.png"].axes[0].get_title()
     assert title == "Feature importance (permutation)"
 
 

@@ -15,7 +15,6 @@ from mlops_tracking.core.rows import (
     check_rows,
     file_digest,
     labelled,
-    normalise,
     onnx_feed,
     read_rows,
 )
@@ -41,7 +40,7 @@ def test_a_missing_column_is_named_with_the_expected_ones() -> None:
     rows = _rows().drop(columns=["visits", "member"])
 
     message = (
-        "new.csv lacks column(s) 'visits', 'member' that the model expects "
+        "new.csv: lacks column(s) 'visits', 'member' that the model expects "
         "(expected: size, visits, colour, member)"
     )
     with pytest.raises(DataError, match=re.escape(message)):
@@ -84,13 +83,23 @@ def test_whole_numbers_in_a_long_column_become_int64(visits: list[object]) -> No
     assert checked["visits"].tolist() == [3, 0, 12]
 
 
-@pytest.mark.parametrize(
-    "visits", [[3.5, 0, 12], [3, None, 12], [3, np.nan, 12]], ids=["fraction", "none", "nan"]
-)
-def test_a_long_column_rejects_fractions_and_missing_values(visits: list[object]) -> None:
+def test_a_long_column_rejects_a_fraction_naming_the_row_and_value() -> None:
     message = (
-        "new.csv: column 'visits' must hold whole numbers (the model was trained on integers) "
-        "and no missing values"
+        "new.csv: column 'visits' must hold whole numbers (long: the model was trained on "
+        "integers) but row 1 holds 3.5"
+    )
+    with pytest.raises(DataError, match=re.escape(message)):
+        check_rows(_rows(visits=[3.5, 0, 12]), SIGNATURE, "new.csv")
+
+
+@pytest.mark.parametrize("visits", [[3, None, 12], [3, np.nan, 12]], ids=["none", "nan"])
+def test_a_long_column_rejects_a_missing_value_and_says_how_to_fix_it(
+    visits: list[object],
+) -> None:
+    message = (
+        "new.csv: column 'visits' holds whole numbers (long), so it cannot be empty (the model "
+        "was trained on a column without missing values; fill the value in, or retrain on data "
+        "where 'visits' has missing values, which declares it double) (row 2)"
     )
     with pytest.raises(DataError, match=re.escape(message)):
         check_rows(_rows(visits=visits), SIGNATURE, "new.csv")
@@ -179,27 +188,7 @@ def test_read_rows_reads_a_csv(tmp_path: Path) -> None:
     assert rows["size"].isna().tolist() == [False, True]
 
 
-# --- normalise, onnx_feed --------------------------------------------------------------------
-
-
-def test_normalise_makes_numbers_float64_and_categories_text() -> None:
-    frame = pd.DataFrame(
-        {
-            "x": 1,
-            "visits": [3, 4, 5],
-            "colour": ["red", None, np.nan],
-            "member": [True, False, None],
-        },
-        index=["a", "b", "c"],
-    )
-
-    prepared = normalise(frame, {"visits": "long", "colour": "string", "member": "boolean"})
-
-    assert list(prepared.columns) == ["visits", "colour", "member"]
-    assert prepared["visits"].dtype == np.float64
-    assert prepared["colour"].tolist() == ["red", "missing", "missing"]
-    assert prepared["member"].tolist() == ["True", "False", "missing"]
-    assert prepared.index.tolist() == ["a", "b", "c"]
+# --- onnx_feed -----------------------------------------------------------------------------
 
 
 def test_one_onnx_input_gets_a_single_float32_matrix() -> None:

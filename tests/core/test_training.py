@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import pairwise
 
 import numpy as np
@@ -22,6 +22,7 @@ from mlops_tracking.core.training import (
     MAX_HISTORY_POINTS,
     FitResult,
     History,
+    early_stopping_slice,
     fit_with_history,
 )
 
@@ -89,6 +90,8 @@ def test_history_has_train_and_val_series_of_equal_length(
     expected = {"train_loss", "val_loss"}
     if task != "regression":
         expected |= {"train_accuracy", "val_accuracy"}
+    if name == "mlp":
+        expected |= {"stop_loss"}  # the early-stopping slice of the training split
     assert set(history.series) == expected
     for key, values in history.series.items():
         assert len(values) == len(history.steps), key
@@ -165,13 +168,13 @@ def test_mlp_with_small_patience_stops_after_patience_epochs_without_progress() 
         "model.mlp.learning_rate_init=0.01",
     )
     history = run.result.history
-    val_loss = history.series["val_loss"]
-    best = int(np.argmin(val_loss))
+    stop_loss = history.series["stop_loss"]
+    best = int(np.argmin(stop_loss))
 
     assert len(history) < budget
     assert history.steps == list(range(1, len(history) + 1))
     assert len(history) - 1 - best == patience  # stopped exactly `patience` epochs after it
-    assert all(value >= val_loss[best] - 1e-6 for value in val_loss[best + 1 :])
+    assert all(value >= stop_loss[best] - 1e-6 for value in stop_loss[best + 1 :])
 
 
 def test_mlp_without_patience_trains_exactly_max_epochs() -> None:
@@ -262,9 +265,105 @@ def test_mlp_early_stopping_restores_the_best_epoch() -> None:
     history, best = trained.fit.history, trained.fit.best_step
     assert best is not None and best < history.steps[-1]
     assert history.steps[-1] - best == 5  # stopped `patience` epochs after the best
-    validation = trained.splits.validation
+    validation, train = trained.splits.validation, trained.splits.train
     proba = trained.pipeline.predict_proba(validation.X)
     restored = metrics.log_loss(validation.y, proba, labels=[0, 1])
     at_best = history.series["val_loss"][history.steps.index(best)]
     assert restored == pytest.approx(at_best, rel=1e-6)
-    assert restored <= min(history.series["val_loss"]) + 1e-9
+    # the restored epoch is the best one on the early-stopping slice, not on validation
+    _, watched = early_stopping_slice(train.y, 0.1, trained.config.model.seed, True)
+    rows = train.X.iloc[watched]
+    stop = metrics.log_loss(train.y.iloc[watched], trained.pipeline.predict_proba(rows))
+    assert stop == pytest.approx(min(history.series["stop_loss"]), rel=1e-6)
+
+
+MLP_STOPPING = (
+    "data.dataset=breast_cancer",
+    "model.name=mlp",
+    "model.mlp.max_epochs=60",
+    "model.mlp.patience=3",
+    "model.mlp.hidden_layer_sizes=[8]",
+    "model.mlp.learning_rate_init=0.01",
+)
+
+
+def test_mlp_early_stopping_never_looks_at_the_validation_labels() -> None:
+    """Model selection ranks on validation: the MLP's stopping and restore must not use it."""
+    from mlops_tracking.core.modelling import fit_pipeline
+
+    trained = fit_model(*MLP_STOPPING)
+    assert trained.fit.best_step is not None  # the premise: it did stop early
+    validation = trained.splits.validation
+    shuffled = Split(
+        "validation",
+        validation.X,
+        pd.Series(
+            np.random.default_rng(0).permutation(validation.y.to_numpy()), validation.y.index
+        ),
+    )
+    relabelled = replace(trained.inputs, splits=replace(trained.splits, validation=shuffled))
+
+    pipeline, fit = fit_pipeline(relabelled, trained.family)
+
+    assert fit.best_step == trained.fit.best_step
+    assert fit.history.steps == trained.fit.history.steps
+    assert fit.history.series["stop_loss"] == trained.fit.history.series["stop_loss"]
+    assert fit.history.series["val_loss"] != trained.fit.history.series["val_loss"]
+    for ours, theirs in zip(pipeline[-1].coefs_, trained.pipeline[-1].coefs_, strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+
+
+def test_the_early_stopping_slice_is_a_stratified_seeded_share_of_the_training_split() -> None:
+    y = fit_model("data.dataset=breast_cancer", "model.name=logistic_regression").splits.train.y
+    fit_rows, watched = early_stopping_slice(y, 0.1, 42, True)
+
+    assert len(watched) == round(0.1 * len(y))
+    assert set(fit_rows).isdisjoint(watched) and len(fit_rows) + len(watched) == len(y)
+    assert y.iloc[watched].mean() == pytest.approx(y.mean(), abs=0.02)  # stratified
+    assert early_stopping_slice(y, 0.1, 7, True)[1].tolist() != watched.tolist()  # seeded
+
+
+def test_the_mlp_does_not_fit_the_rows_its_early_stopping_watches() -> None:
+    """Changing the watched rows leaves one epoch's model unchanged; changing fitted rows, not.
+
+    The slice is drawn from the labels, so the features are what changes here, with
+    unsupervised, stateless preprocessing so that only the estimator could see the change.
+    """
+    from mlops_tracking.core.modelling import fit_pipeline
+
+    one_epoch = (
+        *MLP_STOPPING[:2],
+        "model.mlp.max_epochs=1",
+        "model.mlp.patience=5",
+        "features.scaling=none",
+        "features.selection.method=none",
+    )
+    trained = fit_model(*one_epoch)
+    train = trained.splits.train
+    fit_rows, watched = early_stopping_slice(train.y, 0.1, trained.config.model.seed, True)
+
+    def refit_with_doubled(rows: np.ndarray) -> list[np.ndarray]:
+        X = train.X.copy()
+        X.iloc[rows] = X.iloc[rows] * 2
+        splits = replace(trained.splits, train=Split("train", X, train.y))
+        pipeline, _ = fit_pipeline(replace(trained.inputs, splits=splits), trained.family)
+        return list(pipeline[-1].coefs_)
+
+    original = trained.pipeline[-1].coefs_
+    for ours, theirs in zip(refit_with_doubled(watched), original, strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+    changed = refit_with_doubled(fit_rows[:10])
+    assert any(not np.array_equal(a, b) for a, b in zip(changed, original, strict=True))
+
+
+def test_an_mlp_without_patience_fits_every_training_row_and_watches_none() -> None:
+    run = _train(
+        "data.dataset=iris",
+        "model.name=mlp",
+        "model.mlp.max_epochs=5",
+        "model.mlp.patience=null",
+        "model.mlp.hidden_layer_sizes=[4]",
+    )
+
+    assert "stop_loss" not in run.result.history.series
+    assert run.result.best_step is None

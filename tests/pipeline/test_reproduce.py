@@ -41,6 +41,8 @@ def test_an_unchanged_run_reproduces_exactly_and_the_store_says_so(client) -> No
         assert after.data.metrics[check.name] == before.data.metrics[check.name]
     assert after.data.tags["mlops.reproduces"] == original
     assert after.data.tags["mlops.reproduction"] == "exact"
+    assert result.model is not None and result.model.agreed
+    assert after.data.tags["mlops.reproduction.logged_model"] == "agrees"
     assert after.info.experiment_id == before.info.experiment_id
     assert after.info.run_name == f"{before.info.run_name}-reproduction"
     assert after.inputs.dataset_inputs[0].dataset.digest in {
@@ -54,6 +56,28 @@ def test_an_unchanged_run_reproduces_exactly_and_the_store_says_so(client) -> No
     # trained outside a DVC repository: recorded as such, not an error
     assert before.data.tags["dvc.available"] == "false"
     assert "no .dvc folder" in before.data.tags["dvc.reason"]
+
+
+def test_the_logged_model_of_a_table_with_integer_columns_scores_the_rebuilt_split(
+    tmp_path: Path, client
+) -> None:  # type: ignore[no-untyped-def]
+    # `visits` is an integer column (long in the signature, float64 in the rebuilt split) and
+    # `plan` a category with gaps: the logged model reads them through its own input rules
+    data = write_csv(tmp_path / "churn.csv", rows=150)
+    original = _train(f"data.path={data}", "data.target=churned", "tracking.model_formats=[pyfunc]")
+    said: list[str] = []
+
+    result = reproduce_run(original, say=said.append)
+
+    assert result.model is not None
+    assert (result.model.rows, result.model.agreeing) == (30, 30)
+    assert result.model.largest_difference < 1e-5  # the ONNX engine computes in float32
+    assert any("the logged deployable model gives the recorded test predictions" in s for s in said)
+    saved = json.loads(
+        Path(client.download_artifacts(result.run_id, "reproduction/comparison.json")).read_text()
+    )
+    assert saved["logged_model"]["agreeing"] == 30
+    assert client.get_run(result.run_id).data.tags["mlops.reproduction.logged_model"] == "agrees"
 
 
 def test_changed_csv_data_is_refused_naming_the_split_and_file(tmp_path: Path, client) -> None:  # type: ignore[no-untyped-def]

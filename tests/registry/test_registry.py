@@ -73,6 +73,12 @@ def test_a_registered_version_points_back_to_its_run_data_and_commit(
     assert registered.description == card
     assert digests["testing"] in card
     assert run.data.tags["mlflow.source.git.commit"] in card
+    # its metrics are grouped by the dataset the LoggedModel links each to
+    validation = f"Computed on `breast_cancer-validation` (digest `{digests['validation']}`)"
+    test = f"Computed on `breast_cancer-test` (digest `{digests['testing']}`)"
+    assert card.index(validation) < card.index("| validation_log_loss |") < card.index(test)
+    assert card.index(test) < card.index("| test_log_loss |") < card.index("Measured on the run")
+    assert card.index("Measured on the run") < card.index("| fit_time_seconds |")
 
 
 def test_unknown_models_versions_and_aliases_are_named(registry_store: RegistryStore) -> None:

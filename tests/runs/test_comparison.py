@@ -42,6 +42,14 @@ def test_parent_and_children_are_linked_and_ranked(fast_config, client) -> None:
         *[m for m in MODELS if m != best.data.tags["model.family"]],
     ]
     assert list(table["rank"]) == [1, 2]
+    # every child fits the same trivial baseline on the same splits, and the table says by how
+    # much each model beats it
+    assert len({c.data.metrics["baseline_validation_log_loss"] for c in children}) == 1
+    assert all(c.data.tags["baseline.beaten"] == "true" for c in children)
+    margins = {c.data.tags["model.family"]: c.data.metrics["baseline_margin"] for c in children}
+    assert dict(zip(table["model"], table["baseline_margin"], strict=True)) == pytest.approx(
+        margins
+    )
     for run_id in [outcome.parent_run_id, *(c.info.run_id for c in children)]:
         report = audit_run(run_id)
         assert report.passed, [(i.item, i.location) for i in report.missing]
@@ -54,7 +62,7 @@ def test_a_failing_model_fails_the_parent_but_not_its_siblings(  # type: ignore[
     from mlops_tracking.core import models
     from mlops_tracking.runs.comparison import ComparisonFailedError, compare_and_log
 
-    def explode(params: dict, seed: int, classification: bool) -> object:  # type: ignore[type-arg]
+    def explode(params: dict, seed: int, classification: bool, threads: int) -> object:  # type: ignore[type-arg]
         raise MemoryError("out of memory building the network")
 
     broken = dataclasses.replace(models.FAMILIES["hist_gradient_boosting"], build=explode)

@@ -1,4 +1,5 @@
-"""Params and metrics are written in batches; model-linked metrics collapse on the run."""
+"""Params and metrics are written in batches; model-linked metrics collapse on the run and each
+names the data it was computed on."""
 
 from __future__ import annotations
 
@@ -85,7 +86,7 @@ def test_metrics_linked_to_several_models_keep_one_run_point(client) -> None:  #
             run.info.run_id,
             {"test_accuracy": 0.9, "test_f1": 0.8},
             [m.model_id for m in models],
-            data,
+            {"test": data},
         )
     assert len(client.get_metric_history(run.info.run_id, "test_accuracy")) == 1
     for model in models:
@@ -93,3 +94,39 @@ def test_metrics_linked_to_several_models_keep_one_run_point(client) -> None:  #
         assert linked["test_f1"].value == pytest.approx(0.8)
         assert linked["test_f1"].dataset_digest == data.digest
         assert linked["test_f1"].dataset_name == "toy"
+
+
+def test_each_metric_links_to_the_split_it_was_computed_on(client) -> None:  # type: ignore[no-untyped-def]
+    import mlflow
+    import pandas as pd
+
+    from mlops_tracking.runs.metrics import log_metrics
+
+    validation = mlflow.data.from_pandas(pd.DataFrame({"x": [1.0]}), name="toy-validation")
+    test = mlflow.data.from_pandas(pd.DataFrame({"x": [2.0]}), name="toy-test")
+    metrics = {
+        "validation_log_loss": 0.2,
+        "test_log_loss": 0.3,
+        "fit_time_seconds": 1.5,
+        "system/cpu_utilization_percentage": 50.0,
+    }
+    with mlflow.start_run() as run:
+        models = [mlflow.initialize_logged_model(name=f"m{i}") for i in range(2)]
+        log_metrics(
+            run.info.run_id,
+            metrics,
+            [m.model_id for m in models],
+            {"validation": validation, "test": test},
+        )
+    for model in models:
+        links = {
+            m.key: (m.dataset_name, m.dataset_digest)
+            for m in client.get_logged_model(model.model_id).metrics
+        }
+        assert links == {
+            "validation_log_loss": ("toy-validation", validation.digest),
+            "test_log_loss": ("toy-test", test.digest),
+            "fit_time_seconds": (None, None),
+        }
+    stored = client.get_run(run.info.run_id).data.metrics
+    assert stored == pytest.approx(metrics)  # the system metric is on the run, and only there

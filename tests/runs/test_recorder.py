@@ -91,15 +91,70 @@ def test_final_metrics_per_task(any_run: StoredRun, client) -> None:  # type: ig
         assert metrics["onnx_label_agreement"] >= 0.99
 
 
+def _split_targets(run_id: str) -> tuple[pd.Series, pd.Series]:
+    """The training and validation targets, read from the run's data snapshot."""
+    target = json.loads(_download(run_id, "data/schema.json"))["target"]
+    train, validation = (
+        pd.read_csv(io.BytesIO(_download(run_id, f"data/{name}.csv")))[target]
+        for name in ("train", "validation")
+    )
+    return train, validation
+
+
+def test_the_trivial_baseline_is_logged_on_the_run_and_on_no_model(
+    any_run: StoredRun, client
+) -> None:  # type: ignore[no-untyped-def]
+    from mlops_tracking.core.baseline import improvement
+    from mlops_tracking.core.evaluation import METRIC_NAMES, default_selection_metric
+
+    run = client.get_run(any_run.run_id)
+    task, metrics, tags = run.data.tags["task"], run.data.metrics, run.data.tags
+    names = {f"baseline_{s}_{name}" for s in ("validation", "test") for name in METRIC_NAMES[task]}
+    assert names | {"baseline_margin"} <= set(metrics)
+    for name in (*names, "baseline_margin"):
+        (point,) = client.get_metric_history(any_run.run_id, name)
+        assert point.step == 0 and point.model_id is None, name
+    for output in run.outputs.model_outputs:
+        model_metrics = {m.key for m in client.get_logged_model(output.model_id).metrics or []}
+        assert not [key for key in model_metrics if key.startswith("baseline")], output.model_id
+    # what the baseline scored, recomputed from the run's own data snapshot
+    train, validation = _split_targets(any_run.run_id)
+    if task == "regression":
+        expected = float(np.sqrt(np.mean((validation - train.mean()) ** 2)))
+        assert metrics["baseline_validation_rmse"] == pytest.approx(expected, rel=1e-9)
+        assert tags["baseline.strategy"] == "mean"
+    else:
+        prior = train.value_counts(normalize=True)
+        expected = float(-np.mean(np.log(prior[validation].to_numpy())))
+        assert metrics["baseline_validation_log_loss"] == pytest.approx(expected, rel=1e-9)
+        assert tags["baseline.strategy"] == "prior"
+    selection = default_selection_metric(task)
+    assert tags["baseline.metric"] == selection
+    margin = improvement(selection, metrics[selection], metrics[f"baseline_{selection}"])
+    assert metrics["baseline_margin"] == pytest.approx(margin)
+    assert tags["baseline.beaten"] == "true"  # every shipped dataset's model beats its baseline
+    recorded = json.loads(_download(any_run.run_id, "evaluation/metrics.json"))
+    assert recorded["baseline_margin"] == pytest.approx(margin)
+
+
+def test_the_thread_count_is_a_param(any_run: StoredRun, client) -> None:  # type: ignore[no-untyped-def]
+    params = client.get_run(any_run.run_id).data.params
+
+    assert params["model.threads"] == "1"  # auto, on a table far below the threshold
+    assert params["model.threads_setting"] == "auto"
+    if params["model.name"] == "random_forest":
+        assert params["model.n_jobs"] == "1"
+
+
 def test_artifacts_by_path_and_content(binary_run: StoredRun, client) -> None:  # type: ignore[no-untyped-def]
     run_id = binary_run.run_id
     paths = set(_artifacts(client, run_id))
     expected = {
-        "plots/confusion_matrix.png",
-        "plots/roc_curve.png",
-        "plots/precision_recall_curve.png",
-        "plots/learning_curves.png",
-        "plots/feature_importance.png",
+        "confusion_matrix.png",
+        "roc_curve.png",
+        "precision_recall_curve.png",
+        "learning_curves.png",
+        "feature_importance.png",
         "evaluation/confusion_matrix.csv",
         "evaluation/confusion_matrix.json",
         "evaluation/history.csv",
@@ -146,7 +201,7 @@ def test_artifacts_by_path_and_content(binary_run: StoredRun, client) -> None:  
     assert source.startswith("def expected_calibration_error(")
 
 
-def test_four_logged_models_with_signatures_linked_to_test_metrics(  # type: ignore[no-untyped-def]
+def test_four_logged_models_with_signatures_and_linked_metrics(  # type: ignore[no-untyped-def]
     binary_run: StoredRun, client
 ) -> None:
     import mlflow
@@ -310,3 +365,46 @@ def test_run_details_and_system_metrics(any_run: StoredRun, client) -> None:  # 
     assert experiment.name == f"{run.data.params['data.dataset']}-{run.data.tags['task']}"
     assert any(k.startswith("system/cpu") for k in run.data.metrics)
     assert any(k.startswith("system/system_memory") for k in run.data.metrics)
+
+
+def _inputs_by_split(run) -> dict[str, tuple[str, str]]:  # type: ignore[no-untyped-def]
+    splits = {"training": "train", "validation": "validation", "testing": "test"}
+    return {
+        splits[tag.value]: (entry.dataset.name, entry.dataset.digest)
+        for entry in run.inputs.dataset_inputs
+        for tag in entry.tags
+        if tag.key == "mlflow.data.context"
+    }
+
+
+def test_every_model_metric_names_the_split_it_was_computed_on(any_run: StoredRun, client) -> None:  # type: ignore[no-untyped-def]
+    """validation_* on the validation dataset, test_* on the test dataset, measurements on none,
+    system metrics on no model: read back per key from every LoggedModel."""
+    run = client.get_run(any_run.run_id)
+    datasets = _inputs_by_split(run)
+    final = {k for k in run.data.metrics if not k.startswith(("system/", "train_", "val_"))}
+    for output in run.outputs.model_outputs:
+        model = client.get_logged_model(output.model_id)
+        links = {m.key: (m.dataset_name, m.dataset_digest) for m in model.metrics}
+        assert set(links) == final, model.name
+        for key, link in links.items():
+            if key.startswith("validation_"):
+                assert link == datasets["validation"], key
+            elif key.startswith("test_"):
+                assert link == datasets["test"], key
+            else:  # fit time, latency, ONNX parity: measurements of the run
+                assert link == (None, None), key
+    assert {
+        "validation_log_loss" if run.data.tags["task"] != "regression" else "validation_rmse",
+        "fit_time_seconds",
+    } <= final
+
+
+def test_system_metrics_start_at_step_one_so_no_model_copies_them(
+    binary_run: StoredRun, client
+) -> None:  # type: ignore[no-untyped-def]
+    """MLflow's log_model copies the step-0 metrics without a model onto every new model."""
+    history = client.get_metric_history(binary_run.run_id, "system/cpu_utilization_percentage")
+    steps = [point.step for point in history]
+    assert min(steps) == 1
+    assert all(point.model_id is None for point in history)

@@ -16,12 +16,15 @@ from mlops_tracking.audit.model_items import (
     linked_metrics,
     model_format,
     model_signatures,
+    models_complete,
     onnx_parity,
 )
 from mlops_tracking.audit.registry_items import REGISTRY_CHECKS
 from mlops_tracking.audit.rules import AuditItem, Check, artifact, history, metric, params, tags
 from mlops_tracking.audit.run_items import (
     ENV_TAGS,
+    baseline_beaten,
+    baseline_metrics,
     children,
     custom_metric,
     data_version,
@@ -33,6 +36,7 @@ from mlops_tracking.audit.run_items import (
     notebook,
     parent_link,
     predictions_table,
+    run_kept,
     run_name,
     run_status,
     system_metrics,
@@ -70,6 +74,7 @@ COMMON_CHECKS: list[Check] = [
     run_name,
     named_experiment,
     run_status,
+    run_kept,
     system_metrics,
 ]
 
@@ -121,6 +126,8 @@ TRAINING_CHECKS: list[Check] = [
     ),
     metric("1 Metrics", "R²", r"^(test_|validation_|val_|eval_|training_)?r2(_score)?$", _REG),
     custom_metric,
+    baseline_metrics,
+    baseline_beaten,
     metric("1 Metrics", "Fit time", r"fit_time|training_time"),
     metric("1 Metrics", "Prediction latency", r"latency"),
     linked_metrics,
@@ -145,6 +152,7 @@ TRAINING_CHECKS: list[Check] = [
     model_format("Pickled model"),
     model_format("ONNX model"),
     model_format("Custom pyfunc model"),
+    models_complete,
     model_signatures,
     onnx_parity,
     predictions_table,
@@ -179,6 +187,7 @@ class AuditReport:
     task: str
     status: str
     items: list[AuditItem] = field(default_factory=list)
+    deleted: bool = False  # the run's lifecycle_stage is "deleted"
 
     @property
     def passed(self) -> bool:
@@ -188,11 +197,17 @@ class AuditReport:
     def missing(self) -> list[AuditItem]:
         return [item for item in self.items if item.failed]
 
+    @property
+    def flagged(self) -> list[AuditItem]:
+        """Items recorded with a warning (the model does not beat its baseline)."""
+        return [item for item in self.items if item.status == "flagged"]
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["passed"] = self.passed
         data["summary"] = {
-            s: sum(i.status == s for i in self.items) for s in ("present", "missing", "n/a")
+            s: sum(i.status == s for i in self.items)
+            for s in ("present", "missing", "n/a", "flagged")
         }
         return data
 
@@ -211,4 +226,5 @@ def audit_run(run_id: str) -> AuditReport:
         state.task,
         info.status,
         items,
+        state.deleted,
     )

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from mlops_tracking.audit.rules import AuditItem, Check, found, not_applicable
 from mlops_tracking.audit.snapshot import RunSnapshot
+from mlops_tracking.core.metric_links import is_system_metric, metric_split
+
+if TYPE_CHECKING:
+    from mlflow.entities import LoggedModel, Metric
 
 
 def _models_with(s: RunSnapshot, test: Callable[[dict[str, object]], bool]) -> list[str]:
@@ -59,6 +65,9 @@ def model_format(item: str) -> Check:
         requested = s.tags.get("mlops.model_formats")
         if requested is not None and FORMAT_KEYS[item] not in requested.split(","):
             return not_applicable("4 Models", item, "not requested (tracking.model_formats)")
+        skipped = s.tags.get("mlops.onnx_skipped") if FORMAT_KEYS[item] == "onnx" else None
+        if skipped:
+            return not_applicable("4 Models", item, f"ONNX {skipped}")
         error = s.tags.get("mlops.onnx_error") if FORMAT_KEYS[item] == "onnx" else None
         if error:
             return AuditItem("4 Models", item, "missing", f"ONNX conversion failed: {error}")
@@ -73,6 +82,8 @@ def onnx_parity(s: RunSnapshot) -> AuditItem:
     m = s.metrics
     if "onnx" not in s.tags.get("mlops.model_formats", "onnx").split(","):
         return not_applicable("4 Models", item, "ONNX not requested")
+    if s.tags.get("mlops.onnx_skipped"):  # a pipeline ONNX cannot express, e.g. date columns
+        return not_applicable("4 Models", item, f"ONNX {s.tags['mlops.onnx_skipped']}")
     if "onnx_label_agreement" in m:
         ok = m["onnx_label_agreement"] >= 0.99 and m.get("onnx_max_abs_proba_diff", 1) <= 0.01
         where = (
@@ -96,35 +107,114 @@ def onnx_parity(s: RunSnapshot) -> AuditItem:
 
 def model_signatures(s: RunSnapshot) -> AuditItem:
     item = "Signature and input example on every model"
-    if not s.models:
-        return AuditItem("4 Models", item, "missing", "expected logged models")
+    models = s.complete_models
+    if not models:
+        return AuditItem("4 Models", item, "missing", "expected completely written logged models")
     lacking = [
         m.name
-        for m in s.models
+        for m in models
         if not s.flavors[m.model_id].get("_signature")
         or not s.flavors[m.model_id].get("_input_example")
     ]
     if lacking:
         return AuditItem("4 Models", item, "missing", f"no signature or example: {lacking}")
-    return AuditItem("4 Models", item, "present", f"{len(s.models)} models")
+    return AuditItem("4 Models", item, "present", f"{len(models)} models")
+
+
+def models_complete(s: RunSnapshot) -> AuditItem:
+    """Every LoggedModel of the run finished logging (READY, with its MLmodel file)."""
+    item = "Every logged model completely written"
+    if not s.models:
+        return not_applicable("4 Models", item, "the run logged no models")
+    broken = [
+        f"{m.name} (models:/{m.model_id}): {s.incomplete[m.model_id]}"
+        for m in s.models
+        if m.model_id in s.incomplete
+    ]
+    if broken:
+        return AuditItem(
+            "4 Models",
+            item,
+            "missing",
+            "; ".join(broken) + ". Log the model again; the incomplete one cannot be loaded",
+        )
+    return AuditItem("4 Models", item, "present", f"{len(s.models)} models READY with MLmodel")
+
+
+# The contexts MLflow's dataset inputs carry, by the split each names (``core.metric_links``).
+_SPLIT_CONTEXTS = {
+    "training": "train",
+    "train": "train",
+    "validation": "validation",
+    "eval": "validation",
+    "testing": "test",
+    "test": "test",
+}
+
+
+def _split_datasets(s: RunSnapshot) -> dict[str, tuple[str, str]]:
+    """The run's dataset inputs as split -> (name, digest)."""
+    found: dict[str, tuple[str, str]] = {}
+    for entry in s.run.inputs.dataset_inputs if s.run.inputs else []:
+        for tag in entry.tags:
+            split = _SPLIT_CONTEXTS.get(tag.value) if tag.key == "mlflow.data.context" else None
+            if split is not None:
+                found[split] = (entry.dataset.name, entry.dataset.digest)
+    return found
+
+
+def _link_problem(metric: Metric, datasets: dict[str, tuple[str, str]]) -> str | None:
+    """What is wrong with one model metric's links, judged by ``core.metric_links``."""
+    if is_system_metric(metric.key):  # the system metrics item reports these
+        return None
+    split = metric_split(metric.key)
+    expected = datasets.get(split) if split is not None else None
+    if expected is None:  # a measurement, or a split the run logged no input for
+        return None
+    if (metric.dataset_name, metric.dataset_digest) != expected:
+        linked = metric.dataset_name or "no dataset"
+        return f"{metric.key} is linked to {linked}, not to {expected[0]} ({split} split)"
+    return None
 
 
 def linked_metrics(s: RunSnapshot) -> AuditItem:
+    """Metrics on the models name the dataset they were computed on.
+
+    ``validation_*`` must link to the run's validation input and ``test_*`` to its test input:
+    a validation metric linked to the test set claims the wrong data.
+    """
     item = "Metrics linked to the model and evaluation dataset"
-    linked = []
-    for model in s.models:
-        on_data = [m for m in model.metrics or [] if m.dataset_digest]
-        if on_data:
-            linked.append(
-                f"{model.name}: {len(on_data)} metrics on {on_data[0].dataset_name} "
-                f"(digest {on_data[0].dataset_digest})"
-            )
+    datasets = _split_datasets(s)
+    problems = [
+        f"{model.name}: {problem}"
+        for model in s.models
+        for metric in model.metrics or []
+        if (problem := _link_problem(metric, datasets))
+    ]
+    if problems:
+        more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+        return AuditItem("1 Metrics", item, "missing", problems[0] + more)
+    summaries = {model.name: _links_summary(model) for model in s.models}
+    shown = sorted({text for text in summaries.values() if text})
+    if len(shown) == 1 and len(summaries) > 1:  # usual: every format carries the same links
+        shown = [f"{shown[0]} (each of {len(summaries)} models)"]
     return found(
         "1 Metrics",
         item,
-        linked[:2],
+        shown[:1],
         "metrics logged with model_id= and dataset= (shown on the model page)",
     )
+
+
+def _links_summary(model: LoggedModel) -> str:
+    """``9 on breast_cancer-validation, 9 on breast_cancer-test, 5 on no dataset``."""
+    counts = Counter(m.dataset_name for m in model.metrics or [])
+    if not any(counts):  # nothing linked to a dataset: not what the item looks for
+        return ""
+    parts = [f"{n} on {name}" for name, n in counts.items() if name]
+    if counts[None]:
+        parts.append(f"{counts[None]} on no dataset")
+    return ", ".join(parts)
 
 
 def hyperparameters(s: RunSnapshot) -> AuditItem:

@@ -10,7 +10,9 @@ from typing import Literal
 
 from mlops_tracking.audit.snapshot import RunSnapshot
 
-Status = Literal["present", "missing", "n/a"]
+# flagged: recorded, but what it records is a warning (a model that does not beat its baseline);
+# it never fails the audit on its own, it is shown and counted.
+Status = Literal["present", "missing", "n/a", "flagged"]
 
 
 @dataclass(frozen=True)

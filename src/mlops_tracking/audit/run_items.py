@@ -1,5 +1,6 @@
 """Audit items of outline sections 1, 2, 6, 7 and 10 that no generic rule covers: source code,
-inputs and outputs, run details, the custom metric and the models a comparison compared."""
+inputs and outputs, run details, the custom metric, the trivial baseline and the models a
+comparison compared."""
 
 from __future__ import annotations
 
@@ -7,7 +8,15 @@ import re
 
 from mlops_tracking.audit.rules import AuditItem, Check, artifact, found, not_applicable, tags
 from mlops_tracking.audit.snapshot import RunSnapshot
+from mlops_tracking.core.baseline import (
+    BEATEN_TAG,
+    MARGIN_METRIC,
+    METRIC_TAG,
+    STRATEGY_TAG,
+    baseline_name,
+)
 from mlops_tracking.core.dvc_workspace import data_hashes
+from mlops_tracking.core.metric_links import is_system_metric
 
 # The environment tags every run carries (outline section 5).
 ENV_TAGS = (
@@ -121,6 +130,21 @@ def run_status(s: RunSnapshot) -> AuditItem:
     return AuditItem("10 Run details", item, "present", f"FINISHED in {seconds:.1f}s")
 
 
+def run_kept(s: RunSnapshot) -> AuditItem:
+    """A deleted run fails: it no longer shows in the UI or searches, and ``mlflow gc`` would
+    erase it for good, so nothing it records can be relied on until it is restored."""
+    item = "Run kept (not deleted)"
+    if s.deleted:
+        return AuditItem(
+            "10 Run details",
+            item,
+            "missing",
+            "the run is deleted (lifecycle_stage=deleted): `mlflow gc` would erase it; restore it "
+            f"with `mlflow runs restore --run-id {s.run.info.run_id}`",
+        )
+    return AuditItem("10 Run details", item, "present", "lifecycle_stage=active")
+
+
 def named_experiment(s: RunSnapshot) -> AuditItem:
     if s.run.info.experiment_id == "0":
         return AuditItem(
@@ -158,16 +182,30 @@ def children(s: RunSnapshot) -> AuditItem:
 
 
 def system_metrics(s: RunSnapshot) -> AuditItem:
+    """CPU and memory sampled on the run, and on the run only: they describe the machine."""
+    item = "System metrics (CPU, memory)"
     if s.tags.get("mlops.system_metrics") == "false":
         return not_applicable(
-            "10 Run details",
-            "System metrics (CPU, memory)",
-            "switched off (tracking.system_metrics=false)",
+            "10 Run details", item, "switched off (tracking.system_metrics=false)"
         )
-    hits = [k for k in s.metrics if k.startswith("system/") and ("cpu" in k or "memory" in k)]
+    on_models = [
+        f"{model.name} carries {metric.key}"
+        for model in s.models
+        for metric in model.metrics or []
+        if is_system_metric(metric.key)
+    ]
+    if on_models:
+        return AuditItem(
+            "10 Run details",
+            item,
+            "missing",
+            f"system metrics on the run only, but {on_models[0]}"
+            + (f" (+{len(on_models) - 1} more)" if len(on_models) > 1 else ""),
+        )
+    hits = [k for k in s.metrics if is_system_metric(k) and ("cpu" in k or "memory" in k)]
     return found(
         "10 Run details",
-        "System metrics (CPU, memory)",
+        item,
         hits,
         "system/cpu_* and system/*memory* metrics (log_system_metrics=True)",
     )
@@ -185,4 +223,58 @@ def models_compared(s: RunSnapshot) -> AuditItem:
     value = s.params.get("compare.models", "")
     return found(
         "2 Parameters", "Models compared", [value] if value else [], "param compare.models"
+    )
+
+
+def baseline_metrics(s: RunSnapshot) -> AuditItem:
+    """The trivial baseline's validation and test metrics, and the verdict tag."""
+    section, item = "1 Metrics", "Trivial baseline (validation and test)"
+    validation = sorted(k for k in s.metrics if k.startswith(baseline_name("validation_")))
+    test = sorted(k for k in s.metrics if k.startswith(baseline_name("test_")))
+    verdict = s.tags.get(BEATEN_TAG)
+    if validation and test and verdict in {"true", "false"}:
+        selected = baseline_name(s.tags.get(METRIC_TAG, ""))
+        shown = selected if selected in validation else validation[0]
+        return AuditItem(
+            section,
+            item,
+            "present",
+            f"{len(validation) + len(test)} metrics ({shown}, …), "
+            f"{STRATEGY_TAG}={s.tags.get(STRATEGY_TAG, '?')}",
+        )
+    return AuditItem(
+        section,
+        item,
+        "missing",
+        f"baseline_validation_* and baseline_test_* metrics and tag {BEATEN_TAG} (none recorded: "
+        "a run trained before baselines were logged, or made without this project)",
+    )
+
+
+def baseline_beaten(s: RunSnapshot) -> AuditItem:
+    """Whether the model beats its baseline on the selection metric: a warning when it does not.
+
+    A model worse than the baseline is a truthfully recorded run, so it does not fail the audit
+    (which says whether a run is completely tracked); it is flagged on every audit, and the
+    promotion gate refuses it.
+    """
+    section, item = "1 Metrics", "Beats the trivial baseline (selection metric)"
+    verdict, metric = s.tags.get(BEATEN_TAG), s.tags.get(METRIC_TAG, "")
+    if verdict not in {"true", "false"}:
+        return not_applicable(section, item, "no baseline recorded")
+    model, baseline = s.metrics.get(metric), s.metrics.get(baseline_name(metric))
+    margin = s.metrics.get(MARGIN_METRIC)
+    figures = (
+        f"{metric} {model:.4g} vs {baseline:.4g} for the baseline (margin {margin:+.4g})"
+        if model is not None and baseline is not None and margin is not None
+        else f"{metric}; values not recorded"
+    )
+    if verdict == "true":
+        return AuditItem(section, item, "present", figures)
+    return AuditItem(
+        section,
+        item,
+        "flagged",
+        f"does NOT beat the baseline: {figures}; the promotion gate refuses it",
+        required=False,
     )

@@ -1,15 +1,17 @@
 """Read one run and everything hanging off it back from the tracking store, once.
 
 The snapshot is all the audit's items look at: the run, its artifacts, LoggedModels with their
-MLmodel files, step counts of its curves, its child runs and its registered versions.
+MLmodel files (and what is wrong with those that were not completely written), step counts of
+its curves, its child runs and its registered versions.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from mlops_tracking.core.tasks import recorded_task
+from mlops_tracking.runs.logged_models import RunModel, run_models
 from mlops_tracking.runs.recorded import fetch_run
 
 if TYPE_CHECKING:
@@ -43,6 +45,15 @@ class RunSnapshot:
     children: list[Run]
     model_hyperparameters: list[str] | None = None
     versions: list[RegisteredVersion] = field(default_factory=list)
+    incomplete: dict[str, str] = field(default_factory=dict)  # model id -> what is wrong
+
+    @property
+    def complete_models(self) -> list[LoggedModel]:
+        return [model for model in self.models if model.model_id not in self.incomplete]
+
+    @property
+    def deleted(self) -> bool:
+        return self.run.info.lifecycle_stage == "deleted"
 
     @property
     def tags(self) -> dict[str, str]:
@@ -64,12 +75,7 @@ class RunSnapshot:
 
     @property
     def task(self) -> str:
-        declared = self.tags.get("task")
-        if declared:
-            return declared
-        if any(re.search(r"rmse|r2|mean_absolute_error", k) for k in self.metrics):
-            return "regression"
-        return "classification"
+        return recorded_task(self.tags.get("task"), self.metrics)
 
     @property
     def classification(self) -> bool:
@@ -86,19 +92,15 @@ def _list_artifacts(client: MlflowClient, run_id: str, path: str | None = None) 
     return found
 
 
-def _model_metadata(model: LoggedModel) -> tuple[dict[str, Any], set[str]]:
-    """Flavors and file names of a LoggedModel, read from its MLmodel in the artifact store."""
-    import yaml
-    from mlflow.artifacts import download_artifacts, list_artifacts
-
-    location = model.artifact_location
-    with open(download_artifacts(f"{location}/MLmodel"), encoding="utf-8") as handle:  # noqa: PTH123
-        mlmodel = yaml.safe_load(handle)
-    files = {entry.path.rsplit("/", 1)[-1] for entry in list_artifacts(location)}
-    flavors = dict(mlmodel.get("flavors", {}))
-    flavors["_signature"] = mlmodel.get("signature")
-    flavors["_input_example"] = mlmodel.get("saved_input_example_info")
-    return flavors, files
+def _model_metadata(model: RunModel) -> dict[str, Any]:
+    """Flavors of a LoggedModel read from its MLmodel, with its signature and input example
+    (empty for a model that was not completely written)."""
+    if model.problem is not None or model.mlmodel is None:
+        return {}
+    flavors = model.flavors
+    flavors["_signature"] = model.mlmodel.get("signature")
+    flavors["_input_example"] = model.mlmodel.get("saved_input_example_info")
+    return flavors
 
 
 def _summary_hyperparameters(run_id: str, artifacts: list[str]) -> list[str] | None:
@@ -118,11 +120,10 @@ def snapshot(run_id: str) -> RunSnapshot:
     run = fetch_run(run_id)
     client = MlflowClient()
     experiment = client.get_experiment(run.info.experiment_id).name
-    outputs = run.outputs.model_outputs if run.outputs else []
-    models = [client.get_logged_model(output.model_id) for output in outputs]
-    flavors, files = {}, {}
-    for model in models:
-        flavors[model.model_id], files[model.model_id] = _model_metadata(model)
+    models = run_models(run)
+    flavors = {model.model_id: _model_metadata(model) for model in models}
+    files = {model.model_id: set(model.files) for model in models}
+    incomplete = {model.model_id: model.problem for model in models if model.problem}
     history = {
         key: len({m.step for m in client.get_metric_history(run_id, key)})
         for key in run.data.metrics
@@ -136,13 +137,14 @@ def snapshot(run_id: str) -> RunSnapshot:
         run,
         experiment,
         artifacts,
-        models,
+        [model.entity for model in models],
         flavors,
         files,
         history,
         list(children),
         _summary_hyperparameters(run_id, artifacts),
         _registered_versions(client, run_id),
+        incomplete,
     )
 
 

@@ -89,15 +89,20 @@ def train_stage(
 
     def body() -> None:
         from mlops_tracking.pipeline.stages import train
-        from mlops_tracking.runs.ui import ui_command
+        from mlops_tracking.runs.ui import run_url, ui_command
 
         settings = load_settings(config, set_)
         with terminal.progress(1) as progress:
             outcome, output = train(settings, config, features, models, progress)
         _print_stage(output)
         command, url = ui_command(outcome.experiment.id)
-        terminal.console().print(f"MLflow run {outcome.run_id} in {outcome.experiment.name}: {url}")
-        terminal.console().print(f"Open the UI: {command}")
+        page = run_url(outcome.experiment.id, outcome.run_id)
+        console = terminal.console()
+        console.print(
+            f"MLflow run {outcome.run_id} in {outcome.experiment.name}: {page}", soft_wrap=True
+        )
+        console.print(f"Open the UI: {command}", soft_wrap=True)
+        console.print(f"  runs table: {url}", soft_wrap=True)
         terminal.print_pickle_note(settings.tracking.model_formats)
 
     terminal.run_command(body)

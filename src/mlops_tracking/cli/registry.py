@@ -59,25 +59,43 @@ def register(
     name: Annotated[
         str | None, typer.Option(help="Registered model (default: the run's experiment).")
     ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="For a run logged with plain MLflow calls: which of its models (a name or "
+            "m-ID; default: the only one, else the latest)."
+        ),
+    ] = None,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
-    """Register a run's deployable model (and its ONNX form) with tags and a model card."""
+    """Register a run's model with tags and a model card: the deployable pyfunc (and its ONNX
+    form) of a run made here, or a LoggedModel of any other run."""
 
     def body() -> None:
         from mlops_tracking.registry.release import register_run
+        from mlops_tracking.runs.ui import registered_version_url
 
         settings = _registry_settings(config)
         _open()
-        done = register_run(run_id, settings.registry, name)
+        done = register_run(run_id, settings.registry, name, model)
         console = terminal.console()
+        if done.note:
+            console.print(done.note)
         console.print(f"Registered [bold]{done.version.name}[/] version {done.version.version}")
         if done.onnx is not None:
             console.print(f"  ONNX form: {done.onnx.name} version {done.onnx.version}")
         console.print(f"  model card: run artifact {done.card_artifact} (and the description)")
         console.print(
-            f"Next: mlops-tracking promote {done.version.name} --to staging "
+            f"  in the UI: {registered_version_url(done.version.name, done.version.version)}"
+        )
+        promote = (
+            f"mlops-tracking promote {done.version.name} --to staging "
             f"--version {done.version.version}"
         )
+        if done.external:  # the gate rebuilds test data from a recorded config: none here
+            promote += " --force --reason TEXT  (the run was not made by mlops-tracking, so the "
+            promote += "gate cannot rebuild its test data)"
+        console.print(f"Next: {promote}")
 
     terminal.run_command(body)
 
@@ -263,14 +281,19 @@ def predict(
     """Score a CSV with a registered version; the inference is logged as its own run."""
 
     def body() -> None:
+        from mlops_tracking.core.model_input import UNSEEN_COLUMN
         from mlops_tracking.registry.predict import batch_predict
 
         _open()
         done = batch_predict(reference, input_file, output, engine, _author())
-        terminal.console().print(
+        console = terminal.console()
+        console.print(
             f"Wrote {done.rows} predictions by {done.ref} ({engine}, {done.seconds:.3f} s) to "
             f"{done.output}\nInference run: {done.run_id}"
         )
+        if done.unseen is not None and done.unseen.rows:
+            console.print(f"[yellow]warning:[/] {done.unseen.describe()}.")
+            console.print(f"  (column {UNSEEN_COLUMN} of the predictions names them per row)")
 
     terminal.run_command(body)
 

@@ -83,49 +83,97 @@ def trail_table(name: str, entries: list[TrailEntry], limit: int = 30) -> Table:
     return table
 
 
+NOT_RECORDED = "not recorded"
+
+
+def _shown(value: Any) -> str:
+    """A lineage value as printed: what a run did not record says so, never ``None``."""
+    return NOT_RECORDED if value is None or value == "" else str(value)
+
+
 def lineage_lines(lineage: dict[str, Any], metrics: dict[str, float]) -> list[str]:
-    """Lineage as indented lines: version → run → params and metrics → datasets → commit."""
+    """Lineage as indented lines: version → run → params and metrics → datasets → commit.
+
+    ``metrics`` are the ones worth showing; when the run logged none of them (a run made with
+    plain MLflow calls names its metrics freely), its own metrics are shown instead.
+    """
     model, run, code = lineage["model"], lineage["run"], lineage["code"]
+    lines = _model_lines(model)
+    parent = run["parent"]
+    task = _shown(run["task"]) + _TASK_SOURCE.get(run.get("task_from", "tag"), "")
+    deleted = "  [bold red]DELETED[/]" if run.get("deleted") else ""
+    lines += [
+        f"[bold]run[/] {run['name']} ({run['id']})  experiment {run['experiment']['name']} "
+        f"(id {run['experiment']['id']})  {run['status']}{deleted}",
+        f"  started {_shown(run['start'])}  ended {_shown(run['end'])}  by {_shown(run['author'])}",
+        f"  task {task}  model family {_shown(run['family'])}",
+        f"  parent run: {parent['name']} ({parent['id']})" if parent else "  parent run: none",
+        "[bold]params[/] " + _key_params(lineage["params"]),
+        "[bold]metrics[/] " + (_metrics(metrics) if metrics else _own_metrics(lineage["metrics"])),
+        "[bold]datasets[/]" + ("" if lineage["datasets"] else f" {NOT_RECORDED}"),
+        *(
+            f"  {_shown(d['context']):<10} {d['name']}  digest {d['digest']}  "
+            f"rows {_shown(d['rows'])}  source {_shown(d['source'])}"
+            for d in lineage["datasets"]
+        ),
+        f"[bold]code[/] commit {_shown(code['commit'])}  branch {_shown(code['branch'])}  "
+        f"dirty {_shown(code['dirty'])}",
+        f"  command: {_shown(code['command'])}",
+        "[bold]environment[/] "
+        + (
+            ", ".join(f"{k} {v}" for k, v in sorted(lineage["environment"].items())) or NOT_RECORDED
+        ),
+    ]
+    return lines
+
+
+_TASK_SOURCE = {
+    "metric names": " (from its metric names)",
+    "default": " (assumed: the run records neither a task nor metrics)",
+}
+
+
+def _model_lines(model: dict[str, Any]) -> list[str]:
     lines = []
     if model.get("name"):
         lines.append(
             f"[bold]{model['name']} version {model['version']}[/]  aliases: "
-            f"{', '.join(model['aliases']) or 'none'}  lifecycle: {model.get('lifecycle')}  "
+            f"{', '.join(model['aliases']) or 'none'}  "
+            f"lifecycle: {_shown(model.get('lifecycle'))}  "
             f"deployment: {model.get('deployment_status') or 'never served'}"
         )
         if model.get("onnx"):
             lines.append(f"  ONNX form: {model['onnx']['name']} version {model['onnx']['version']}")
-    lines.append(f"  logged model: {model['logged_model']}")
-    parent = run["parent"]
-    lines += [
-        f"[bold]run[/] {run['name']} ({run['id']})  experiment {run['experiment']['name']} "
-        f"(id {run['experiment']['id']})  {run['status']}",
-        f"  started {run['start']}  ended {run['end']}  by {run['author']}",
-        f"  parent run: {parent['name']} ({parent['id']})" if parent else "  parent run: none",
-        "[bold]params[/] " + _key_params(lineage["params"]),
-        "[bold]metrics[/] " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()),
-        "[bold]datasets[/]",
-        *(
-            f"  {d['context']:<10} {d['name']}  digest {d['digest']}  rows {d['rows']}  "
-            f"source {d['source']}"
-            for d in lineage["datasets"]
-        ),
-        f"[bold]code[/] commit {code['commit']}  branch {code['branch']}  dirty {code['dirty']}",
-        f"  command: {code['command']}",
-        "[bold]environment[/] "
-        + ", ".join(f"{k} {v}" for k, v in sorted(lineage["environment"].items())),
-    ]
+    status = model.get("status")
+    state = f"  (status {status}: not completely written)" if status and status != "READY" else ""
+    lines.append(f"  logged model: {_shown(model['logged_model'])}{state}")
     return lines
+
+
+def _metrics(metrics: dict[str, float]) -> str:
+    return ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()) or NOT_RECORDED
+
+
+def _own_metrics(metrics: dict[str, float], limit: int = 12) -> str:
+    own = {k: v for k, v in sorted(metrics.items()) if not k.startswith("system/")}
+    shown = _metrics(dict(list(own.items())[:limit]))
+    return shown + (f"  (+{len(own) - limit} more with --json)" if len(own) > limit else "")
 
 
 _DATA_KEYS = ("data.dataset", "data.path", "data.target", "data.seed", "data.test_size")
 
 
-def _key_params(params: dict[str, str]) -> str:
-    """The params that say what was trained on what; the rest are one ``--json`` away."""
+def _key_params(params: dict[str, str], limit: int = 12) -> str:
+    """The params that say what was trained on what; the rest are one ``--json`` away.
+
+    A run that does not name its params as this project does (``model.*``, ``data.*``) shows
+    its own, up to ``limit``.
+    """
     shown = {k: v for k, v in params.items() if k.startswith("model.") or k in _DATA_KEYS}
+    if not shown:
+        shown = dict(list(params.items())[:limit])
     rest = len(params) - len(shown)
-    text = ", ".join(f"{k}={v}" for k, v in shown.items())
+    text = ", ".join(f"{k}={v}" for k, v in shown.items()) or NOT_RECORDED
     return text + (f"  (+{rest} more with --json)" if rest else "")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -13,7 +14,7 @@ if TYPE_CHECKING:
     from mlops_tracking.runs.recorded import RecordedRun
 
 STATUS_STYLE = {"FINISHED": "green", "FAILED": "red", "KILLED": "yellow", "RUNNING": "cyan"}
-AUDIT_STYLE = {"present": "green", "missing": "bold red", "n/a": "dim"}
+AUDIT_STYLE = {"present": "green", "missing": "bold red", "n/a": "dim", "flagged": "bold yellow"}
 
 
 def _number(value: float | None) -> str:
@@ -26,6 +27,27 @@ def _duration(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds:.1f}s"
 
 
+def baseline_cell(row: RecordedRun) -> str:
+    """Whether the run's model beats its trivial baseline, with the margin (``-``: not recorded)."""
+    from mlops_tracking.core.baseline import BEATEN_TAG, MARGIN_METRIC
+
+    verdict, margin = row.tags.get(BEATEN_TAG), row.metrics.get(MARGIN_METRIC)
+    if verdict not in {"true", "false"}:
+        return "-"
+    shown = "" if margin is None else f" {margin:+.3f}"
+    return f"[green]yes{shown}[/]" if verdict == "true" else f"[bold red]NO{shown}[/]"
+
+
+def _audit_cell(report: AuditReport | None) -> str:
+    if report is None:
+        return "-"
+    if not report.passed:
+        return f"[red]{len(report.missing)} missing[/]"
+    if report.flagged:
+        return f"[yellow]pass, {len(report.flagged)} flagged[/]"
+    return "[green]pass[/]"
+
+
 def runs_table(
     rows: Sequence[RecordedRun],
     metrics: Sequence[str],
@@ -33,12 +55,13 @@ def runs_table(
     audits: dict[str, AuditReport] | None = None,
     width: int | None = None,
 ) -> Table:
-    """One row per run: name, model, status, chosen metrics, duration (and audit result).
+    """One row per run: name, status, chosen metrics, whether it beats its baseline, duration
+    (and audit result).
 
     Given the terminal's ``width``, a table that would not fit is laid out narrow: the run id
-    goes under the run's name, metric names lose their ``test_`` prefix (the title says so),
-    and duration and audit (said again below the table) are left out. Rich would otherwise
-    squeeze the status and metric columns to nothing.
+    goes under the run's name and the baseline verdict under its status, metric names lose
+    their ``test_`` prefix (the title says so), and duration and audit (said again below the
+    table) are left out. Rich would otherwise squeeze the status and metric columns to nothing.
     """
     table = _runs_table(rows, metrics, title, audits, narrow=False)
     if width is None or _needed_width(table) <= width:
@@ -71,11 +94,12 @@ def _runs_table(
         collapse_padding=narrow,
     )
     table.add_column("run", no_wrap=True, overflow="ellipsis")
-    table.add_column("status", no_wrap=True)
+    table.add_column("status\nbaseline" if narrow else "status", no_wrap=True)
     for metric in metrics:
         header = metric.removeprefix("test_") if narrow else metric
         table.add_column(header, justify="right", no_wrap=True)
     if not narrow:
+        table.add_column("beats baseline", no_wrap=True)  # on the selection metric, with margin
         table.add_column("duration", no_wrap=True)
     if audits is not None:
         table.add_column("audit", no_wrap=True)
@@ -93,33 +117,47 @@ def _run_cells(
     narrow: bool,
 ) -> list[str]:
     name = f"  └ {row.run_name}" if row.parent_run_id else row.run_name
+    status = f"[{STATUS_STYLE.get(row.status, '')}]{row.status}[/]"
     if narrow:  # the id stays whole and copyable, on its own line
-        name += f"\n[dim]{'    ' if row.parent_run_id else ''}{row.run_id}[/]"
-    cells = [
-        name,
-        f"[{STATUS_STYLE.get(row.status, '')}]{row.status}[/]",
-        *(_number(row.metrics.get(m)) for m in metrics),
-    ]
+        name += f"\n[dim]{'  ' if row.parent_run_id else ''}{row.run_id}[/]"
+        status += f"\n{baseline_cell(row)}"
+    cells = [name, status, *(_number(row.metrics.get(m)) for m in metrics)]
     if not narrow:
-        cells.append(_duration(row.duration_seconds))
+        cells += [baseline_cell(row), _duration(row.duration_seconds)]
     if audits is not None:
-        report = audits.get(row.run_id)
-        cells.append(
-            "-"
-            if report is None
-            else "[green]pass[/]"
-            if report.passed
-            else f"[red]{len(report.missing)} missing[/]"
-        )
+        cells.append(_audit_cell(audits.get(row.run_id)))
     if not narrow:
         cells.append(row.run_id)
     return cells
 
 
+def experiment_task(rows: Sequence[RecordedRun]) -> str:
+    """The task of an experiment's runs: one a run declared, else what their metrics imply (the
+    rule ``audit`` applies to one run)."""
+    from mlops_tracking.core.tasks import recorded_task
+
+    if rows and all(row.tags.get("mlops.run_type") == "inference" for row in rows):
+        return "inference"  # `predict` batches: no task of their own
+    declared = next((row.tags["task"] for row in rows if row.tags.get("task")), None)
+    return recorded_task(declared, {name for row in rows for name in row.metrics})
+
+
+def table_metrics(
+    rows: Sequence[RecordedRun], headline: Sequence[str], limit: int = 3
+) -> list[str]:
+    """``headline`` when the runs logged any of them; else the metrics they logged most often
+    (runs made with plain MLflow calls name theirs freely: rmse, training_accuracy_score)."""
+    if any(name in row.metrics for row in rows for name in headline):
+        return list(headline)
+    counts = Counter(name for row in rows for name in row.metrics if not name.startswith("system/"))
+    return sorted(counts, key=lambda name: (-counts[name], name))[:limit]
+
+
 def audit_table(report: AuditReport) -> Table:
+    status = f"{report.status} · [bold red]DELETED[/]" if report.deleted else report.status
     title = (
         f"Audit of run {report.run_name} ({report.run_id}) · {report.profile} run · "
-        f"{report.task} · {report.status}"
+        f"{report.task} · {status}"
     )
     table = Table(title=title, title_justify="left", header_style="bold")
     for column in ("section", "item", "status", "where / what is missing"):

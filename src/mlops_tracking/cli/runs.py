@@ -28,7 +28,7 @@ def _print_outcome(outcome: RunOutcome, report: AuditReport) -> None:
     from mlops_tracking.cli.run_tables import runs_table
     from mlops_tracking.core.evaluation import headline_metrics
     from mlops_tracking.runs.recorded import read_run
-    from mlops_tracking.runs.ui import ui_command
+    from mlops_tracking.runs.ui import run_url, ui_command
 
     console = terminal.console()
     rows = [read_run(outcome.run_id)]
@@ -49,12 +49,25 @@ def _print_outcome(outcome: RunOutcome, report: AuditReport) -> None:
     if report.passed:
         verdict = (
             f"[green]PASS[/] ({sum(i.status == 'present' for i in report.items)} items present)"
+            + _flagged_note(report)
         )
     else:
         missing = "; ".join(f"{i.item} ({i.location})" for i in report.missing)
         verdict = f"[red]{len(report.missing)} required item(s) missing[/]: {missing}"
     console.print(f"\nAudit: {verdict}. Details: `mlops-tracking audit {outcome.run_id}`.")
-    console.print(f"Open the UI: {command}  then visit {url}")
+    # soft_wrap: an address folded by Rich at the terminal's width no longer opens
+    console.print(f"Open the UI: {command}", soft_wrap=True)
+    console.print(f"  runs table: {url}", soft_wrap=True)
+    console.print(f"  this run:   {run_url(outcome.experiment.id, outcome.run_id)}", soft_wrap=True)
+
+
+def _flagged_note(report: AuditReport) -> str:
+    """The warnings of a passing audit (a model that does not beat its baseline), if any."""
+    if not report.flagged:
+        return ""
+    return " [bold yellow]with warnings[/]: " + "; ".join(
+        f"{item.item}: {item.location}" for item in report.flagged
+    )
 
 
 @app.command()
@@ -131,7 +144,7 @@ def runs(
 def _print_experiments(
     experiments: dict[str, str], audits: dict[str, AuditReport] | None = None, limit: int = 100
 ) -> None:
-    from mlops_tracking.cli.run_tables import order_runs, runs_table
+    from mlops_tracking.cli.run_tables import experiment_task, order_runs, runs_table, table_metrics
     from mlops_tracking.core.evaluation import headline_metrics
     from mlops_tracking.runs.recorded import search_runs
     from mlops_tracking.runs.ui import ui_command
@@ -139,18 +152,13 @@ def _print_experiments(
     console = terminal.console()
     for name in experiments:
         rows = order_runs(search_runs(name, max_results=limit))
-        task = next((row.task for row in rows if row.task), "binary")
-        console.print(
-            runs_table(
-                rows,
-                headline_metrics(task),
-                f"Experiment {name} ({task})",
-                audits,
-                width=console.width,
-            )
-        )
+        task = experiment_task(rows)
+        metrics = table_metrics(rows, headline_metrics(task))
+        title = f"Experiment {name} ({task})"
+        console.print(runs_table(rows, metrics, title, audits, width=console.width))
     command, url = ui_command(next(iter(experiments.values()), None))
-    console.print(f"\nOpen the MLflow UI: {command}\n                   then visit {url}")
+    console.print(f"\nOpen the MLflow UI: {command}", soft_wrap=True)
+    console.print(f"  runs table: {url}", soft_wrap=True)
 
 
 @app.command()
@@ -173,10 +181,12 @@ def audit(
             console = terminal.console()
             console.print(audit_table(report))
             verdict = (
-                "[green]PASS[/]"
+                "[green]PASS[/]" + _flagged_note(report)
                 if report.passed
                 else (f"[red]FAIL[/]: {len(report.missing)} required item(s) missing")
             )
+            if report.deleted:
+                verdict += f" (the run is deleted: `mlflow runs restore --run-id {run_id}`)"
             console.print(verdict)
         if not report.passed:
             raise typer.Exit(1)
@@ -208,6 +218,9 @@ def demo(config: ConfigOption = DEFAULT_CONFIG) -> None:
         terminal.print_pickle_note(settings.tracking.model_formats)
         passed = sum(report.passed for report in outcome.audits.values())
         console.print(f"Audit: {passed}/{len(outcome.audits)} runs pass every outline item.")
+        for report in outcome.audits.values():
+            for item in report.flagged:
+                console.print(f"  {report.run_name}: [yellow]warning[/] {item.location}")
         if not outcome.all_passed:
             for report in outcome.audits.values():
                 for item in report.missing:

@@ -14,13 +14,22 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from mlops_tracking.core.config_keys import apply_overrides, check_known_keys, describe
+from mlops_tracking.core.dialect import normalise_separator
 from mlops_tracking.core.errors import ConfigError
 
 ShippedDataset = Literal["breast_cancer", "wine", "iris", "digits", "diabetes"]
 TaskSetting = Literal["auto", "binary", "multiclass", "regression"]
+RareClasses = Literal["error", "drop", "merge"]
 ModelName = Literal[
     "logistic_regression", "ridge", "random_forest", "hist_gradient_boosting", "mlp"
 ]
@@ -49,6 +58,36 @@ class DataConfig(Section):
     validation_size: float = Field(0.2, gt=0, lt=1)
     seed: int = 42
     stratify: bool = True
+    # How a CSV is read: auto sniffs each from the file (see core/dialect.py).
+    sep: str = "auto"  # auto, ',', ';', tab or '|'
+    decimal: str = "auto"  # auto, '.' or ','
+    # auto: text columns that read as dates are dates; a list: exactly these columns are.
+    date_columns: Literal["auto"] | tuple[str, ...] = "auto"
+    # A class needs at least this many rows (null: what a stratified split needs); rarer
+    # classes are an error, are dropped, or are merged into one class "other".
+    min_class_rows: int | None = Field(None, ge=2)
+    rare_classes: RareClasses = "error"
+
+    @field_validator("sep", mode="before")
+    @classmethod
+    def _known_separator(cls, value: Any) -> Any:
+        return "auto" if value is None else normalise_separator(str(value))
+
+    @field_validator("decimal", mode="before")
+    @classmethod
+    def _known_decimal(cls, value: Any) -> Any:
+        text = "auto" if value is None else str(value).strip()
+        if text not in {"auto", ".", ","}:
+            raise ValueError(f"data.decimal must be auto, '.' or ',' (got {value!r})")
+        return text
+
+    @field_validator("date_columns", mode="before")
+    @classmethod
+    def _one_date_column(cls, value: Any) -> Any:
+        # `--set data.date_columns=day` names one column; null means auto.
+        if value is None:
+            return "auto"
+        return (value,) if isinstance(value, str) and value != "auto" else value
 
     @model_validator(mode="before")
     @classmethod
@@ -64,6 +103,8 @@ class DataConfig(Section):
             raise ValueError("set data.dataset to a shipped dataset or data.path to a CSV file")
         if self.path is not None and not self.target:
             raise ValueError("data.target must name the target column when data.path is set")
+        if self.sep != "auto" and self.sep == self.decimal:
+            raise ValueError(f"data.sep and data.decimal cannot both be {self.sep!r}")
         if self.test_size + self.validation_size >= 0.9:
             raise ValueError(
                 f"data.test_size + data.validation_size = "
@@ -108,8 +149,9 @@ class RandomForestParams(Section):
     max_depth: int | None = Field(None, ge=1)
     min_samples_leaf: int = Field(1, ge=1)
     max_features: Literal["sqrt", "log2"] | float | None = "sqrt"
-    # One thread: on tables of this size, thread start-up costs more than parallel trees save.
-    n_jobs: int = 1
+    # null: follow model.threads. A number still sets the forest's own worker count, as it did
+    # before model.threads existed (configs recorded by older runs keep loading and mean the same).
+    n_jobs: int | None = None
 
 
 class HistGradientBoostingParams(Section):
@@ -126,7 +168,11 @@ class MLPParams(Section):
     learning_rate_init: float = Field(1e-3, gt=0)
     batch_size: int = Field(32, ge=1)
     max_epochs: int = Field(150, ge=1)
+    # epochs without a better loss on the early-stopping slice before training stops
     patience: int | None = Field(20, ge=1)
+    # share of the training split held out (stratified, seeded by model.seed) to watch for early
+    # stopping: never the validation split, which models are compared and chosen on
+    early_stopping_fraction: float = Field(0.1, gt=0, le=0.5)
 
 
 class ModelConfig(Section):
@@ -134,11 +180,22 @@ class ModelConfig(Section):
 
     name: ModelName = "random_forest"
     seed: int = 42
+    # threads for fitting and scoring (OpenMP and BLAS included); auto: 1 on small tables, see
+    # core/threads.py
+    threads: Literal["auto"] | int = "auto"
     logistic_regression: LogisticRegressionParams = LogisticRegressionParams()
     ridge: RidgeParams = RidgeParams()
     random_forest: RandomForestParams = RandomForestParams()
     hist_gradient_boosting: HistGradientBoostingParams = HistGradientBoostingParams()
     mlp: MLPParams = MLPParams()
+
+    @field_validator("threads", mode="before")
+    @classmethod
+    def _threads_are_auto_or_a_count(cls, value: Any) -> Any:
+        # one message instead of pydantic's one per member of the union
+        if value == "auto" or (type(value) is int and value >= 1):
+            return value
+        raise ValueError(f"must be auto or a whole number of threads, at least 1 (got {value!r})")
 
     def hyperparameters(self, name: str | None = None) -> dict[str, Any]:
         """Return the configured hyperparameters of one family (default: the selected one)."""
@@ -252,7 +309,9 @@ class Config(Section):
         tree.pop("tracking")
         tree.pop("registry")
         tree["model"] = {"name": model["name"], "seed": model["seed"]}
-        tree["model"].update(model[self.model.name])
+        # An unset n_jobs follows model.threads: the estimator's own n_jobs param says the count.
+        family = {k: v for k, v in model[self.model.name].items() if (k, v) != ("n_jobs", None)}
+        tree["model"].update(family)
         return flatten(tree)
 
 

@@ -3,12 +3,12 @@
 Everything here is pure pandas and scikit-learn; a capability's shell decides how a ``Dataset``
 becomes an MLflow dataset input (``dataset.py`` says what a ``Dataset`` holds). A user's CSV
 goes through ``cleaning.py``, which reports each decision it makes on the ``Dataset`` (and from
-there in the run's params).
+there in the run's params). Classes too rare to appear in every split are refused with one
+message, or dropped or merged as ``data.rare_classes`` says (``rare_classes.py``).
 """
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from mlops_tracking.core.config import DataConfig
@@ -25,15 +25,30 @@ _SHIPPED_TASKS: dict[str, Task] = {
 
 
 def load_dataset(config: DataConfig) -> Dataset:
-    """Load the configured dataset and validate it; raise ``DataError`` with a fix on failure."""
+    """Load the configured dataset and validate it; raise ``DataError`` with a fix on failure.
+
+    Rare classes are dropped or merged here, as ``data.rare_classes`` says.
+    """
+    return settle_classes(load_source(config), config)
+
+
+def load_source(config: DataConfig) -> Dataset:
+    """The configured table as its source holds it (first ``data.rows`` rows), classes as-is."""
     if config.path is not None:
         from mlops_tracking.core.cleaning import load_csv
 
-        assert config.target is not None  # guaranteed by DataConfig validation
-        loaded = load_csv(config.path, config.target, config.task, config.drop_columns)
-        return first_rows(loaded, config.rows)
-    assert config.dataset is not None
-    return first_rows(_load_shipped(config.dataset, config.task), config.rows)
+        loaded = load_csv(config.path, config)
+    else:
+        assert config.dataset is not None  # guaranteed by DataConfig validation
+        loaded = _load_shipped(config.dataset, config.task)
+    return first_rows(loaded, config.rows)
+
+
+def settle_classes(dataset: Dataset, config: DataConfig) -> Dataset:
+    """Drop or merge the classes too rare to split, as ``data.rare_classes`` says."""
+    from mlops_tracking.core.rare_classes import settle_rare_classes
+
+    return settle_rare_classes(dataset, config)
 
 
 def first_rows(dataset: Dataset, rows: int | None) -> Dataset:
@@ -52,7 +67,7 @@ def split_dataset(dataset: Dataset, config: DataConfig) -> Splits:
     from sklearn.model_selection import train_test_split
 
     stratify = dataset.is_classification and config.stratify
-    if stratify:
+    if dataset.is_classification:
         _check_stratifiable(dataset, config)
     X, y = dataset.features, dataset.target
     X_rest, X_test, y_rest, y_test = train_test_split(
@@ -81,27 +96,24 @@ def split_dataset(dataset: Dataset, config: DataConfig) -> Splits:
 
 
 def _check_every_class(dataset: Dataset, split: str, labels: pd.Series) -> None:
-    """Metrics such as ROC AUC are undefined when a split lacks a class: refuse early."""
+    """Metrics such as ROC AUC are undefined when a split lacks a class: refuse early.
+
+    Only an unstratified split can get here (classes too rare to stratify are refused before
+    any split), so stratifying is always a fix.
+    """
     missing = sorted(set(range(len(dataset.labels))) - set(labels.unique()))
     if missing:
         names = listing(dataset.labels[code] for code in missing)
         raise DataError(
-            f"the {split} split has no rows of class(es) {names}; set data.stratify=true, "
-            "change data.seed, or add rows of those classes."
+            f"the {split} split has no rows of class(es) {names}; set data.stratify=true "
+            "(every class is then in every split) or change data.seed."
         )
 
 
 def _check_stratifiable(dataset: Dataset, config: DataConfig) -> None:
-    counts = dataset.target.value_counts()
-    smallest = min(config.test_size, config.validation_size)
-    needed = int(np.ceil(2 / smallest))
-    rare = counts[counts < needed]
-    if not rare.empty:
-        names = listing(f"{dataset.labels[int(str(code))]} ({n} rows)" for code, n in rare.items())
-        raise DataError(
-            f"classes too small to stratify a {smallest:g} split: {names}. Each class needs at "
-            f"least {needed} rows; add data, merge rare classes, or set data.stratify=false."
-        )
+    from mlops_tracking.core.rare_classes import check_rare_classes
+
+    check_rare_classes(dataset, config)
 
 
 def _load_shipped(name: str, task_setting: str) -> Dataset:

@@ -5,8 +5,11 @@ Column conventions that every later stage relies on:
 * numeric feature columns are ``float64`` (so a missing value at inference is representable);
 * categorical feature columns (text and booleans) are strings, missing values spelled
   ``"missing"``;
+* date columns are timezone-naive ``datetime64[ns]`` (missing dates are ``NaT``); the model's
+  first preprocessing step turns them into calendar features (``dates.py``), and
+  ``Dataset.date_formats`` keeps how the source spelled them;
 * ``Dataset.column_kinds`` remembers what each column held in the source file (float, integer,
-  boolean, text), so a served model can accept raw values of those types;
+  boolean, text, date, datetime), so a served model can accept raw values of those types;
 * classification targets are integer codes ``0..K-1``; ``Dataset.labels`` holds their names.
 """
 
@@ -14,13 +17,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import pandas as pd
 
+if TYPE_CHECKING:
+    from mlops_tracking.core.dialect import CsvDialect
+
 Task = Literal["binary", "multiclass", "regression"]
 SplitName = Literal["train", "validation", "test"]
-ColumnKind = Literal["float", "integer", "boolean", "text"]
+ColumnKind = Literal["float", "integer", "boolean", "text", "date", "datetime"]
+DATE_KINDS = ("date", "datetime")  # datetime: a date column with a time of day
 
 MISSING_CATEGORY = "missing"
 MAX_LISTED = 5  # items an error message lists before '(+N more)'
@@ -44,6 +51,9 @@ class Dataset:
     coerced_values: dict[str, int] | None = None
     source_sha256: str = ""
     files: dict[str, str] | None = None  # split -> the file it was read from (pipeline data)
+    date_formats: dict[str, str] | None = None  # date column -> the format its text was read with
+    csv_dialect: CsvDialect | None = None  # how the source CSV was read (None: not a CSV)
+    rare_classes: dict[str, int] | None = None  # classes dropped or merged (data.rare_classes)
 
     @property
     def is_classification(self) -> bool:
@@ -51,7 +61,11 @@ class Dataset:
 
     def kind(self, column: str) -> ColumnKind:
         kinds = self.column_kinds or {}
-        default: ColumnKind = "text" if self.features[column].dtype == object else "float"
+        default: ColumnKind = "float"
+        if self.features[column].dtype == object:
+            default = "text"
+        elif pd.api.types.is_datetime64_any_dtype(self.features[column]):
+            default = "date"
         return kinds.get(column, default)
 
     @property
@@ -59,9 +73,17 @@ class Dataset:
         return [c for c in self.features.columns if self.features[c].dtype == object]
 
     @property
+    def date_columns(self) -> list[str]:
+        return [
+            c
+            for c in self.features.columns
+            if pd.api.types.is_datetime64_any_dtype(self.features[c])
+        ]
+
+    @property
     def numeric_columns(self) -> list[str]:
-        categorical = set(self.categorical_columns)
-        return [c for c in self.features.columns if c not in categorical]
+        other = {*self.categorical_columns, *self.date_columns}
+        return [c for c in self.features.columns if c not in other]
 
 
 @dataclass(frozen=True)

@@ -111,6 +111,31 @@ def metric_goal(metric: str) -> str:
     return "minimize" if metric.endswith(LOWER_IS_BETTER) else "maximize"
 
 
+def selection_rule(config: EvaluationConfig, task: str) -> tuple[str, str]:
+    """The validation metric models are chosen by, and whether lower or higher is better.
+
+    Raises ``ConfigError`` for a metric that is not a validation metric of ``task`` or a goal
+    that contradicts the metric.
+    """
+    from mlops_tracking.core.errors import ConfigError
+
+    metric = config.selection_metric
+    if metric == "auto":
+        metric = default_selection_metric(task)
+    if metric not in selectable_metrics(task):
+        raise ConfigError(
+            f"evaluation.selection_metric={metric} cannot rank {task} models; choose a "
+            f"validation metric (never a test metric): {', '.join(selectable_metrics(task))}."
+        )
+    goal = metric_goal(metric)
+    if config.selection_goal not in {"auto", goal}:
+        raise ConfigError(
+            f"evaluation.selection_goal={config.selection_goal} contradicts {metric}, where "
+            f"{'lower' if goal == 'minimize' else 'higher'} is better; use auto or {goal}."
+        )
+    return metric, goal
+
+
 def custom_metric_name(task: str) -> str:
     return CUSTOM_METRICS["regression" if task == "regression" else "classification"][0]
 

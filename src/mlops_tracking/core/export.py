@@ -13,8 +13,10 @@ if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
 # skops refuses to load any type not on a trust list. Trusting types found in our own freshly
-# fitted pipeline is safe only if they come from the libraries we fit with.
+# fitted pipeline is safe only if they come from the libraries we fit with, or are the
+# project's own transformers, whose module ships with the model (``own_modules``).
 TRUSTED_MODULE_PREFIXES = ("sklearn.", "numpy.", "scipy.")
+OWN_TYPES = ("mlops_tracking.core.dates.CalendarFeatures",)
 
 
 class ExportError(RuntimeError):
@@ -39,10 +41,20 @@ def to_skops(pipeline: Pipeline) -> SkopsExport:
 
     data = skops.io.dumps(pipeline)
     untrusted = skops.io.get_untrusted_types(data=data)
-    foreign = [name for name in untrusted if not name.startswith(TRUSTED_MODULE_PREFIXES)]
+    foreign = [
+        name
+        for name in untrusted
+        if not name.startswith(TRUSTED_MODULE_PREFIXES) and name not in OWN_TYPES
+    ]
     if foreign:
         raise ExportError(f"pipeline contains types skops should not trust blindly: {foreign}")
     return SkopsExport(data, sorted(untrusted))
+
+
+def own_modules(trusted_types: list[str]) -> list[str]:
+    """The project's modules a pipeline needs to load (its own transformers), e.g. the
+    calendar step's ``mlops_tracking.core.dates``; a logged model must ship them."""
+    return sorted({name.rpartition(".")[0] for name in trusted_types if name in OWN_TYPES})
 
 
 @dataclass(frozen=True)
@@ -118,17 +130,22 @@ class OnnxParity:
     label_agreement: float
 
 
-def onnx_session(export: OnnxExport) -> Any:
+def onnx_session(export: OnnxExport, threads: int = 0) -> Any:
+    """An onnxruntime session; ``threads`` sizes its intra-op pool (0: onnxruntime's default)."""
     import onnxruntime
 
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
     return onnxruntime.InferenceSession(
-        export.model.SerializeToString(), providers=["CPUExecutionProvider"]
+        export.model.SerializeToString(), options, providers=["CPUExecutionProvider"]
     )
 
 
-def onnx_parity(export: OnnxExport, pipeline: Pipeline, X: pd.DataFrame) -> OnnxParity:
+def onnx_parity(
+    export: OnnxExport, pipeline: Pipeline, X: pd.DataFrame, threads: int = 0
+) -> OnnxParity:
     """Compare onnxruntime against scikit-learn on ``X``: probabilities (or values) and labels."""
-    outputs = onnx_session(export).run(None, export.feed(X))
+    outputs = onnx_session(export, threads).run(None, export.feed(X))
     if hasattr(pipeline[-1], "classes_"):
         labels, proba = outputs
         expected = pipeline.predict_proba(X)

@@ -2,6 +2,8 @@
 
 The transformer becomes the first step of the model pipeline, so every logged model format
 (skops, pickle, ONNX, pyfunc) carries it and serving needs no separate preprocessing code.
+Date columns become calendar features in its first step (``dates.CalendarFeatures``), so a
+model takes the raw date.
 """
 
 from __future__ import annotations
@@ -13,15 +15,24 @@ from mlops_tracking.core.config import FeaturesConfig
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
+    from mlops_tracking.core.dataset import Dataset
+    from mlops_tracking.core.dates import CalendarFeatures
+
 
 def build_preprocessor(
     config: FeaturesConfig,
     numeric: list[str],
     categorical: list[str],
     classification: bool,
+    *,
     scale: bool = True,
+    dates: CalendarFeatures | None = None,
 ) -> Pipeline:
-    """Return an unfitted transformer: impute, scale, encode, expand, then select.
+    """Return an unfitted transformer: calendar features, impute, scale, encode, expand, select.
+
+    ``dates`` (see ``calendar_features``) replaces the date columns by their calendar parts,
+    which are imputed and scaled as numeric columns; which parts a column gives is known only
+    once fitted (those that vary), so the numeric columns are then chosen by dtype at fit time.
 
     With only numeric columns the transformer works on the whole matrix, which keeps the ONNX
     export a single float tensor input; categorical columns need a ``ColumnTransformer``.
@@ -33,9 +44,16 @@ def build_preprocessor(
     from sklearn.pipeline import Pipeline
 
     steps: list[tuple[str, Any]] = []
+    numeric_columns: list[str] | Any = numeric
+    if dates is not None and dates.columns:
+        from sklearn.compose import make_column_selector
+
+        steps.append(("dates", dates))
+        numeric_columns = make_column_selector(dtype_include="number")
     numeric_steps = _numeric_steps(config, scale)
     if categorical:
-        steps.append(("columns", _column_transformer(config, numeric, categorical, numeric_steps)))
+        transformer = _column_transformer(config, numeric_columns, categorical, numeric_steps)
+        steps.append(("columns", transformer))
     else:
         steps.extend(numeric_steps)
     if config.polynomial.degree > 1:
@@ -50,9 +68,36 @@ def build_preprocessor(
     if config.selection.method == "kbest":
         # A first, safe cap: the raw column count never exceeds the encoded width, so sklearn
         # never warns "k is greater than n_features". fit_selection_size refines it.
-        k = min(config.selection.k, len(numeric) + len(categorical))
+        k = max(1, min(config.selection.k, len(numeric) + len(categorical)))
         steps.append(("select", _select_k_best(k, classification)))
     return Pipeline(steps)
+
+
+def calendar_features(dataset: Dataset) -> CalendarFeatures | None:
+    """The calendar step for the dataset's date columns (None when it has none)."""
+    from mlops_tracking.core.dates import ISO_8601, CalendarFeatures
+
+    columns = dataset.date_columns
+    if not columns:
+        return None
+    formats = dataset.date_formats or {}
+    return CalendarFeatures(
+        columns=tuple(columns), formats=tuple(formats.get(column, ISO_8601) for column in columns)
+    )
+
+
+def date_params(preprocessor: Pipeline) -> dict[str, str]:
+    """Feature-engineering params of the calendar step: its columns and the parts of each."""
+    if "dates" not in preprocessor.named_steps:
+        return {}
+    step = preprocessor.named_steps["dates"]
+    return {
+        "features.date_columns": ", ".join(step.columns),
+        "features.date_parts": "; ".join(
+            f"{column}: {', '.join(parts) or 'none (constant)'}"
+            for column, parts in step.parts_.items()
+        ),
+    }
 
 
 def fit_selection_size(
@@ -88,7 +133,7 @@ def _scaler(kind: str) -> Any:
 
 def _column_transformer(
     config: FeaturesConfig,
-    numeric: list[str],
+    numeric: list[str] | Any,  # names, or a selector resolved when fitted
     categorical: list[str],
     numeric_steps: list[tuple[str, Any]],
 ) -> Any:
@@ -102,7 +147,7 @@ def _column_transformer(
     else:
         encoder = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)
     transformers: list[tuple[str, Any, list[str]]] = [("categorical", encoder, categorical)]
-    if numeric:
+    if not isinstance(numeric, list) or numeric:
         transformers.insert(0, ("numeric", Pipeline(numeric_steps), numeric))
     return ColumnTransformer(transformers, verbose_feature_names_out=False)
 
@@ -123,6 +168,9 @@ def preprocessing_state(preprocessor: Pipeline) -> dict[str, Any]:
                 entry[attribute.rstrip("_")] = _to_list(getattr(step, attribute))
         if hasattr(step, "categories_"):
             entry["categories"] = [_to_list(c) for c in step.categories_]
+        if name == "dates":
+            entry.update(formats=dict(zip(step.columns, step.formats, strict=True)))
+            entry.update(parts={column: list(parts) for column, parts in step.parts_.items()})
         if len(entry) > 1:
             state[name] = entry
     if "select" in preprocessor.named_steps:
@@ -164,3 +212,22 @@ def _feature_names_out(preprocessor: Pipeline) -> list[str]:
 
 def _to_list(values: Any) -> list[Any]:
     return [v.item() if hasattr(v, "item") else v for v in list(values)]
+
+
+def encoder_categories(pipeline: Pipeline) -> dict[str, list[str]]:
+    """The categories the fitted encoder learned, by input column ({} without categories).
+
+    What a deployable model counts unseen values against: the encoder's own ``categories_``,
+    in training form (text, missing values spelled ``missing``).
+    """
+    preprocess = pipeline[0]
+    columns = getattr(preprocess, "named_steps", {}).get("columns")
+    if columns is None:  # only numeric columns: no ColumnTransformer, no encoder
+        return {}
+    for name, encoder, names in columns.transformers_:
+        if name == "categorical" and hasattr(encoder, "categories_"):
+            return {
+                str(column): [str(value) for value in known]
+                for column, known in zip(names, encoder.categories_, strict=True)
+            }
+    return {}

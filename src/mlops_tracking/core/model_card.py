@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlops_tracking.core.metric_links import EVALUATION_SPLITS
+
 # MLflow stores a version description in a 5,000-character column.
 MAX_DESCRIPTION = 5000
 _INTENDED_USE = {
@@ -41,11 +43,64 @@ def key_metrics(metrics: dict[str, float], task: str | None) -> dict[str, float]
     return {name: metrics[name] for name in names if name in metrics}
 
 
+# What each split is for, as the card says it next to the split's metrics.
+_PURPOSE = {
+    "training": "the data the model was fitted on",
+    "validation": "used to compare and choose models",
+    "testing": "held out (nothing chose or tuned the model on it)",
+}
+
+
+def card_metrics(metrics: dict[str, float], task: str | None) -> dict[str, float]:
+    """The metrics a card shows: the task's metrics on validation and test, fit time, latency."""
+    from mlops_tracking.core.evaluation import METRIC_NAMES
+
+    names = [
+        f"{split}_{name}"
+        for split in EVALUATION_SPLITS
+        for name in METRIC_NAMES.get(task or "", ())
+    ]
+    names += ["fit_time_seconds", "predict_latency_ms_single_row_p50"]
+    return {name: metrics[name] for name in names if name in metrics}
+
+
+def metric_groups(lineage: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """The card's metrics grouped by the dataset the store links each to (its heading first).
+
+    The links are the LoggedModel's (``lineage["model_metrics"]``), so the card says what the
+    store says: a metric the model does not link to a dataset is a measurement of the run, and
+    one the model does not carry at all is listed as not linked to the model.
+    """
+    links = {link["key"]: link for link in lineage.get("model_metrics") or []}
+    contexts = {(d["name"], d["digest"]): d["context"] for d in lineage["datasets"]}
+    groups: dict[str, dict[str, float]] = {}
+    for key, value in card_metrics(lineage["metrics"], lineage["run"].get("task")).items():
+        link = links.get(key)
+        if link is None:
+            heading = "Not linked to the model (run metrics):"
+        elif link["dataset"]:
+            context = contexts.get((link["dataset"], link["digest"]))
+            purpose = f", {_PURPOSE[context]}" if context in _PURPOSE else ""
+            heading = f"Computed on `{link['dataset']}` (digest `{link['digest']}`){purpose}:"
+        else:
+            heading = "Measured on the run, on no dataset:"
+        groups.setdefault(heading, {})[key] = value
+    return groups
+
+
+def _metric_sections(lineage: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    for heading, metrics in metric_groups(lineage).items():
+        lines += [heading, "", "| metric | value |", "|---|---|"]
+        lines += [f"| {k} | {v:.4g} |" for k, v in metrics.items()]
+        lines.append("")
+    return lines or ["No metrics recorded.", ""]
+
+
 def render(lineage: dict[str, Any]) -> str:
     """The Markdown card of the version described by ``lineage`` (see ``registry.lineage``)."""
     model, run, code = lineage["model"], lineage["run"], lineage["code"]
     task = run.get("task") or "unknown"
-    test = next((d for d in lineage["datasets"] if d["context"] == "testing"), None)
     lines = [
         f"# {model['name']} version {model['version']}",
         "",
@@ -67,11 +122,7 @@ def render(lineage: dict[str, Any]) -> str:
         ),
         "",
         "## Metrics",
-        f"Evaluated on `{test['name']}` (digest `{test['digest']}`)." if test else "",
-        "| metric | value |",
-        "|---|---|",
-        *(f"| {k} | {v:.4g} |" for k, v in key_metrics(lineage["metrics"], task).items()),
-        "",
+        *_metric_sections(lineage),
         "## Parameters",
         ", ".join(f"`{k}={v}`" for k, v in lineage["params"].items() if k.startswith("model.")),
         "",

@@ -1,6 +1,9 @@
 """The model zoo: a family name maps to an estimator factory and a learning-history strategy.
 
 Every family trains as a ``Pipeline(preprocess, model)`` so that what is logged is what serves.
+A factory takes the family's hyperparameters, the seed, whether the task is classification and
+the run's thread count (``core/threads.py``); only the random forest has a worker count of its
+own, the other families' threads are OpenMP and BLAS pools, which the run limits around them.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ class ModelFamily:
     classification: bool
     regression: bool
     history: HistoryStrategy
-    build: Callable[[dict[str, Any], int, bool], Any]
+    build: Callable[[dict[str, Any], int, bool, int], Any]
     summary: str
     scale_invariant: bool = False  # trees split on thresholds: scaling cannot change them
 
@@ -34,26 +37,32 @@ class ModelFamily:
         return self.regression if task == "regression" else self.classification
 
 
-def _logistic_regression(params: dict[str, Any], seed: int, classification: bool) -> Any:
+def _logistic_regression(
+    params: dict[str, Any], seed: int, classification: bool, threads: int
+) -> Any:
     from sklearn.linear_model import LogisticRegression
 
     return LogisticRegression(**params, random_state=seed)
 
 
-def _ridge(params: dict[str, Any], seed: int, classification: bool) -> Any:
+def _ridge(params: dict[str, Any], seed: int, classification: bool, threads: int) -> Any:
     from sklearn.linear_model import Ridge
 
     return Ridge(**params, random_state=seed)
 
 
-def _random_forest(params: dict[str, Any], seed: int, classification: bool) -> Any:
+def _random_forest(params: dict[str, Any], seed: int, classification: bool, threads: int) -> Any:
     from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
     cls = RandomForestClassifier if classification else RandomForestRegressor
-    return cls(**params, random_state=seed)
+    settings = dict(params)
+    n_jobs = settings.pop("n_jobs")  # set explicitly, it overrides model.threads
+    return cls(**settings, n_jobs=threads if n_jobs is None else n_jobs, random_state=seed)
 
 
-def _hist_gradient_boosting(params: dict[str, Any], seed: int, classification: bool) -> Any:
+def _hist_gradient_boosting(
+    params: dict[str, Any], seed: int, classification: bool, threads: int
+) -> Any:
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
     cls = HistGradientBoostingClassifier if classification else HistGradientBoostingRegressor
@@ -61,15 +70,17 @@ def _hist_gradient_boosting(params: dict[str, Any], seed: int, classification: b
     return cls(**params, early_stopping=False, random_state=seed)
 
 
-def _mlp(params: dict[str, Any], seed: int, classification: bool) -> Any:
+def _mlp(params: dict[str, Any], seed: int, classification: bool, threads: int) -> Any:
     from sklearn.neural_network import MLPClassifier, MLPRegressor
 
     cls = MLPClassifier if classification else MLPRegressor
     settings = dict(params)
-    # The epoch loop in training.py uses partial_fit and applies `patience` itself; max_iter is
-    # set to the epoch budget so the logged estimator params tell the truth.
+    # The epoch loop in training.py uses partial_fit and applies `patience` on its own
+    # early-stopping slice; max_iter is set to the epoch budget so the logged estimator params
+    # tell the truth.
     max_epochs = settings.pop("max_epochs")
     settings.pop("patience")
+    settings.pop("early_stopping_fraction")
     layers = tuple(settings.pop("hidden_layer_sizes"))
     return cls(**settings, hidden_layer_sizes=layers, max_iter=max_epochs, random_state=seed)
 
@@ -136,11 +147,14 @@ def family_for(name: str, task: str) -> ModelFamily:
     return family
 
 
-def build_model(config: ModelConfig, task: str, name: str | None = None) -> Any:
-    """Build the unfitted estimator of the selected (or named) family for ``task``."""
+def build_model(config: ModelConfig, task: str, name: str | None = None, threads: int = 1) -> Any:
+    """Build the unfitted estimator of the selected (or named) family for ``task``.
+
+    ``threads`` is the run's resolved thread count (``core/threads.resolve_threads``).
+    """
     family = family_for(name or config.name, task)
     params = config.hyperparameters(family.name)
-    return family.build(params, config.seed, task != "regression")
+    return family.build(params, config.seed, task != "regression", threads)
 
 
 def build_pipeline(preprocessor: Any, estimator: Any) -> Pipeline:

@@ -89,6 +89,10 @@ def precision_recall_figure(predictions: Predictions, labels: Sequence[str]) -> 
     return figure
 
 
+# The curves of a history, by prefix: the MLP's early stopping watches the `stop` slice.
+CURVE_LABELS = {"train": "train", "val": "val", "stop": "early-stopping slice"}
+
+
 def learning_curve_figure(history: History) -> Figure:
     from matplotlib.figure import Figure
 
@@ -96,10 +100,10 @@ def learning_curve_figure(history: History) -> Figure:
     figure = Figure(figsize=(6.0 * len(metrics), 4.5), dpi=FIGURE_DPI)
     figure.subplots_adjust(left=0.08, right=0.98, bottom=0.13, top=0.92, wspace=0.25)
     for ax, metric in zip(figure.subplots(1, len(metrics), squeeze=False)[0], metrics, strict=True):
-        for split in ("train", "val"):
+        for split, label in CURVE_LABELS.items():
             key = f"{split}_{metric}"
             if key in history.series:
-                ax.plot(history.steps, history.series[key], label=split)
+                ax.plot(history.steps, history.series[key], label=label)
         ax.set(
             xlabel=history.unit.replace("_", " "),
             ylabel=metric,
@@ -154,21 +158,24 @@ def comparison_figure(table: pd.DataFrame, metric: str) -> Figure:
 def evaluation_figures(
     evaluation: Evaluation, history: History, labels: Sequence[str]
 ) -> dict[str, Figure]:
-    """Every diagnostic figure of a training run, keyed by its artifact path."""
+    """Every diagnostic figure of a training run, keyed by its artifact path.
+
+    The paths are at the top of the run's artifacts: MLflow's compare-runs page lists only the
+    files at the root that every compared run has (not folders), and shows the chosen one of
+    each run side by side.
+    """
     value = "importance" if evaluation.importance_kind == "native" else "importance_mean"
     figures = {
-        "plots/learning_curves.png": learning_curve_figure(history),
-        "plots/feature_importance.png": importance_figure(
+        "learning_curves.png": learning_curve_figure(history),
+        "feature_importance.png": importance_figure(
             evaluation.importances, value, f"Feature importance ({evaluation.importance_kind})"
         ),
     }
     if evaluation.confusion is not None:
-        figures["plots/confusion_matrix.png"] = confusion_matrix_figure(evaluation.confusion)
-        figures["plots/roc_curve.png"] = roc_curve_figure(evaluation.test, labels)
-        figures["plots/precision_recall_curve.png"] = precision_recall_figure(
-            evaluation.test, labels
-        )
+        figures["confusion_matrix.png"] = confusion_matrix_figure(evaluation.confusion)
+        figures["roc_curve.png"] = roc_curve_figure(evaluation.test, labels)
+        figures["precision_recall_curve.png"] = precision_recall_figure(evaluation.test, labels)
     else:
-        figures["plots/residuals.png"] = residuals_figure(evaluation.test)
-        figures["plots/predicted_vs_actual.png"] = predicted_vs_actual_figure(evaluation.test)
+        figures["residuals.png"] = residuals_figure(evaluation.test)
+        figures["predicted_vs_actual.png"] = predicted_vs_actual_figure(evaluation.test)
     return figures

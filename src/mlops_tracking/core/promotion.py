@@ -7,7 +7,7 @@ the registry) and the registry's shell writes the outcome.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -30,6 +30,7 @@ class Gate:
     margin: float
     candidate_value: float | None = None
     holder_value: float | None = None
+    baseline_value: float | None = None  # the trivial baseline's score on the same split
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class TrailEntry:
     margin: float | None = None
     dataset_digest: str = ""
     details: dict[str, str] = field(default_factory=dict)
+    baseline_value: float | None = None
 
     @property
     def moved(self) -> bool:
@@ -108,6 +110,33 @@ def decide(
         f"({better} is better; improvement {gain:+.6g}, required ≥ {margin:g})"
     )
     return Gate(passed, explanation, metric, goal, margin, candidate, holder)
+
+
+def check_baseline(metric: str, candidate: float, baseline: float, margin: float) -> Gate | None:
+    """A failed gate when the candidate does not beat the trivial baseline, else ``None``.
+
+    Beating means strictly better (a tie with knowing nothing is no model); ``margin`` applies
+    to the holder, not here. A candidate that cannot be scored is left to ``decide``.
+    """
+    from mlops_tracking.core.baseline import improvement
+    from mlops_tracking.core.evaluation import metric_goal
+
+    gain = improvement(metric, candidate, baseline)
+    if not np.isfinite(candidate) or gain > 0:
+        return None
+    goal = metric_goal(metric)
+    better = "higher" if goal == "maximize" else "lower"
+    explanation = (
+        f"fails: {metric} {candidate:.6g} does not beat the trivial baseline's {baseline:.6g} "
+        f"on the same split ({better} is better; improvement {gain:+.6g}, required > 0)"
+    )
+    return Gate(False, explanation, metric, goal, margin, candidate, None, baseline)
+
+
+def with_baseline(gate: Gate, baseline: float) -> Gate:
+    """``gate`` with the baseline it was checked against, in its value and its explanation."""
+    explanation = f"{gate.explanation}; the trivial baseline scores {baseline:.6g}"
+    return replace(gate, explanation=explanation, baseline_value=baseline)
 
 
 def holders(entries: list[TrailEntry], alias: str) -> list[str]:

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
     from sklearn.pipeline import Pipeline
 
+    from mlops_tracking.core.baseline import Baseline
     from mlops_tracking.core.config import Config
     from mlops_tracking.core.dataset import Dataset, Splits
     from mlops_tracking.core.dvc_workspace import DvcState
@@ -23,8 +24,17 @@ if TYPE_CHECKING:
     from mlops_tracking.core.export import OnnxExport, SkopsExport
     from mlops_tracking.core.training import FitResult
 
-# How each kind of source column is declared in the deployable model's signature.
-SIGNATURE_TYPES = {"float": "double", "integer": "long", "boolean": "boolean", "text": "string"}
+# How each kind of source column is declared in the deployable model's signature. Dates are
+# text, as the CSV spells them: the pipeline reads them with the format found in training,
+# whereas MLflow's `datetime` type would parse "05/12/2012" month first whatever the source.
+SIGNATURE_TYPES = {
+    "float": "double",
+    "integer": "long",
+    "boolean": "boolean",
+    "text": "string",
+    "date": "string",
+    "datetime": "string",
+}
 
 
 @dataclass(frozen=True)
@@ -51,7 +61,8 @@ class ModelPackage:
     family: str
     task: str
     labels: tuple[str, ...]
-    column_kinds: dict[str, str]  # column -> float | integer | boolean | text, in input order
+    # column -> float | integer | boolean | text | date | datetime, in input order
+    column_kinds: dict[str, str]
     input_example: pd.DataFrame  # raw rows, as a user sends them to the deployable pyfunc
     features_example: pd.DataFrame  # the same rows as the pipeline sees them (training form)
     skops: SkopsExport
@@ -95,6 +106,7 @@ class TrainingRecord:
     preprocessing_state: dict[str, Any]
     custom_sources: dict[str, str] = field(default_factory=dict)
     code: GitState | None = None
+    baseline: Baseline | None = None  # the task's trivial baseline on the same splits
 
 
 @dataclass(frozen=True)

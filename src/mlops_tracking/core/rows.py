@@ -1,25 +1,31 @@
 """Batch inference input and output, without MLflow: check rows against a signature, shape results.
 
-The deployable model normalises input the same way (``runs/deployable_model.py`` must stay
-self-contained, so it keeps its own copy of ``normalise``).
+Rows take the signature's types through ``model_input.coerce_rows``, the rules the deployable
+model itself runs, so a CSV is read here exactly as the served model reads a request.
 """
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from mlops_tracking.core.errors import DataError
-
-MISSING_CATEGORY = "missing"
-NUMERIC = {"double", "float", "long", "integer"}
+from mlops_tracking.core.model_input import (
+    NUMBER_TYPES,
+    InputError,
+    coerce_rows,
+    training_form,
+    unseen_by_row,
+    unseen_categories,
+)
 
 
 def read_rows(path: Path) -> pd.DataFrame:
-    from mlops_tracking.core.cleaning import read_csv
+    from mlops_tracking.core.dialect import read_csv
 
     return read_csv(path, "Check --input")
 
@@ -27,82 +33,16 @@ def read_rows(path: Path) -> pd.DataFrame:
 def check_rows(frame: pd.DataFrame, columns: dict[str, str], origin: str) -> pd.DataFrame:
     """Return ``frame`` reduced to the signature's columns, typed as the signature says.
 
-    ``columns`` maps each input column to its signature type (double, long, boolean, string).
-    Raises ``DataError`` naming a missing column or the first value of the wrong type.
+    ``columns`` maps each input column to its signature type (double, long, boolean, string,
+    datetime); ``model_input.coerce_rows`` says what each accepts. Raises ``DataError`` naming
+    ``origin`` and a missing column or the first value that cannot take its column's type.
     """
-    missing = [column for column in columns if column not in frame.columns]
-    if missing:
-        raise DataError(
-            f"{origin} lacks column(s) {', '.join(map(repr, missing))} that the model expects "
-            f"(expected: {', '.join(columns)})"
-        )
-    if frame.empty:
+    if frame.empty and all(column in frame.columns for column in columns):
         raise DataError(f"{origin} has no rows to predict")
-    checked = {}
-    for column, kind in columns.items():
-        values = frame[column]
-        if kind in NUMERIC:
-            numbers = pd.to_numeric(values, errors="coerce")
-            bad = values.notna() & numbers.isna()
-            if bad.any():
-                row = int(np.flatnonzero(bad.to_numpy())[0])
-                raise DataError(
-                    f"{origin}: column {column!r} must be numeric ({kind}) but row {row + 1} "
-                    f"holds {values.iloc[row]!r}"
-                )
-            checked[column] = (
-                _integers(numbers, column, origin)
-                if kind in {"long", "integer"}
-                else numbers.astype("float64")
-            )
-        elif kind == "boolean":
-            checked[column] = _booleans(values, column, origin)
-        else:
-            checked[column] = values.astype(object).where(values.notna(), None)
-    return pd.DataFrame(checked, index=frame.index)
-
-
-def _integers(numbers: pd.Series, column: str, origin: str) -> pd.Series:
-    if numbers.isna().any() or not np.all(np.mod(numbers.to_numpy(dtype=float), 1) == 0):
-        raise DataError(
-            f"{origin}: column {column!r} must hold whole numbers (the model was trained on "
-            "integers) and no missing values"
-        )
-    return numbers.astype("int64")
-
-
-_TRUE, _FALSE = {"true", "1", "1.0", "yes"}, {"false", "0", "0.0", "no"}
-
-
-def _booleans(values: pd.Series, column: str, origin: str) -> pd.Series:
-    """True/False from booleans, 1/0 (also read as 1.0/0.0) and true/false/yes/no text."""
-    text = pd.Series(
-        [None if pd.isna(value) else str(value).strip().lower() for value in values],
-        index=values.index,
-        dtype=object,
-    )
-    bad = text.notna() & ~text.isin(_TRUE | _FALSE)
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DataError(
-            f"{origin}: column {column!r} must be boolean (true/false, 1/0, yes/no) but row "
-            f"{row + 1} holds {values.iloc[row]!r}"
-        )
-    flags = [None if value is None else value in _TRUE for value in text]
-    return pd.Series(flags, index=values.index, dtype=object)
-
-
-def normalise(frame: pd.DataFrame, kinds: dict[str, str]) -> pd.DataFrame:
-    """Rows as the pipeline saw them in training: numbers float64, categories text."""
-    prepared = {}
-    for column, kind in kinds.items():
-        values = frame[column]
-        if kind in NUMERIC:
-            prepared[column] = values.astype("float64")
-        else:
-            text = values.astype(object).where(values.notna(), MISSING_CATEGORY)
-            prepared[column] = text.astype(str).astype(object)
-    return pd.DataFrame(prepared, index=frame.index)
+    try:
+        return coerce_rows(frame, columns)
+    except InputError as error:
+        raise DataError(f"{origin}: {error}") from None
 
 
 def onnx_feed(
@@ -111,7 +51,7 @@ def onnx_feed(
     """onnxruntime inputs for rows typed by signature ``kinds`` (see ``export.onnx_inputs``)."""
     from mlops_tracking.core.export import onnx_inputs
 
-    categorical = [column for column, kind in kinds.items() if kind not in NUMERIC]
+    categorical = [column for column, kind in kinds.items() if kind not in NUMBER_TYPES]
     return onnx_inputs(features, list(kinds), categorical, names)
 
 
@@ -127,3 +67,52 @@ def labelled(proba: np.ndarray, labels: list[str]) -> pd.DataFrame:
 
 def file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@dataclass(frozen=True)
+class UnseenReport:
+    """Categories a batch holds that the model never saw in training, by column."""
+
+    rows: int  # rows with at least one unseen category
+    by_column: dict[str, int]  # column -> rows whose value in it is unseen (columns with any)
+    values: dict[str, list[str]]  # column -> the distinct unseen values, first SHOWN_VALUES
+    per_row: list[str]  # for each row, the columns whose value is unseen ('' when none)
+
+    @property
+    def total(self) -> int:
+        """Unseen values in the batch (a row counts once per column)."""
+        return sum(self.by_column.values())
+
+    @property
+    def summary(self) -> str:
+        """``island=3, sex=1``: rows per column, or ``none``."""
+        return ", ".join(f"{column}={rows}" for column, rows in self.by_column.items()) or "none"
+
+    def describe(self) -> str:
+        """One sentence for people: which columns, how many rows, which values."""
+        parts = [
+            f"{column} ({rows} row{'s' if rows != 1 else ''}: "
+            f"{', '.join(map(repr, self.values[column]))})"
+            for column, rows in self.by_column.items()
+        ]
+        return (
+            f"{self.rows} row(s) hold categories the model never saw in training, scored as "
+            f"none of the known ones: {'; '.join(parts)}"
+        )
+
+
+SHOWN_VALUES = 20
+
+
+def unseen_report(
+    rows: pd.DataFrame, types: dict[str, str], categories: dict[str, list[str]]
+) -> UnseenReport:
+    """Count ``rows``' (typed by ``check_rows``) categories that are not in ``categories``."""
+    features = training_form(rows, types)
+    flags = unseen_categories(features, categories)
+    by_column = {str(c): int(flags[c].sum()) for c in flags.columns if flags[c].any()}
+    values = {
+        column: [str(v) for v in features.loc[flags[column], column].unique()[:SHOWN_VALUES]]
+        for column in by_column
+    }
+    return UnseenReport(int(flags.any(axis=1).sum()), by_column, values, unseen_by_row(flags))

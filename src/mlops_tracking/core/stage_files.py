@@ -14,7 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from mlops_tracking.core.dataset import Dataset, Split, SplitName, Splits
+from mlops_tracking.core.dataset import DATE_KINDS, Dataset, Split, SplitName, Splits
+from mlops_tracking.core.dialect import CsvDialect
 from mlops_tracking.core.errors import PipelineError
 
 FEATURES_DIR = Path("data/features")
@@ -44,6 +45,9 @@ def write_splits(dataset: Dataset, splits: Splits, out_dir: Path, source: str) -
             "dropped_columns": list(dataset.dropped_columns),
             "dropped_rows": dataset.dropped_rows,
             "values_made_missing": dataset.coerced_values or {},
+            "date_formats": dataset.date_formats or {},
+            "csv_dialect": _dialect_json(dataset),
+            "rare_classes": dataset.rare_classes,
             "rows": splits.sizes,
         },
     )
@@ -82,8 +86,16 @@ def load_splits(features_dir: Path = FEATURES_DIR) -> tuple[Dataset, Splits]:
         coerced_values=meta["values_made_missing"] or None,
         source_sha256=meta["source_sha256"],
         files=files,
+        date_formats=meta.get("date_formats") or None,
+        csv_dialect=CsvDialect(**meta["csv_dialect"]) if meta.get("csv_dialect") else None,
+        rare_classes=meta.get("rare_classes"),
     )
     return dataset, splits
+
+
+def _dialect_json(dataset: Dataset) -> dict[str, str] | None:
+    dialect = dataset.csv_dialect
+    return None if dialect is None else {"sep": dialect.sep, "decimal": dialect.decimal}
 
 
 def split_files(features_dir: Path = FEATURES_DIR) -> list[Path]:
@@ -97,9 +109,15 @@ def read_table(path: Path, kinds: dict[str, str]) -> pd.DataFrame:
         raise PipelineError(f"{path} is missing; run `dvc repro` (or `dvc pull`) to create it.")
     # object, not pandas' string dtype: categorical columns are recognised as object columns
     text = {column: object for column, kind in kinds.items() if kind in {"text", "boolean"}}
+    dates = [column for column, kind in kinds.items() if kind in DATE_KINDS]
     frame = pd.read_csv(path, index_col=ROW_ID, dtype=text, keep_default_na=False, na_values=[""])
-    numeric = [c for c in frame.columns if c in kinds and c not in text]
+    numeric = [c for c in frame.columns if c in kinds and c not in text and c not in dates]
     frame[numeric] = frame[numeric].astype("float64")
+    if dates:
+        from mlops_tracking.core.dates import ISO_8601, parse_dates
+
+        for column in dates:  # written by pandas as ISO 8601
+            frame[column] = parse_dates(frame[column], ISO_8601)
     frame.index.name = None
     return frame
 

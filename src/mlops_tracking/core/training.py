@@ -3,7 +3,9 @@
 Each family exposes its learning in its own way, and the history follows it:
 
 * ``epochs`` (MLP): one ``partial_fit`` pass per epoch, stopped after ``patience`` epochs
-  without a better validation loss;
+  without a better loss on the *early-stopping slice*: a share of the training split
+  (``model.mlp.early_stopping_fraction``, stratified for classifiers, drawn with
+  ``model.seed``) that the MLP does not fit on. Its loss is the ``stop_loss`` curve;
 * ``boosting`` (histogram gradient boosting): the loss after every boosting iteration, from
   ``staged_predict``;
 * ``trees`` (random forest): the loss of the first *n* trees' average, as trees are added;
@@ -13,6 +15,12 @@ The last point of the history is the returned model, except for an MLP stopped e
 best epoch is restored (``FitResult.best_step``) while the curve shows the epochs after it.
 Final validation metrics (``val_log_loss``, ``val_rmse``, ...) are always computed on the
 returned model.
+
+No family stops, restores or tunes anything on the validation split: it is only *scored* here
+(the ``val_*`` curves), so that ``compare`` can choose between models on data none of them was
+fitted or stopped on (histogram gradient boosting runs with ``early_stopping=False``; the
+forest and the linear models do not stop early). ``train_*`` curves are scored on the whole
+training split, the early-stopping slice included, so every family's curves mean the same.
 """
 
 from __future__ import annotations
@@ -77,6 +85,15 @@ class FitResult:
     best_step: int | None = None  # early stopping: the step whose model was kept
 
 
+@dataclass(frozen=True)
+class EarlyStopping:
+    """Stop after ``patience`` epochs without a better loss on a slice of the training split."""
+
+    patience: int
+    fraction: float = 0.1  # share of the training split held out to watch
+    seed: int = 0
+
+
 def fit_with_history(
     pipeline: Pipeline,
     splits: Splits,
@@ -85,15 +102,19 @@ def fit_with_history(
     n_classes: int,
     patience: int | None = None,
     seed: int = 0,
+    stopping_fraction: float = 0.1,
 ) -> FitResult:
     """Fit ``pipeline`` on the training split and return it with its learning history.
 
-    ``n_classes`` is 0 for regression; ``patience`` applies to epoch-trained families only;
-    ``seed`` orders the training rows of a learning curve.
+    ``n_classes`` is 0 for regression; ``patience`` and ``stopping_fraction`` apply to
+    epoch-trained families only (``patience=None`` trains every epoch on the whole training
+    split); ``seed`` orders the training rows of a learning curve and draws the early-stopping
+    slice.
     """
     scorer = _Scorer(classification=n_classes > 0, n_classes=n_classes)
     if family.history == "epochs":
-        return _fit_epochs(pipeline, splits, scorer, patience)
+        stopping = None if patience is None else EarlyStopping(patience, stopping_fraction, seed)
+        return _fit_epochs(pipeline, splits, scorer, stopping)
     if family.history == "training_size":
         return _fit_training_size(pipeline, splits, scorer, seed)
     fitters: dict[str, Callable[[Pipeline, Splits, _Scorer], FitResult]] = {
@@ -152,20 +173,60 @@ def _fit_preprocessing(pipeline: Pipeline, splits: Splits) -> tuple[Any, Any]:
     return X_train, preprocess.transform(splits.validation.X)
 
 
-def _fit_epochs(
-    pipeline: Pipeline, splits: Splits, scorer: _Scorer, patience: int | None
-) -> FitResult:
-    """One ``partial_fit`` pass per epoch, with early stopping on the validation loss.
+def early_stopping_slice(
+    y: Any, fraction: float, seed: int, classification: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions of the training split to fit on, and of the slice early stopping watches.
 
-    With ``patience`` set, training stops after that many epochs without improvement and the
-    model of the best epoch is restored (as scikit-learn's own early stopping does); the curve
-    still shows the epochs after it. Every epoch is scored, but at most MAX_HISTORY_POINTS of
-    them (always including the last) are kept in the history.
+    The slice holds ``fraction`` of the rows (at least one per class), stratified when every
+    class has two rows to share; both position arrays are sorted.
+    """
+    from sklearn.model_selection import train_test_split
+
+    labels = np.asarray(y)
+    n_classes = len(np.unique(labels)) if classification else 1
+    size = max(round(fraction * len(labels)), n_classes)
+    counts = np.unique(labels, return_counts=True)[1] if classification else np.array([0])
+    stratify = labels if classification and counts.min() >= 2 else None
+    fit, stop = train_test_split(
+        np.arange(len(labels)), test_size=size, random_state=seed, stratify=stratify
+    )
+    return np.sort(fit), np.sort(stop)
+
+
+def _hold_out_slice(
+    X_train: Any, y_train: Any, stopping: EarlyStopping | None, scorer: _Scorer
+) -> tuple[tuple[Any, Any], tuple[Any, Any] | None]:
+    """The rows an MLP fits on, and the (X, y) of its early-stopping slice (None: no stopping)."""
+    if stopping is None:
+        return (X_train, y_train), None
+    fit_rows, stop_rows = early_stopping_slice(
+        y_train, stopping.fraction, stopping.seed, scorer.classification
+    )
+    return (
+        (_take(X_train, fit_rows), y_train.iloc[fit_rows]),
+        (_take(X_train, stop_rows), y_train.iloc[stop_rows]),
+    )
+
+
+def _fit_epochs(
+    pipeline: Pipeline, splits: Splits, scorer: _Scorer, stopping: EarlyStopping | None
+) -> FitResult:
+    """One ``partial_fit`` pass per epoch, with early stopping on a slice of the training split.
+
+    Preprocessing is fitted on the whole training split (as scikit-learn's own early stopping
+    sees the data a pipeline hands it). With ``stopping``, the MLP fits the rest of the split
+    and training stops after ``patience`` epochs without a better loss on the slice (the
+    ``stop_loss`` curve); the model of the best epoch is restored, as scikit-learn's own early
+    stopping does, and the curve still shows the epochs after it. The validation split is only
+    scored. Every epoch is scored, but at most MAX_HISTORY_POINTS of them (always including
+    the last) are kept in the history.
     """
     import copy
 
     estimator = pipeline[-1]
     X_train, X_val = _fit_preprocessing(pipeline, splits)
+    (X_fit, y_fit), watched = _hold_out_slice(X_train, splits.train.y, stopping, scorer)
     history = History(unit=HISTORY_UNITS["epochs"])
     extra = {"classes": np.array(scorer.labels)} if scorer.classification else {}
     # the restored best epoch is added at the end if the stride skipped it (one point over)
@@ -173,7 +234,7 @@ def _fit_epochs(
     fit_seconds, best, best_epoch, best_model, best_values = 0.0, np.inf, 0, None, {}
     for epoch in range(1, estimator.max_iter + 1):
         started = time.perf_counter()
-        estimator.partial_fit(X_train, splits.train.y, **extra)
+        estimator.partial_fit(X_fit, y_fit, **extra)
         fit_seconds += time.perf_counter() - started
         values = scorer.both(
             scorer.output(estimator, X_train),
@@ -181,13 +242,16 @@ def _fit_epochs(
             scorer.output(estimator, X_val),
             splits.validation,
         )
-        if values["val_loss"] < best - 1e-6:
-            best, best_epoch, best_values = values["val_loss"], epoch, values
-            best_model = copy.deepcopy(estimator) if patience is not None else None
-        stopping = patience is not None and epoch - best_epoch >= patience
-        if epoch % stride == 0 or stopping or epoch == estimator.max_iter:
+        if watched is not None:
+            stop_loss = scorer("stop", watched[1], scorer.output(estimator, watched[0]))
+            values["stop_loss"] = stop_loss["stop_loss"]
+            if values["stop_loss"] < best - 1e-6:
+                best, best_epoch, best_values = values["stop_loss"], epoch, values
+                best_model = copy.deepcopy(estimator)
+        stopping_now = stopping is not None and epoch - best_epoch >= stopping.patience
+        if epoch % stride == 0 or stopping_now or epoch == estimator.max_iter:
             history.add(epoch, values)
-        if stopping:
+        if stopping_now:
             break
     if best_model is None:
         return FitResult(pipeline, history, fit_seconds)

@@ -16,15 +16,18 @@ import math
 import re
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlops_tracking.core.config import Config
 from mlops_tracking.core.errors import UserError
 from mlops_tracking.runs.rebuild import RebuildError, rebuild_inputs, recorded_config
 from mlops_tracking.runs.recorded import SOURCE_DIR, RecordedRun, download, read_run
 from mlops_tracking.runs.workflow import ExperimentRef, Progress, SilentProgress
+
+if TYPE_CHECKING:
+    from mlops_tracking.core.records import TrainingInputs
 
 # Metrics that measure the machine, not the model: never expected to repeat.
 MACHINE_METRICS = re.compile(r"^system/|seconds|latency")
@@ -50,19 +53,47 @@ class MetricCheck:
 
 
 @dataclass(frozen=True)
+class ModelCheck:
+    """The original run's logged deployable model, scored again on the rebuilt test rows."""
+
+    rows: int
+    agreeing: int  # rows whose label (or value, within ONNX_VALUE_TOLERANCE) is the recorded one
+    largest_difference: float  # in a class probability, or in a predicted value
+
+    @property
+    def agreed(self) -> bool:
+        return self.agreeing == self.rows
+
+    def note(self) -> str:
+        verdict = "gives" if self.agreed else "no longer gives"
+        return (
+            f"model: the logged deployable model {verdict} the recorded test predictions "
+            f"({self.agreeing}/{self.rows} rows agree; largest difference "
+            f"{self.largest_difference:.2g})"
+        )
+
+
+# The deployable model may run ONNX (float32), which training accepted only when it gave
+# scikit-learn's labels on every test row, or values within 0.1 % of the largest.
+ONNX_VALUE_TOLERANCE = 1e-3
+
+
+@dataclass(frozen=True)
 class Reproduction:
     original: RecordedRun
     run_id: str
     tolerance: float
     checks: tuple[MetricCheck, ...]
     notes: tuple[str, ...]
+    model: ModelCheck | None = None  # None: the run logged no deployable model to score
 
     def within(self, check: MetricCheck) -> bool:
         return check.difference <= self.tolerance
 
     @property
     def matched(self) -> bool:
-        return all(self.within(check) for check in self.checks)
+        model_agreed = self.model is None or self.model.agreed
+        return model_agreed and all(self.within(check) for check in self.checks)
 
     @property
     def exact(self) -> bool:
@@ -80,6 +111,8 @@ class Reproduction:
                 f"difference {worst:.3g}."
             )
         failed = [check.name for check in self.checks if not self.within(check)]
+        if self.model is not None and not self.model.agreed:
+            failed.insert(0, "the logged model's test predictions")
         return (
             f"[red]DIFFERS[/]: {len(failed)} metric(s) beyond tolerance {self.tolerance:g}: "
             f"{', '.join(failed[:8])}. The original run is {self.original.run_id}."
@@ -109,6 +142,9 @@ def reproduce_run(
             raise ReproductionError(str(error)) from None
         inputs = rebuilt.inputs
         notes.extend(rebuilt.notes)
+        model = check_logged_model(original, inputs, scratch)
+        if model is not None:
+            notes.append(model.note())
         for note in notes:
             say(f"  {note}")
         family = family_for(config.model.name, inputs.dataset.task)
@@ -122,7 +158,12 @@ def reproduce_run(
         )
     reproduced = read_run(outcome.run_id)  # compare what the store holds, not what we computed
     result = Reproduction(
-        original, outcome.run_id, tolerance, compare_metrics(original, reproduced), tuple(notes)
+        original,
+        outcome.run_id,
+        tolerance,
+        compare_metrics(original, reproduced),
+        tuple(notes),
+        model,
     )
     record_reproduction(
         outcome.run_id,
@@ -131,11 +172,15 @@ def reproduce_run(
                 "exact" if result.exact else "within_tolerance" if result.matched else "differs"
             ),
             "mlops.reproduction.tolerance": f"{tolerance:g}",
+            "mlops.reproduction.logged_model": (
+                "n/a" if model is None else "agrees" if model.agreed else "differs"
+            ),
         },
         {
             "original_run_id": run_id,
             "tolerance": tolerance,
             "notes": list(notes),
+            "logged_model": None if model is None else asdict(model),
             "metrics": [
                 {
                     "name": c.name,
@@ -148,6 +193,46 @@ def reproduce_run(
         },
     )
     return result
+
+
+def check_logged_model(
+    original: RecordedRun, inputs: TrainingInputs, scratch: Path
+) -> ModelCheck | None:
+    """Score the run's logged deployable model on the rebuilt test split, as ``predict`` would.
+
+    The rows go through the model's own input rules (``runs/scoring.py``), then the outputs are
+    compared with the test predictions the run recorded. None when the run logged no deployable
+    model or no predictions.
+    """
+    from mlops_tracking.runs.recorder import PREDICTIONS_TABLE
+    from mlops_tracking.runs.scoring import load_deployable, score_rows
+
+    uri = original.tags.get("model_uri.pyfunc")
+    table = download(original.run_id, PREDICTIONS_TABLE, scratch / "predictions")
+    if uri is None or table is None:
+        return None
+    recorded = _read_table(table)
+    split = inputs.splits.test
+    outputs = score_rows(load_deployable(uri), split.X, f"the rebuilt test split of {uri}")
+    if list(recorded["id"]) != list(split.X.index.astype(str)):
+        return ModelCheck(len(split), 0, math.inf)
+    if "label" not in outputs:  # regression
+        differences = (outputs["prediction"] - recorded["prediction"].to_numpy()).abs()
+        scale = max(float(recorded["prediction"].abs().max()), 1.0)
+        agreeing = int((differences <= ONNX_VALUE_TOLERANCE * scale).sum())
+        return ModelCheck(len(split), agreeing, float(differences.max()))
+    proba = [column for column in recorded.columns if column.startswith("proba_")]
+    agreeing = int((outputs["label"].to_numpy() == recorded["prediction"].to_numpy()).sum())
+    largest = float(abs(outputs[proba].to_numpy() - recorded[proba].to_numpy()).max())
+    return ModelCheck(len(split), agreeing, largest)
+
+
+def _read_table(path: Path) -> Any:
+    """A table logged with ``mlflow.log_table`` (JSON: columns and data)."""
+    import pandas as pd
+
+    content = json.loads(path.read_text(encoding="utf-8"))
+    return pd.DataFrame(content["data"], columns=content["columns"])
 
 
 def compare_metrics(original: RecordedRun, reproduced: RecordedRun) -> tuple[MetricCheck, ...]:

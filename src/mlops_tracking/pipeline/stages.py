@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from mlops_tracking.core.config import DataConfig
-from mlops_tracking.core.data import first_rows, split_dataset
+from mlops_tracking.core.data import first_rows, settle_classes, split_dataset
 from mlops_tracking.core.dataset import Dataset, Split
 from mlops_tracking.core.environment import package_version
 from mlops_tracking.core.errors import PipelineError
@@ -80,10 +80,10 @@ def prepare(config: DataConfig, out_dir: Path = RAW_DIR) -> StageOutput:
         }
         rows = "all"
     else:
-        from mlops_tracking.core.data import load_dataset
+        from mlops_tracking.core.data import load_source
 
         # data.rows takes an early extract of the source: the raw table *is* that version.
-        dataset = load_dataset(config)
+        dataset = load_source(config)
         dataset.features.assign(**{dataset.target_name: dataset.target}).to_csv(
             table, index_label=ROW_ID
         )
@@ -120,8 +120,7 @@ def read_raw(config: DataConfig, raw_dir: Path = RAW_DIR) -> Dataset:
     if meta["source"] == "file":
         from mlops_tracking.core.cleaning import load_csv
 
-        target = config.target or meta["target"]
-        loaded = load_csv(table, target, config.task, config.drop_columns)
+        loaded = load_csv(table, config, target=config.target or meta["target"])
         dataset = _renamed(loaded, meta["name"])
     else:
         frame = read_table(table, {})
@@ -138,7 +137,7 @@ def read_raw(config: DataConfig, raw_dir: Path = RAW_DIR) -> Dataset:
             source=meta["loader"],
             source_kind="sklearn",
         )
-    return first_rows(dataset, config.rows)
+    return settle_classes(first_rows(dataset, config.rows), config)
 
 
 def write_model(

@@ -5,14 +5,18 @@ the run logged for it (``runs/rebuild.py``, which ``reproduce`` shares). The hol
 been tested on that same split (same digest): otherwise it may have trained on rows the
 candidate is tested on, and the comparison would be unfair. Anything that makes a fair
 comparison impossible is a ``RegistryError`` that says why.
+
+Before any holder, the candidate must beat the trivial baseline its run recorded on that same
+split (``baseline_test_<metric>``: class frequencies or the training mean), so a first holder
+is judged too. A run that recorded no baseline cannot be judged and is refused the same way.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from mlops_tracking.core.promotion import Gate, decide, gate_metric
+from mlops_tracking.core.promotion import Gate, check_baseline, decide, gate_metric, with_baseline
 from mlops_tracking.registry import catalog
 from mlops_tracking.registry.catalog import RegistryError, VersionRef
 
@@ -25,11 +29,21 @@ def evaluate_gate(config: Config, candidate: VersionRef, holder: str | None) -> 
     """Score the candidate (and the holder, if any) on the candidate's held-out test split."""
     inputs, digest = held_out_data(candidate)
     metric = gate_metric(config.registry.metric, inputs.dataset.task)
+    baseline = recorded_baseline(candidate, metric)
     candidate_value = score_version(candidate, inputs)[metric]
+    refusal = check_baseline(metric, candidate_value, baseline, config.registry.margin)
+    if refusal is not None:
+        return refusal, digest
     holder_value = None
     if holder is not None:
         holder_ref = VersionRef(candidate.name, holder)
         tested_on = catalog.model_version(holder_ref).tags.get("dataset.testing.digest")
+        if tested_on is None:
+            raise RegistryError(
+                f"version {holder} (the holder) records no test dataset (its run was not made by "
+                "mlops-tracking), so the gate cannot compare the candidate with it; promote with "
+                "--force --reason TEXT"
+            )
         if tested_on != digest:
             raise RegistryError(
                 f"version {holder} (the holder) was tested on data with digest {tested_on}, "
@@ -38,7 +52,30 @@ def evaluate_gate(config: Config, candidate: VersionRef, holder: str | None) -> 
             )
         holder_value = score_version(holder_ref, inputs)[metric]
     gate = decide(metric, candidate_value, holder_value, config.registry.margin, holder or "")
-    return gate, digest
+    return with_baseline(gate, baseline), digest
+
+
+def recorded_baseline(ref: VersionRef, metric: str) -> float:
+    """The trivial baseline's ``metric`` on the held-out test split, as the version's run logged it.
+
+    The run scored its baseline on the test split whose digest the gate proves, so this is the
+    baseline's score on the very rows the candidate is scored on; recomputing it would need the
+    training split rebuilt and proven as well.
+    """
+    from mlops_tracking.core.baseline import baseline_name
+    from mlops_tracking.runs.recorded import read_run
+
+    name = baseline_name(f"test_{metric}")
+    run_id = catalog.model_version(ref).run_id or ""
+    value = read_run(run_id).metrics.get(name) if run_id else None
+    if value is None:
+        raise RegistryError(
+            f"no baseline recorded: the source run {run_id} of {ref} has no {name} (it was "
+            "trained before runs logged a baseline, or outside this project), so the gate cannot "
+            "tell whether it beats the trivial baseline. Retrain it, or promote with --force "
+            "--reason."
+        )
+    return value
 
 
 def held_out_data(ref: VersionRef) -> tuple[TrainingInputs, str]:
@@ -58,6 +95,13 @@ def held_out_data(ref: VersionRef) -> tuple[TrainingInputs, str]:
         raise RegistryError(
             f"the source run {run_id} of {ref} is no longer in this store"
         ) from None
+    if not run.made_here:
+        raise RegistryError(
+            f"{ref} comes from run {run_id}, which was not made by mlops-tracking: its held-out "
+            "test data cannot be rebuilt (no recorded config or splits), so the gate cannot score "
+            "it. Promote it with --force --reason TEXT, or give the alias `gate: none` (record "
+            "only) under registry.aliases in params.yaml"
+        )
     if run.input("testing") is None:
         raise RegistryError(
             f"the run of {ref} logged no testing dataset, so the gate cannot check that it "
@@ -80,10 +124,9 @@ def score_version(ref: VersionRef, inputs: TrainingInputs) -> dict[str, float]:
 
     from mlops_tracking.core.evaluation import Predictions, compute_metrics
     from mlops_tracking.core.promotion import proba_matrix
-    from mlops_tracking.registry.predict import predict_with
 
     dataset, split = inputs.dataset, inputs.splits.test
-    outputs = predict_with(ref, split.X)
+    outputs = _outputs(ref, split.X)
     if dataset.task == "regression":
         predictions = Predictions(split, outputs["prediction"].to_numpy(dtype=float), None)
     else:
@@ -91,3 +134,33 @@ def score_version(ref: VersionRef, inputs: TrainingInputs) -> dict[str, float]:
         predictions = Predictions(split, np.argmax(proba, axis=1), proba)
     bins = inputs.config.evaluation.calibration_bins
     return compute_metrics(predictions, dataset.task, len(dataset.labels), bins)
+
+
+def _outputs(ref: VersionRef, rows: Any) -> Any:
+    """The version's outputs for held-out rows, or a short refusal that says why not.
+
+    The rows are in training form; ``predict_with`` types them by the signature first, so an
+    integer column (float64 in training form) scores as the ``long`` its signature declares.
+    """
+    from mlflow.exceptions import MlflowException
+
+    from mlops_tracking.core.errors import DataError
+    from mlops_tracking.registry.predict import predict_with
+
+    try:
+        return predict_with(ref, rows, origin=f"the held-out test split of {ref}")
+    except DataError as error:
+        raise RegistryError(f"{error}; the gate cannot score it") from None
+    except MlflowException as error:
+        raise RegistryError(f"{ref} cannot score its held-out test split: {cause(error)}") from None
+
+
+def cause(error: Exception) -> str:
+    """The reason at the end of an MLflow message, without the data it quotes.
+
+    Schema errors read "Failed to enforce schema of data '<the whole frame>' with schema
+    '<every column>'. Error: <the reason>"; only the reason helps.
+    """
+    message = str(getattr(error, "message", error))
+    reason = message.rsplit("Error: ", 1)[-1].strip()
+    return " ".join(reason.split())[:500]

@@ -1,7 +1,9 @@
 """Lineage: from a registered version (or a LoggedModel) back to its run, data and commit.
 
 Everything is read from the tracking store, so the answer holds for any run in it, whoever
-made it; what a run did not record is reported as missing rather than guessed.
+made it; what a run did not record is ``None`` (JSON ``null``, "not recorded" when printed)
+rather than guessed. The one thing read rather than recorded is the task of a run that did not
+declare one: its metric names tell it (``task_from`` says where it came from).
 """
 
 from __future__ import annotations
@@ -40,7 +42,27 @@ def lineage(reference: str) -> dict[str, Any]:
         run = read_run(run_id)
     except RunNotFoundError:
         raise RegistryError(f"the source run {run_id} is no longer in this store") from None
-    return {"model": model, **run_lineage(run)}
+    return {"model": model, **run_lineage(run), "model_metrics": model_metrics(model)}
+
+
+def model_metrics(model: dict[str, Any]) -> list[dict[str, Any]]:
+    """The metrics linked to the version's LoggedModel, each with the dataset it was computed on.
+
+    Empty when the version's source is not a LoggedModel (``models:/m-...``) of this store.
+    """
+    from mlflow.exceptions import MlflowException
+
+    uri = str(model.get("logged_model") or "")
+    if not uri.startswith("models:/m-"):
+        return []
+    try:
+        logged = client().get_logged_model(uri.removeprefix("models:/"))
+    except MlflowException:
+        return []
+    return [
+        {"key": m.key, "value": m.value, "dataset": m.dataset_name, "digest": m.dataset_digest}
+        for m in logged.metrics or []
+    ]
 
 
 def _logged_model(model_id: str) -> tuple[str, dict[str, Any]]:
@@ -60,6 +82,7 @@ def _logged_model(model_id: str) -> tuple[str, dict[str, Any]]:
         "name": None,
         "version": None,
         "logged_model": f"models:/{model_id}",
+        "status": str(logged.status),
         "registered_as": versions,
         "aliases": [],
         "tags": dict(logged.tags),
@@ -103,10 +126,13 @@ def run_lineage(run: RecordedRun) -> dict[str, Any]:
             "status": run.status,
             "start": iso(run.start_time),
             "end": iso(run.end_time),
+            "deleted": run.deleted,
             "parent": _parent(run.parent_run_id),
             "author": tags.get("author") or tags.get("mlflow.user"),
-            "task": tags.get("task"),
-            "family": tags.get("model.family"),
+            "task": run.task,
+            "task_from": _task_source(run),
+            # autolog names the estimator in estimator_name
+            "family": tags.get("model.family") or tags.get("estimator_name"),
         },
         "params": dict(sorted(run.params.items())),
         "metrics": dict(sorted(run.metrics.items())),
@@ -119,6 +145,14 @@ def run_lineage(run: RecordedRun) -> dict[str, Any]:
         },
         "environment": {k.removeprefix("env."): v for k, v in tags.items() if k.startswith("env.")},
     }
+
+
+def _task_source(run: RecordedRun) -> str:
+    """Where ``task`` comes from: the run's tag, its metric names, or the default (neither)."""
+    if run.tags.get("task"):
+        return "tag"
+    own = [name for name in run.metrics if not name.startswith("system/")]
+    return "metric names" if own else "default"
 
 
 def _parent(parent_id: str) -> dict[str, str] | None:

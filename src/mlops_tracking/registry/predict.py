@@ -9,12 +9,12 @@ gate scores held-out data through the same loader.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops_tracking.core.rows import file_digest, labelled, normalise, onnx_feed
+from mlops_tracking.core.model_input import UNSEEN_COLUMN, training_form
+from mlops_tracking.core.rows import UnseenReport, file_digest, labelled, onnx_feed
 from mlops_tracking.registry import catalog
 from mlops_tracking.registry.catalog import ONNX_SUFFIX, RegistryError, VersionRef, model_version
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 OUTPUTS_TABLE = "predictions/outputs.json"
+UNSEEN_FILE = "predictions/unseen_categories.json"
 
 
 @dataclass(frozen=True)
@@ -37,9 +38,19 @@ def signature_of(ref: VersionRef) -> Signature:
 
     signature = get_model_info(ref.uri).signature
     if signature is None:
-        raise RegistryError(f"{ref} has no signature to check input against")
-    columns = {spec.name: spec.type.name for spec in signature.inputs.inputs}
-    outputs = [spec.name for spec in signature.outputs.inputs] if signature.outputs else []
+        raise RegistryError(
+            f"{ref} has no signature to check input against; log the model with signature= "
+            "(mlflow.models.infer_signature) or input_example= and register it again"
+        )
+    if not signature.inputs.has_input_names():
+        raise RegistryError(
+            f"{ref}'s signature takes an unnamed tensor, not named columns, so rows from a CSV "
+            "cannot be checked against it; log the model with a DataFrame input example"
+        )
+    columns = {spec.name: getattr(spec.type, "name", "any") for spec in signature.inputs.inputs}
+    # a model logged with plain MLflow calls often has one unnamed output (a tensor)
+    specs = signature.outputs.inputs if signature.outputs else []
+    outputs = [spec.name for spec in specs if spec.name]
     labels = [name.removeprefix("proba_") for name in outputs if name.startswith("proba_")]
     return Signature(columns, labels)
 
@@ -62,10 +73,8 @@ def predict_rows(ref: VersionRef, rows: pd.DataFrame, signature: Signature, engi
         graph.SerializeToString(), providers=["CPUExecutionProvider"]
     )
     names = [item.name for item in session.get_inputs()]
-    kinds = {
-        c: ("double" if t in {"double", "long"} else "string") for c, t in signature.columns.items()
-    }
-    outputs = session.run(None, onnx_feed(normalise(rows, kinds), kinds, names))
+    features = training_form(rows, signature.columns)
+    outputs = session.run(None, onnx_feed(features, signature.columns, names))
     if not signature.labels:
         return pd.DataFrame({"prediction": np.asarray(outputs[0], dtype="float64").ravel()})
     return labelled(np.asarray(outputs[1], dtype="float64"), signature.labels)
@@ -81,12 +90,13 @@ def log_inference(
     engine: str,
     seconds: float,
     tags: dict[str, str],
+    unseen: UnseenReport | None = None,
 ) -> str:
     """Record one batch prediction as a run in ``<model>-inference``; return its id."""
     import mlflow
     from mlflow.data.pandas_dataset import from_pandas
 
-    from mlops_tracking.runs.datasets import local_source
+    from mlops_tracking.runs.datasets import integer_codes_expected, local_source
     from mlops_tracking.runs.lifecycle import tracked_run
     from mlops_tracking.runs.metrics import log_metrics, log_params
     from mlops_tracking.runs.store import ensure_experiment
@@ -112,34 +122,56 @@ def log_inference(
     with tracked_run(experiment, name, run_tags, description, None) as run:
         run_id = run.info.run_id
         log_params(run_id, {"rows": str(len(rows)), "engine": engine, "model.version": ref.version})
-        dataset = from_pandas(rows, source=local_source(input_path), name=input_path.stem)
-        mlflow.log_input(dataset, context="inference")
+        # The signature declares integer columns as such and check_rows refuses a missing value
+        # in them with its own message, so MLflow's hint about integers is noise here.
+        with integer_codes_expected():
+            dataset = from_pandas(rows, source=local_source(input_path), name=input_path.stem)
+            mlflow.log_input(dataset, context="inference")
         mlflow.log_table(outputs, OUTPUTS_TABLE, run_id=run_id)
         mlflow.log_artifact(str(output_path), "predictions")
         log_metrics(run_id, {"rows": float(len(rows)), "predict_seconds": seconds})
+        if unseen is not None:
+            _log_unseen(run_id, unseen)
     return str(run_id)
 
 
-def predict_with(ref: VersionRef, rows: pd.DataFrame, engine: str | None = None) -> pd.DataFrame:
-    """Outputs of the registered deployable model for ``rows`` (raw columns)."""
-    from mlops_tracking.runs.lifecycle import forget_active_model
-
-    model = _loaded(catalog.client().tracking_uri, ref.name, ref.version)
-    forget_active_model()  # loading made it the process-wide active model
-    params = {"engine": engine} if engine else None
-    outputs: pd.DataFrame = model.predict(rows, params=params)
-    return outputs
-
-
-@functools.lru_cache(maxsize=8)
-def _loaded(store: str, name: str, version: str) -> Any:
-    """A registered version, loaded once per process: a version's model never changes.
-
-    Keyed by store too, since the same name and version in another store is another model.
-    """
+def _log_unseen(run_id: str, unseen: UnseenReport) -> None:
+    """The unseen categories of a batch: two counts, a param by column, the values as JSON."""
     import mlflow
 
-    return mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+    from mlops_tracking.runs.metrics import log_metrics, log_params
+
+    log_metrics(
+        run_id,
+        {"unseen_categories": float(unseen.total), "unseen_category_rows": float(unseen.rows)},
+    )
+    log_params(run_id, {"unseen_categories": unseen.summary[:6000]})
+    columns = {
+        column: {"rows": rows, "values": unseen.values[column]}
+        for column, rows in unseen.by_column.items()
+    }
+    mlflow.log_dict({"rows": unseen.rows, "columns": columns}, UNSEEN_FILE, run_id=run_id)
+
+
+def predict_with(
+    ref: VersionRef, rows: pd.DataFrame, engine: str | None = None, origin: str = ""
+) -> pd.DataFrame:
+    """Outputs of the registered deployable model for ``rows`` (raw or training form).
+
+    The rows take the types of the model's own input rules first (``runs/scoring.py``), so a
+    held-out split in training form (integers as float64, booleans as text) scores like a CSV
+    or a request. A value that cannot is a ``DataError`` naming ``origin``.
+    """
+    from mlops_tracking.runs.scoring import score_rows
+
+    return score_rows(_loaded(ref), rows, origin or f"rows for {ref}", engine)
+
+
+def _loaded(ref: VersionRef) -> Any:
+    """A registered version, loaded once per store and process: a version never changes."""
+    from mlops_tracking.runs.scoring import load_deployable
+
+    return load_deployable(f"models:/{ref.name}/{ref.version}")
 
 
 @dataclass(frozen=True)
@@ -149,6 +181,7 @@ class BatchPrediction:
     output: Path
     run_id: str
     seconds: float
+    unseen: UnseenReport | None  # None: the model recorded no categories to compare with
 
 
 def batch_predict(
@@ -157,16 +190,23 @@ def batch_predict(
     """Check ``input_path`` against the signature, predict, write a CSV, log an inference run."""
     import time
 
-    from mlops_tracking.core.rows import check_rows, read_rows
+    from mlops_tracking.core.rows import check_rows, read_rows, unseen_report
+    from mlops_tracking.runs.scoring import input_types, recorded_categories
 
     if engine not in {"pyfunc", "onnx"}:
         raise RegistryError(f"--engine must be pyfunc or onnx, not '{engine}'")
     ref = catalog.resolve(reference)
-    signature = signature_of(ref)
+    model = _loaded(ref)
+    # the types the model's own input rules apply (booleans are "any" in the signature)
+    signature = Signature(input_types(model), signature_of(ref).labels)
     rows = check_rows(read_rows(input_path), signature.columns, str(input_path))
+    categories = recorded_categories(model)
+    unseen = None if categories is None else unseen_report(rows, signature.columns, categories)
     start = time.perf_counter()
     outputs = predict_rows(ref, rows, signature, engine)
     seconds = time.perf_counter() - start
+    if unseen is not None and categories and UNSEEN_COLUMN not in outputs.columns:
+        outputs[UNSEEN_COLUMN] = unseen.per_row  # the ONNX graph cannot say it; the rules can
     output = output_path or input_path.with_name(f"{input_path.stem}.predictions.csv")
     outputs.index = rows.index
     outputs.to_csv(output, index=False)
@@ -179,5 +219,6 @@ def batch_predict(
         engine=engine,
         seconds=seconds,
         tags={"author": by},
+        unseen=unseen,
     )
-    return BatchPrediction(ref, len(rows), output, run_id, seconds)
+    return BatchPrediction(ref, len(rows), output, run_id, seconds, unseen)

@@ -21,8 +21,13 @@ from mlops_tracking.runs.recorded import RecordedRun, read_run
 
 if TYPE_CHECKING:
     from mlops_tracking.core.config import AliasPolicy, Config, RegistryConfig
+    from mlops_tracking.runs.logged_models import RunModel
 
 CARD_FOLDER = "model_cards"
+# Version tag ``origin``: made by this project (the gate can rebuild its test data) or not.
+ORIGIN_HERE = "mlops-tracking"
+ORIGIN_EXTERNAL = "external"
+NOT_RECORDED = "not recorded"
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,8 @@ class Registration:
     version: VersionRef
     onnx: VersionRef | None
     card_artifact: str
+    note: str = ""  # which of a run's several models was registered, and how to pick another
+    external: bool = False  # the run was not made here: the gate cannot rebuild its test data
 
 
 @dataclass(frozen=True)
@@ -52,24 +59,49 @@ def now() -> str:
 # --- register -------------------------------------------------------------------------------
 
 
-def register_run(run_id: str, settings: RegistryConfig, name: str | None = None) -> Registration:
-    """Register the run's deployable pyfunc (and its ONNX form) with tags and a model card."""
-    from mlops_tracking.core import model_card
-    from mlops_tracking.registry.lineage import lineage
+def register_run(
+    run_id: str, settings: RegistryConfig, name: str | None = None, model: str | None = None
+) -> Registration:
+    """Register the run's model as a new version of ``name``, with tags and a model card.
+
+    A run made by this project registers its deployable pyfunc (and its ONNX form). A run made
+    with plain MLflow calls registers one of its LoggedModels: ``model`` (a name or ``m-…`` id),
+    else its only complete one, else the latest (the ``note`` says so). A deleted run, a run
+    without a complete model, or an unknown ``model`` is a ``RegistryError`` before anything is
+    created.
+    """
+    run = read_run(run_id)
+    if run.deleted:
+        raise RegistryError(
+            f"run {run_id} is deleted; restore it first (`mlflow runs restore --run-id {run_id}`)"
+        )
+    if not run.made_here:
+        return _register_logged_model(run, settings, name, model)
+    if model is not None:
+        raise RegistryError(
+            f"run {run_id} was made by mlops-tracking: its deployable pyfunc is registered (with "
+            "its ONNX form); --model picks among the models of a run logged with plain MLflow calls"
+        )
+    return _register_deployable(run, settings, name)
+
+
+def _register_deployable(
+    run: RecordedRun, settings: RegistryConfig, name: str | None
+) -> Registration:
+    """The deployable pyfunc of a run of this project, its labels, its ONNX twin and its card."""
     from mlops_tracking.registry.predict import signature_of
 
-    run = read_run(run_id)
     tags = run.tags
     if "model_uri.pyfunc" not in tags:
         raise RegistryError(
-            f"run {run_id} has no deployable pyfunc model to register (it logged "
+            f"run {run.run_id} has no deployable pyfunc model to register (it logged "
             f"{tags.get('mlops.model_formats') or 'no models'}); train with 'pyfunc' in "
             "tracking.model_formats"
         )
     name = catalog.check_name(name or settings.model_name or run.experiment)
     version_tags = _version_tags(run)
     ref = catalog.register(
-        tags["model_uri.pyfunc"], name, run_id, {**version_tags, "format": "pyfunc"}
+        tags["model_uri.pyfunc"], name, run.run_id, {**version_tags, "format": "pyfunc"}
     )
     labels = signature_of(ref).labels
     if labels:  # what label codes mean, for the ONNX form and whoever reads its output
@@ -77,12 +109,80 @@ def register_run(run_id: str, settings: RegistryConfig, name: str | None = None)
         catalog.set_version_tags(ref, {"labels": version_tags["labels"]})
     onnx = None
     if "model_uri.onnx" in tags:
-        onnx = _register_onnx(ref, tags["model_uri.onnx"], run_id, version_tags)
+        onnx = _register_onnx(ref, tags["model_uri.onnx"], run.run_id, version_tags)
+    return Registration(ref, onnx, _publish_card(ref, run.run_id))
+
+
+def _register_logged_model(
+    run: RecordedRun, settings: RegistryConfig, name: str | None, choice: str | None
+) -> Registration:
+    """One LoggedModel of a run made without this project, tagged with what the run recorded."""
+    from mlops_tracking.runs.logged_models import run_models
+    from mlops_tracking.runs.recorded import fetch_run
+
+    chosen, note = choose_model(run_models(fetch_run(run.run_id)), choice, run.run_id)
+    name = catalog.check_name(name or settings.model_name or run.experiment)
+    ref = catalog.register(chosen.uri, name, run.run_id, _external_tags(run, chosen))
+    return Registration(ref, None, _publish_card(ref, run.run_id), note, external=True)
+
+
+def choose_model(models: list[RunModel], choice: str | None, run_id: str) -> tuple[RunModel, str]:
+    """The model to register and a note when the run had several to choose from.
+
+    ``choice`` is a LoggedModel name or id. Without it: the only complete model, else the latest
+    one with MLflow's python_function flavor (what ``predict`` and ``serve`` load).
+    """
+    if not models:
+        raise RegistryError(
+            f"run {run_id} logged no MLflow model (no LoggedModel in its outputs or naming it as "
+            'source). Log one in the run, e.g. mlflow.sklearn.log_model(model, name="model", '
+            "input_example=X[:5]), then register it."
+        )
+    listed = "; ".join(model.describe() for model in models)
+    if choice is not None:
+        return _chosen(
+            models, choice, f"run {run_id} has no model '{choice}' (its models: {listed})"
+        )
+    complete = [model for model in models if model.problem is None]
+    if not complete:
+        raise RegistryError(
+            f"run {run_id} has no completely written model: {listed}. Log the model again, "
+            "then register it."
+        )
+    loadable = [model for model in complete if "python_function" in model.flavors] or complete
+    chosen = loadable[-1]
+    if len(models) == 1:
+        return chosen, ""
+    note = (
+        f"run {run_id} has {len(models)} models ({listed}); registered {chosen.name} "
+        f"({chosen.uri}), the latest complete one. Choose another with --model NAME or --model "
+        "m-ID."
+    )
+    return chosen, note
+
+
+def _chosen(models: list[RunModel], choice: str, unknown: str) -> tuple[RunModel, str]:
+    """The model named ``choice`` (a name, an ``m-…`` id or its ``models:/`` URI); the latest
+    when several share the name."""
+    wanted = choice.removeprefix("models:/")
+    picked = [model for model in models if wanted in {model.model_id, model.name}]
+    if not picked:
+        raise RegistryError(unknown)
+    if picked[-1].problem is not None:
+        raise RegistryError(f"model {picked[-1].describe()}; log it again, then register it")
+    return picked[-1], ""
+
+
+def _publish_card(ref: VersionRef, run_id: str) -> str:
+    """Render the version's model card; log it to the run and make it the description."""
+    from mlops_tracking.core import model_card
+    from mlops_tracking.registry.lineage import lineage
+
     card = model_card.render(lineage(ref.uri))
-    artifact = f"{CARD_FOLDER}/{name}-v{ref.version}.md"
+    artifact = f"{CARD_FOLDER}/{ref.name}-v{ref.version}.md"
     log_run_text(run_id, card, artifact)
     catalog.describe_version(ref, card)
-    return Registration(ref, onnx, artifact)
+    return artifact
 
 
 def _register_onnx(ref: VersionRef, uri: str, run_id: str, tags: dict[str, str]) -> VersionRef:
@@ -94,11 +194,15 @@ def _register_onnx(ref: VersionRef, uri: str, run_id: str, tags: dict[str, str])
     return onnx
 
 
+def _dataset_digests(run: RecordedRun) -> dict[str, str]:
+    return {f"dataset.{item.context}.digest": item.digest for item in run.inputs if item.context}
+
+
 def _version_tags(run: RecordedRun) -> dict[str, str]:
     tags = run.tags
-    digests = {f"dataset.{item.context}.digest": item.digest for item in run.inputs if item.context}
     return {
         "source_run_id": run.run_id,
+        "origin": ORIGIN_HERE,
         "task": tags.get("task", ""),
         "dataset": tags.get("dataset", ""),
         "model.family": tags.get("model.family", ""),
@@ -106,7 +210,26 @@ def _version_tags(run: RecordedRun) -> dict[str, str]:
         "git.dirty": tags.get("git.dirty", "unknown"),
         "serving_engine": tags.get("mlops.serving_engine", "sklearn"),
         "lifecycle": "registered",
-        **digests,
+        **_dataset_digests(run),
+    }
+
+
+def _external_tags(run: RecordedRun, model: RunModel) -> dict[str, str]:
+    """What a run made with plain MLflow calls recorded; what it did not says "not recorded"."""
+    tags = run.tags
+    flavors = [flavor for flavor in model.flavors if flavor != "python_function"]
+    return {
+        "source_run_id": run.run_id,
+        "origin": ORIGIN_EXTERNAL,
+        "logged_model": model.name,
+        "format": ",".join(flavors) or "pyfunc",
+        "task": run.task,
+        "dataset": tags.get("dataset") or (run.inputs[0].name if run.inputs else NOT_RECORDED),
+        "model.family": tags.get("model.family") or tags.get("estimator_name") or NOT_RECORDED,
+        "git.commit": tags.get("mlflow.source.git.commit", NOT_RECORDED),
+        "git.dirty": tags.get("git.dirty", NOT_RECORDED),
+        "lifecycle": "registered",
+        **_dataset_digests(run),
     }
 
 
@@ -175,6 +298,7 @@ def promote(
             holder_value=gate.holder_value,
             margin=gate.margin,
             dataset_digest=digest,
+            baseline_value=gate.baseline_value,
         )
         return _record(name, entry, settings, gate)
 
@@ -239,6 +363,7 @@ def _decision_tags(entry: TrailEntry, gate: Gate | None) -> dict[str, str]:
         "candidate_value": f"{gate.candidate_value}" if gate else "n/a",
         "holder_value": f"{gate.holder_value}" if gate else "n/a",
         "margin": f"{gate.margin}" if gate else "n/a",
+        "baseline_value": f"{gate.baseline_value}" if gate else "n/a",
         "dataset_digest": entry.dataset_digest or "n/a",
     }
     return {f"promotion.{entry.alias}.{key}": value for key, value in fields.items()}

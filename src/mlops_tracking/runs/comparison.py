@@ -13,14 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from mlops_tracking.core.baseline import MARGIN_METRIC
 from mlops_tracking.core.config import Config
 from mlops_tracking.core.errors import ConfigError, IncompleteError
-from mlops_tracking.core.evaluation import (
-    default_selection_metric,
-    headline_metrics,
-    metric_goal,
-    selectable_metrics,
-)
+from mlops_tracking.core.evaluation import headline_metrics, selection_rule
 from mlops_tracking.core.models import family_for
 from mlops_tracking.runs.workflow import (
     ExperimentRef,
@@ -55,10 +51,12 @@ def rank(outcomes: Sequence[RunOutcome], metric: str, goal: str) -> list[RunOutc
 
 
 def comparison_table(outcomes: Sequence[RunOutcome], metric: str, goal: str) -> pd.DataFrame:
-    """One row per model, best first: the selection metric and the task's headline metrics."""
+    """One row per model, best first: the selection metric, how far each beats its trivial
+    baseline on it (``baseline_margin``, negative when it does not), and the task's headline
+    metrics."""
     if not outcomes:
         return pd.DataFrame(columns=["rank", "model", "run_id", metric])
-    columns = [metric, *headline_metrics(outcomes[0].task), "fit_time_seconds"]
+    columns = [metric, MARGIN_METRIC, *headline_metrics(outcomes[0].task), "fit_time_seconds"]
     rows = [
         {
             "rank": position,
@@ -139,19 +137,4 @@ def comparison_params(config: Config, models: list[str], metric: str, goal: str)
 
 def _selection(config: Config, task: str) -> tuple[str, str]:
     """The validation metric models are ranked by, and whether lower or higher is better."""
-    metric = config.evaluation.selection_metric
-    if metric == "auto":
-        metric = default_selection_metric(task)
-    if metric not in selectable_metrics(task):
-        raise ConfigError(
-            f"evaluation.selection_metric={metric} cannot rank {task} models; choose a "
-            f"validation metric (never a test metric): {', '.join(selectable_metrics(task))}."
-        )
-    goal = metric_goal(metric)
-    configured = config.evaluation.selection_goal
-    if configured not in {"auto", goal}:
-        raise ConfigError(
-            f"evaluation.selection_goal={configured} contradicts {metric}, where "
-            f"{'lower' if goal == 'minimize' else 'higher'} is better; use auto or {goal}."
-        )
-    return metric, goal
+    return selection_rule(config.evaluation, task)

@@ -3,9 +3,10 @@
 MLflow copies this file into the logged model and executes it at load time, so it must stay
 self-contained (no imports from ``mlops_tracking``): a served model needs only its pinned
 requirements. It bundles the fitted pipeline (preprocessing and estimator, saved with skops),
-the same pipeline as an ONNX graph when the conversion is faithful, and the label names. It
-normalises raw input the way training data was normalised and returns labels with class
-probabilities (or predicted values for regression).
+the same pipeline as an ONNX graph when the conversion is faithful, the label names, the
+categories the encoder learned, and ``core/model_input.py``: the rules that type raw input
+by the signature and put it in training form, which ``predict`` and the promotion gate run
+too. It returns labels with class probabilities (or predicted values for regression).
 
 Two engines answer the same rows: ``onnx`` (onnxruntime, about a thousand times faster on one
 row than scikit-learn's tree ensembles) and ``sklearn``. Training picks ``onnx`` only when it gave
@@ -24,22 +25,30 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-MISSING_CATEGORY = "missing"  # the spelling mlops_tracking.core.dataset uses for missing categories
 ENGINES = ("onnx", "sklearn")
 
 
 class TabularModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defined]
-    """Labels and class probabilities (or values) for rows of the training table's columns."""
+    """Labels and class probabilities (or values) for rows of the training table's columns.
+
+    With categorical columns, each output row also names the columns whose value the encoder
+    never saw in training (``unseen_categories``, empty when none): scikit-learn scores such a
+    value as "none of the known categories" without a word, so the answer says it.
+    """
 
     def load_context(self, context: Any) -> None:
         import skops.io
 
         metadata = json.loads(Path(context.artifacts["metadata"]).read_text(encoding="utf-8"))
-        # column -> float | integer | boolean | text; booleans were trained as text categories
+        # column -> float | integer | boolean | text | date | datetime; booleans were trained as
+        # text categories; dates go to the pipeline as sent (its first step reads them)
         self.kinds: dict[str, str] = metadata["column_kinds"]
+        self.types: dict[str, str] = metadata["input_types"]  # column -> signature type
+        # column -> the encoder's categories_, read from the fitted pipeline when it was logged
+        self.categories: dict[str, list[str]] = metadata["categories"]
         self.labels: list[str] = metadata["labels"]
         self.engine: str = metadata.get("engine", "sklearn")
-        self.numeric = [c for c, kind in self.kinds.items() if kind not in {"text", "boolean"}]
+        self.rules = load_input_rules(context.artifacts["model_input"])
         self.pipeline = skops.io.load(
             context.artifacts["pipeline"], trusted=metadata["trusted_types"]
         )
@@ -55,23 +64,16 @@ class TabularModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defined
             )
 
     def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Select the training columns in order; numbers as float64, categories as text."""
-        missing = [column for column in self.kinds if column not in frame.columns]
-        if missing:
-            raise ValueError(f"input is missing column(s): {', '.join(missing)}")
-        # One conversion for all numeric columns: per-column pandas calls cost ~0.1 ms each,
-        # which dominates a single-row request.
-        numbers = frame[self.numeric].to_numpy(dtype="float64") if self.numeric else None
-        prepared: dict[str, Any] = {}
-        for column, kind in self.kinds.items():
-            if kind in {"text", "boolean"}:
-                values = frame[column]
-                text = values.astype(object).where(values.notna(), MISSING_CATEGORY)
-                prepared[column] = text.astype(str).astype(object).to_numpy()
-            else:
-                assert numbers is not None
-                prepared[column] = numbers[:, self.numeric.index(column)]
-        return pd.DataFrame(prepared, index=frame.index)
+        """The training columns in order, typed by the signature, then in training form."""
+        from mlflow.exceptions import MlflowException
+        from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+        try:
+            typed = self.rules.coerce_rows(frame, self.types)
+        except self.rules.InputError as error:  # a bad request (HTTP 400), not a model failure
+            raise MlflowException(f"input {error}", error_code=INVALID_PARAMETER_VALUE) from None
+        features: pd.DataFrame = self.rules.training_form(typed, self.types)
+        return features
 
     def feed(self, features: pd.DataFrame) -> dict[str, np.ndarray]:
         """The onnxruntime inputs: one float matrix, or one column each when there is text."""
@@ -92,6 +94,13 @@ class TabularModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defined
             available = [name for name in ENGINES if name != "onnx" or self.session is not None]
             raise ValueError(f"engine must be one of {available}, got {engine!r}")
         features = self.prepare(model_input)
+        output = self.score(features, engine)
+        if self.categories:
+            flags = self.rules.unseen_categories(features, self.categories)
+            output[self.rules.UNSEEN_COLUMN] = self.rules.unseen_by_row(flags)
+        return output
+
+    def score(self, features: pd.DataFrame, engine: str) -> pd.DataFrame:
         if engine == "onnx":
             outputs = self.session.run(None, self.feed(features))
             if not self.labels:
@@ -106,6 +115,26 @@ class TabularModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defined
         output = pd.DataFrame(proba, columns=[f"proba_{label}" for label in self.labels])
         output.insert(0, "label", [self.labels[i] for i in proba.argmax(axis=1)])
         return output
+
+
+def load_input_rules(path: str) -> Any:
+    """The ``model_input`` module shipped with this model (``core/model_input.py`` at logging).
+
+    Loaded under a name derived from its content, so models logged by different versions of
+    the project keep their own rules in one process, and identical copies are loaded once.
+    """
+    import hashlib
+    import importlib.util
+    import sys
+
+    name = "_mlops_model_input_" + hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 
 
 mlflow.models.set_model(TabularModel())

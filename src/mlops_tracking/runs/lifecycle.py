@@ -84,9 +84,6 @@ def tracked_run(
     """
     import mlflow
 
-    if system_metrics_interval is not None:
-        mlflow.set_system_metrics_sampling_interval(system_metrics_interval)  # type: ignore[no-untyped-call]
-        mlflow.set_system_metrics_samples_before_logging(1)  # type: ignore[no-untyped-call]
     parent = mlflow.active_run()
     forget_active_model()
     # The outermost run owns the signal handlers; nested runs inherit them.
@@ -97,10 +94,11 @@ def tracked_run(
             tags=tags,
             description=description or None,
             nested=parent is not None,
-            log_system_metrics=system_metrics_interval is not None,
+            log_system_metrics=False,  # sampled by system_metrics() below, from step 1
         )
         try:
-            yield run
+            with system_metrics(run.info.run_id, system_metrics_interval):
+                yield run
         except (KeyboardInterrupt, RunInterrupted) as interrupt:
             _end(run, "KILLED", interrupt)
             raise
@@ -109,6 +107,37 @@ def tracked_run(
             raise
         else:
             _end(run, "FINISHED", None)
+
+
+# MLflow's system monitor logs its first sample at step 0, and MLflow 3's ``log_model`` copies
+# every step-0 run metric without a model onto the new LoggedModel: CPU, disk and network
+# figures would become metrics of every model (the first rows of its page). Final metrics are
+# the only step-0 metrics this project logs, each linked explicitly (``metrics.log_metrics``).
+FIRST_SYSTEM_METRICS_STEP = 1
+
+
+@contextmanager
+def system_metrics(run_id: str, interval: float | None) -> Iterator[None]:
+    """Sample CPU, memory, disk and network every ``interval`` seconds (None: off) as ``system/*``.
+
+    The samples start at step ``FIRST_SYSTEM_METRICS_STEP`` and the last one is flushed when
+    the block ends, before the run does.
+    """
+    if interval is None:
+        yield
+        return
+    from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+    monitor = SystemMetricsMonitor(  # type: ignore[no-untyped-call]
+        run_id, sampling_interval=interval, samples_before_logging=1
+    )
+    monitor._logging_step = FIRST_SYSTEM_METRICS_STEP  # no public setting for the first step
+    monitor.start()  # type: ignore[no-untyped-call]
+    try:
+        yield
+    finally:
+        with signals_ignored():
+            monitor.finish()  # type: ignore[no-untyped-call]
 
 
 def _end(run: ActiveRun, status: str, error: BaseException | None) -> None:

@@ -10,6 +10,8 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
+from mlops_tracking.core.metric_links import links_to_model, metric_split
+
 if TYPE_CHECKING:
     from mlflow.data.dataset import Dataset as MlflowDataset
 
@@ -53,28 +55,46 @@ def log_metrics(
     run_id: str,
     metrics: Mapping[str, float],
     model_ids: Sequence[str | None] = (),
-    dataset: MlflowDataset | None = None,
+    datasets: Mapping[str, MlflowDataset] | None = None,
     timestamp: int | None = None,
 ) -> None:
-    """Log final metrics on the run, linked to each LoggedModel and the evaluation dataset.
+    """Log final metrics on the run, each linked to the LoggedModels and the data it is about.
 
-    A metric logged with a ``model_id`` shows on the model's page (and in the Models tab) as
-    well as on the run; identical (key, value, step, timestamp) rows collapse to one point in the
-    run's history, so linking one metric to four models still leaves one point per key.
+    ``datasets`` maps split names (``validation``, ``test``) to the MLflow datasets of the run;
+    ``core.metric_links`` decides per key: ``validation_*`` links to the validation dataset,
+    ``test_*`` to the test dataset, other measurements to the models alone, ``system/*`` to
+    nothing but the run. A metric logged with a ``model_id`` shows on the model's page (and in
+    the Models tab) as well as on the run; identical (key, value, step, timestamp) rows collapse
+    to one point in the run's history, so linking one metric to four models still leaves one
+    point per key.
     """
     from mlflow.entities import Metric
 
     now = timestamp if timestamp is not None else int(time.time() * 1000)
-    name = dataset.name if dataset is not None else None
-    digest = dataset.digest if dataset is not None else None
-    entities = [
-        Metric(
-            key, float(value), now, 0, model_id=model_id, dataset_name=name, dataset_digest=digest
-        )
-        for model_id in (list(model_ids) or [None])
-        for key, value in metrics.items()
-    ]
+    entities = []
+    for key, value in metrics.items():
+        dataset = _dataset_of(key, datasets or {})
+        name = dataset.name if dataset is not None else None
+        digest = dataset.digest if dataset is not None else None
+        linked = list(model_ids) if links_to_model(key) else []
+        entities += [
+            Metric(
+                key,
+                float(value),
+                now,
+                0,
+                model_id=model_id,
+                dataset_name=name,
+                dataset_digest=digest,
+            )
+            for model_id in linked or [None]
+        ]
     _log_metric_entities(run_id, entities)
+
+
+def _dataset_of(key: str, datasets: Mapping[str, MlflowDataset]) -> MlflowDataset | None:
+    split = metric_split(key)
+    return datasets.get(split) if split is not None else None
 
 
 def set_tags(run_id: str, tags: Mapping[str, str]) -> None:

@@ -7,19 +7,26 @@
   running the ONNX graph (when faithful) or the scikit-learn pipeline.
 
 Pip requirements are computed once per process from the installed versions and passed to
-``log_model``; otherwise MLflow infers them per model in a subprocess (~4.5 s each).
+``log_model``; otherwise MLflow infers them per model in a subprocess (~4.5 s each). A pipeline
+with one of the project's own transformers (the calendar step of a table with dates) carries
+that module as the model's code (``code_paths``), so it loads without this package installed.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
+import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlops_tracking.core import model_input
 from mlops_tracking.core.environment import package_version
+from mlops_tracking.core.model_input import KIND_TYPES, UNSEEN_COLUMN
 from mlops_tracking.core.records import SIGNATURE_TYPES
 from mlops_tracking.runs.datasets import integer_codes_expected
 
@@ -31,6 +38,7 @@ if TYPE_CHECKING:
 # The deployable pyfunc is logged as models-from-code: this file is the model's code, and a run
 # also keeps it among its custom functions (custom/deployable_model.py).
 DEPLOYABLE_MODEL_CODE = Path(__file__).parent / "deployable_model.py"
+MODEL_INPUT_CODE = Path(model_input.__file__)
 
 
 _COMMON = ("mlflow", "numpy", "pandas", "scipy")
@@ -63,6 +71,34 @@ def log_model_formats(package: ModelPackage, formats: tuple[str, ...]) -> dict[s
     }
 
 
+@contextmanager
+def shipped_code(package: ModelPackage) -> Iterator[list[str] | None]:
+    """``code_paths`` for the project modules the pipeline needs (None when it needs none).
+
+    Each module is copied into a package tree of its own (``mlops_tracking/core/dates.py``
+    with empty ``__init__.py`` files), which MLflow puts on ``sys.path`` when it loads the
+    model; where the package is installed and imported, the installed one is used.
+    """
+    from mlops_tracking.core.export import own_modules
+
+    modules = own_modules(package.skops.trusted_types)
+    if not modules:
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="mlops-code-") as scratch:
+        root = Path(scratch)
+        for module in modules:
+            *packages, name = module.split(".")
+            for depth in range(1, len(packages) + 1):
+                folder = root.joinpath(*packages[:depth])
+                folder.mkdir(exist_ok=True)
+                (folder / "__init__.py").touch()
+            source = importlib.import_module(module).__file__
+            assert source is not None
+            shutil.copyfile(source, root.joinpath(*packages, f"{name}.py"))
+        yield sorted(str(path) for path in root.iterdir())
+
+
 def _infer_signature(model_input: Any, model_output: Any) -> Any:
     from mlflow.models import infer_signature
 
@@ -90,17 +126,19 @@ def _log_sklearn(package: ModelPackage, model_format: str) -> ModelInfo:
     # The sklearn flavors take the pipeline's own input (float64 numbers, text categories);
     # raw rows go to the deployable pyfunc, which normalises them first.
     example = package.features_example
-    info: ModelInfo = mlflow.sklearn.log_model(
-        package.pipeline,
-        name=f"{package.family}-{model_format}",
-        signature=_infer_signature(example, package.pipeline.predict(example)),
-        input_example=example,
-        pip_requirements=pip_requirements(model_format),
-        params=package.hyperparameters,
-        tags=package.tags(str(storage["serialization_format"])),
-        model_type=package.model_type,
-        **storage,
-    )
+    with shipped_code(package) as code_paths:
+        info: ModelInfo = mlflow.sklearn.log_model(
+            package.pipeline,
+            name=f"{package.family}-{model_format}",
+            signature=_infer_signature(example, package.pipeline.predict(example)),
+            input_example=example,
+            pip_requirements=pip_requirements(model_format),
+            params=package.hyperparameters,
+            tags=package.tags(str(storage["serialization_format"])),
+            model_type=package.model_type,
+            code_paths=code_paths,
+            **storage,
+        )
     return info
 
 
@@ -136,16 +174,23 @@ def _log_onnx(package: ModelPackage) -> ModelInfo:
 def _pyfunc_signature(package: ModelPackage) -> Any:
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
+    from mlflow.types.schema import AnyType
 
     outputs: list[Any] = [ColSpec("double", "prediction")]
     if package.labels:
         probabilities = [ColSpec("double", f"proba_{label}") for label in package.labels]
         outputs = [ColSpec("string", "label"), *probabilities]
-    # The deployable model takes raw rows: text for categories, booleans and integers where the
-    # source data had them (MLflow refuses to cast int64 to double, so a JSON payload with
-    # `"visits": 3` would be rejected by a double column).
+    if package.categorical:  # which of a row's categories training never saw ('' when none)
+        outputs.append(ColSpec("string", UNSEEN_COLUMN, required=False))
+    # The deployable model takes raw rows: text for categories, integers where the source data
+    # had them (MLflow's in-process enforcement refuses int64 for a double column, so a frame
+    # with `visits` as int64 would be rejected). Booleans are declared `any`: MLflow's JSON
+    # parser casts a boolean column with astype(bool), which turns "false" and "no" into True
+    # and null into False before the model runs; the model reads them itself
+    # (core/model_input.py: true/false, 1/0, yes/no, missing).
     inputs: list[Any] = [
-        ColSpec(SIGNATURE_TYPES[kind], column) for column, kind in package.column_kinds.items()
+        ColSpec(AnyType() if kind == "boolean" else SIGNATURE_TYPES[kind], column)  # type: ignore[no-untyped-call]
+        for column, kind in package.column_kinds.items()
     ]
     # A request may pick the engine (``"params": {"engine": "sklearn"}``); the default is the
     # one training found faithful.
@@ -160,17 +205,27 @@ def package_engine(package: ModelPackage) -> str:
 def _log_pyfunc(package: ModelPackage) -> ModelInfo:
     import mlflow
 
+    from mlops_tracking.core.features import encoder_categories
+
     metadata = {
         "column_kinds": package.column_kinds,
+        # the types its input rules apply (core/model_input.py), by column
+        "input_types": {c: KIND_TYPES.get(k, "any") for c, k in package.column_kinds.items()},
+        "categories": encoder_categories(package.pipeline),
         "labels": list(package.labels),
         "trusted_types": package.skops.trusted_types,
         "task": package.task,
         "engine": package_engine(package),
         "onnx_inputs": list(package.onnx.input_names) if package.onnx is not None else [],
     }
-    with tempfile.TemporaryDirectory(prefix="mlops-pyfunc-") as scratch:
+    with (
+        tempfile.TemporaryDirectory(prefix="mlops-pyfunc-") as scratch,
+        shipped_code(package) as code_paths,
+    ):
         files = {
             "pipeline": (Path(scratch) / "pipeline.skops", package.skops.data),
+            # the input rules predict and the gate run too, shipped so the model keeps its own
+            "model_input": (Path(scratch) / "model_input.py", MODEL_INPUT_CODE.read_bytes()),
             "metadata": (Path(scratch) / "metadata.json", json.dumps(metadata, indent=2).encode()),
         }
         if package.onnx is not None:
@@ -190,5 +245,6 @@ def _log_pyfunc(package: ModelPackage) -> ModelInfo:
             params=package.hyperparameters,
             tags=package.tags("pyfunc"),
             model_type=package.model_type,
+            code_paths=code_paths,
         )
         return info

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from mlops_tracking.core.errors import RunNotFoundError
+from mlops_tracking.core.tasks import recorded_task
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -51,13 +52,21 @@ class RecordedRun:
     inputs: tuple[RecordedInput, ...]
     params: dict[str, str] = field(default_factory=dict)
     end_time: int | None = None  # ms since the epoch; None while it runs
+    deleted: bool = False  # lifecycle_stage "deleted": hidden from searches, until `mlflow gc`
 
     def input(self, context: str) -> RecordedInput | None:
         return next((item for item in self.inputs if item.context == context), None)
 
     @property
     def task(self) -> str:
-        return self.tags.get("task", "")
+        """The declared task (tag ``task``), else the one the metric names imply."""
+        return recorded_task(self.tags.get("task"), self.metrics)
+
+    @property
+    def made_here(self) -> bool:
+        """Made by this project (train, compare, the pipeline, predict), not plain MLflow calls:
+        only such a run records the config and splits that the gate and reproduce rebuild."""
+        return "mlops.run_type" in self.tags
 
     @property
     def parent_run_id(self) -> str:
@@ -111,6 +120,7 @@ def recorded(run: Run, experiment: str) -> RecordedRun:
         inputs=tuple(_input(item) for item in (run.inputs.dataset_inputs if run.inputs else [])),
         params=dict(run.data.params),
         end_time=int(run.info.end_time) if run.info.end_time else None,
+        deleted=run.info.lifecycle_stage == "deleted",
     )
 
 

@@ -6,7 +6,9 @@ Recording happens in two steps so that a failure loses as little as possible:
    and the dataset inputs (a run that crashes while training still says what it trained on);
 2. ``record_training`` once the model is fitted: params derived from it, learning curves,
    artifacts (``evaluation/metrics.json`` among them), the model formats, and last the final
-   metrics, linked to those models and to the test dataset.
+   metrics, linked to those models and to the split each was computed on
+   (``core.metric_links``), then the trivial baseline's metrics (``baseline_validation_*``,
+   ``baseline_test_*``, ``baseline_margin``), run-level.
 
 Every write names its run explicitly; nothing depends on which run happens to be active.
 """
@@ -52,11 +54,13 @@ def record_training(
 ) -> dict[str, ModelInfo]:
     """Write ``record`` to run ``run_id``; return the logged models by format.
 
-    Final metrics are logged last, in one batch linked to every LoggedModel and to the test
-    dataset. Not earlier, because MLflow 3's ``log_model`` copies every step-0 run metric onto
-    the new model (re-reading each metric's history, once per model), which would duplicate
-    them without their dataset. Their values are already in ``evaluation/metrics.json`` should
-    model logging fail.
+    Final metrics are logged last, in one batch linked to every LoggedModel: ``validation_*``
+    with the validation dataset, ``test_*`` with the test dataset, measurements such as fit
+    time with no dataset. Not earlier, because MLflow 3's ``log_model`` copies every step-0
+    run metric that has no model onto the new model (re-reading each metric's history, once
+    per model), which would duplicate them without their dataset; for the same reason system
+    metrics start at step 1 (``lifecycle.system_metrics``). Their values are already in
+    ``evaluation/metrics.json`` should model logging fail.
     """
     import mlflow
 
@@ -74,10 +78,21 @@ def record_training(
     models = log_model_formats(record.package, record.config.tracking.model_formats)
     forget_active_model()  # logging the pyfunc loads it, which makes it the active model
     set_tags(run_id, {f"model_uri.{fmt}": info.model_uri for fmt, info in models.items()})
-    log_metrics(
-        run_id, record.metrics, [info.model_id for info in models.values()], datasets["test"]
-    )
+    log_metrics(run_id, record.metrics, [info.model_id for info in models.values()], datasets)
+    _log_baseline(run_id, record)
     return models
+
+
+def _log_baseline(run_id: str, record: TrainingRecord) -> None:
+    """The baseline's metrics, on the run only: the baseline is none of the logged models.
+
+    Their split is in their name (``baseline_validation_*`` were scored on the run's validation
+    input, ``baseline_test_*`` on its testing input). They carry no dataset link because MLflow
+    3.17's SQL store keeps a metric's dataset only for model-linked metrics (its
+    ``_log_model_metrics`` skips a metric without ``model_id``): one passed here would be lost.
+    """
+    if record.baseline is not None:
+        log_metrics(run_id, record.baseline.all_metrics())
 
 
 def _stage_config(stage: ArtifactStage, config: Config, config_file: Path | None) -> None:
@@ -127,7 +142,8 @@ def _stage_data(stage: ArtifactStage, record: TrainingRecord) -> None:
 def _stage_evaluation(stage: ArtifactStage, record: TrainingRecord) -> None:
     evaluation = record.evaluation
     history = record.fit.history
-    stage.json("evaluation/metrics.json", record.metrics)
+    baseline = record.baseline.all_metrics() if record.baseline else {}
+    stage.json("evaluation/metrics.json", {**record.metrics, **baseline})
     stage.csv(
         "evaluation/history.csv", pd.DataFrame({history.unit: history.steps, **history.series})
     )

@@ -156,8 +156,11 @@ def train_and_log(
 
     ``inputs`` replaces loading the configured data (the pipeline passes its featurized splits).
     """
+    from mlops_tracking.core.evaluation import selection_rule
+
     inputs = inputs or load_inputs(config, config_file)
     family = family_for(config.model.name, inputs.dataset.task)
+    selection_rule(config.evaluation, inputs.dataset.task)  # judged against the baseline by it
     target = open_experiment(config, inputs.dataset, experiment)
     (progress or SilentProgress()).step(f"{family.name} on {inputs.dataset.name}")
     run_name = config.tracking.run_name or f"{family.name}-{inputs.dataset.name}"
@@ -194,13 +197,18 @@ def train_run(
         record = train_and_evaluate(inputs, family)
         models = record_training(run.info.run_id, record, datasets)
     history = record.fit.history.series
+    baseline = record.baseline.all_metrics() if record.baseline else {}
     return RunOutcome(
         run_id=run.info.run_id,
         run_name=run_name,
         experiment=experiment,
         model_name=family.name,
         task=inputs.dataset.task,
-        metrics={**record.metrics, **{key: values[-1] for key, values in history.items()}},
+        metrics={
+            **record.metrics,
+            **baseline,
+            **{key: values[-1] for key, values in history.items()},
+        },
         model_uris={fmt: info.model_uri for fmt, info in models.items()},
         skops=record.package.skops,
     )

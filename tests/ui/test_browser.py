@@ -1,0 +1,227 @@
+"""The MLflow UI in a real browser: the addresses the CLI prints open the pages they promise.
+
+Debian's Chromium (``/usr/bin/chromium``), driven by Playwright, opens every page in a fresh
+browser context, as on a user's first visit: MLflow 3.17 shows a fresh browser its GenAI
+overview unless the address names the model-training workflow. A real ``mlflow server`` on a
+free port serves the store that two ``train`` commands and one ``register`` logged to, so every
+address is the one those commands printed, with the server's own port.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import FAST, PARAMS, sets
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Headless and quiet: no GPU, no QUIC, no first-run, update, sync or background network calls.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+FAMILIES = ("logistic_regression", "random_forest")
+PAGE_TIMEOUT_MS = 90_000  # a busy 2-core machine takes seconds to render a first page
+
+
+def require_chromium() -> None:
+    """Skip without Debian's Chromium on a developer's machine; under CI it is a failure."""
+    if CHROMIUM.exists():
+        return
+    reason = f"Debian's Chromium is not installed ({CHROMIUM}; apt-get install -y chromium)"
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}: .ci/run installs it, so CI never skips the browser test")
+    pytest.skip(reason)
+
+
+@dataclass(frozen=True)
+class Printed:
+    """The addresses the commands printed, and where screenshots go."""
+
+    runs_table: str
+    run_page: str
+    version_page: str
+    shots: Path
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_until_healthy(url: str, server: subprocess.Popen[bytes], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise AssertionError(f"mlflow server exited with code {server.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            time.sleep(1)
+    raise AssertionError(f"mlflow server at {url} did not answer /health within {seconds:.0f} s")
+
+
+def _stop(server: subprocess.Popen[bytes]) -> None:
+    """Stop the server and the job workers it started (its own process group)."""
+    if server.poll() is None:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=30)
+
+
+def _cli(env: dict[str, str], cwd: Path, *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "mlops_tracking", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def _printed(output: str, label: str) -> str:
+    """The address printed after ``label`` (one line each: the terminal never folds it)."""
+    found = re.search(rf"{re.escape(label)}\s+(http://\S+)", output)
+    assert found, f"no address after {label!r} in:\n{output}"
+    return found.group(1)
+
+
+@pytest.fixture(scope="module")
+def printed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Printed]:
+    """A server on a free port; two runs trained and one version registered through it."""
+    require_chromium()
+    folder = tmp_path_factory.mktemp("ui")
+    port = str(_free_port())
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_TRACKING_URI": url}
+    store = f"sqlite:///{folder / 'mlflow.db'}"
+    server = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", port),
+            *("--workers", "1", "--backend-store-uri", store),
+            *("--artifacts-destination", str(folder / "mlartifacts")),
+        ],
+        cwd=folder,
+        env={k: v for k, v in env.items() if k != "MLFLOW_TRACKING_URI"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group, job workers included
+    )
+    try:
+        _wait_until_healthy(url, server, seconds=180)
+        outputs = [
+            _cli(env, folder, "train", "--config", str(PARAMS), *sets(*FAST, f"model.name={f}"))
+            for f in FAMILIES
+        ]
+        run_id = re.findall(r"/runs/([0-9a-f]{32})\?", outputs[-1])[0]
+        registered = _cli(env, folder, "register", run_id, "--config", str(PARAMS))
+        yield Printed(
+            runs_table=_printed(outputs[-1], "runs table:"),
+            run_page=_printed(outputs[-1], "this run:"),
+            version_page=_printed(registered, "in the UI:"),
+            shots=folder,
+        )
+    finally:
+        _stop(server)
+
+
+@pytest.fixture
+def page(printed: Printed) -> Iterator[Any]:
+    """A page in a fresh browser context: no stored choice of workflow, as on a first visit."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1500, "height": 1000})
+            tab = context.new_page()
+            tab.set_default_timeout(PAGE_TIMEOUT_MS)
+            yield tab
+        finally:
+            browser.close()
+
+
+def test_the_printed_address_opens_the_runs_table_with_both_runs(
+    printed: Printed, page: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    assert printed.runs_table.endswith("/runs?workflowType=machine_learning")
+    page.goto(printed.runs_table)
+
+    for family in FAMILIES:
+        expect(page.get_by_role("link", name=f"{family}-breast_cancer")).to_be_visible()
+    expect(page.get_by_text("2 matching runs")).to_be_visible()
+    expect(page.get_by_role("link", name="Model registry")).to_be_visible()  # training sidebar
+    expect(page.get_by_text("No data available for the selected time range")).to_have_count(0)
+    page.screenshot(path=str(printed.shots / "runs-table.png"))
+
+
+def test_a_model_of_the_run_shows_validation_metrics_on_the_validation_set(
+    printed: Printed, page: Any
+) -> None:
+    """From the printed run page to a model page, as a user clicks: each metric's dataset."""
+    from playwright.sync_api import expect
+
+    page.goto(printed.run_page)
+    expect(
+        page.get_by_role("heading", name="random_forest-breast_cancer", exact=True)
+    ).to_be_visible()
+    rows = page.get_by_role("row")
+    # the Logged models table (the metrics table's model links open a new tab)
+    rows.filter(has_text="Ready").get_by_role("link", name="random_forest-pyfunc").click()
+    expect(page).to_have_url(re.compile(r"/models/m-[0-9a-f]+"))
+
+    def dataset_of(metric: str) -> Any:  # the model page's columns: metric, dataset, run, value
+        row = rows.filter(has=page.get_by_role("cell", name=metric, exact=True))
+        return row.get_by_role("cell").nth(1)
+
+    expect(dataset_of("validation_log_loss")).to_contain_text("breast_cancer-validation")
+    expect(dataset_of("validation_f1")).to_contain_text("breast_cancer-validation")
+    expect(dataset_of("test_log_loss")).to_contain_text("breast_cancer-test")
+    expect(dataset_of("fit_time_seconds")).to_have_text("-")
+    expect(rows.filter(has_text="system/")).to_have_count(0)
+    page.screenshot(path=str(printed.shots / "model-page.png"))
+
+
+def test_the_printed_version_address_opens_the_version_and_its_card(
+    printed: Printed, page: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(printed.version_page)
+
+    expect(page.get_by_role("heading", name="Version 1", exact=True)).to_be_visible()
+    card = page.get_by_role("heading", name="breast_cancer-binary version 1")  # the model card
+    expect(card).to_be_visible()
+    expect(page.get_by_text(re.compile(r"^Computed on breast_cancer-validation"))).to_be_visible()
