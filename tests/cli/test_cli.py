@@ -187,6 +187,9 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Audit: 7/7 runs pass every outline item." in result.stdout
+    # no raw library warning; the pickle format's risk is said once, in our words
+    assert "WARNING" not in result.stdout + result.stderr, result.stdout + result.stderr
+    assert " ".join(result.stdout.split()).count("runs any code its file contains") == 1
     assert f"mlflow ui --backend-store-uri {store}" in result.stdout
     os.environ["MLFLOW_TRACKING_URI"] = store
     client = MlflowClient(store)
@@ -332,3 +335,69 @@ def test_an_unreachable_server_is_one_line_exit_2(monkeypatch: pytest.MonkeyPatc
     assert result.exit_code == 2
     assert "cannot open the tracking store http://user:***@127.0.0.1:9" in result.output
     assert "secret" not in result.output and "Traceback" not in result.output
+
+
+def test_mlflows_pickle_warning_is_replaced_by_one_note_of_ours() -> None:
+    """MLflow warns per pickled model in a paragraph; the CLI drops it and says it once itself."""
+    import logging
+
+    from mlops_tracking.cli.terminal import PICKLE_NOTE, SklearnFlavorFilter
+
+    flavor = SklearnFlavorFilter()
+
+    def passes(message: str) -> bool:
+        record = logging.LogRecord("mlflow.sklearn", logging.WARNING, "", 0, message, None, None)
+        return flavor.filter(record)
+
+    pickle_warning = (
+        "Saving scikit-learn models in the pickle or cloudpickle format requires exercising "
+        "caution because these formats rely on Python's object serialization mechanism, ..."
+    )
+    assert not passes(pickle_warning)
+    assert passes("Another warning") and not passes("Another warning")  # once, not per model
+    assert "runs any code its file contains" in PICKLE_NOTE
+
+
+@pytest.mark.parametrize("columns", ["60", "200"])
+def test_the_printed_curl_example_is_one_valid_command_at_any_width(
+    binary_run, columns: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
+    """Rich must not wrap it: joined at its backslashes, the printed text is one curl call."""
+    import shlex
+
+    from mlflow import MlflowClient
+
+    from mlops_tracking.cli import terminal
+    from mlops_tracking.cli.registry import print_command
+    from mlops_tracking.registry.endpoints import example_request
+
+    monkeypatch.setenv("COLUMNS", columns)
+    model_uri = MlflowClient().get_run(binary_run.run_id).data.tags["model_uri.pyfunc"]
+    endpoint = "http://127.0.0.1:5001/invocations"
+    print_command(terminal.console(), example_request(model_uri, endpoint))
+
+    printed = capsys.readouterr().out
+    assert printed.count("\n") == 3  # three lines, as written: nothing inserted
+    argv = shlex.split(printed.replace("\\\n", ""))
+    assert argv[:6] == ["curl", "-s", endpoint, "-H", "Content-Type: application/json", "-d"]
+    (record,) = json.loads(argv[6])["dataframe_records"]
+    assert len(record) == 30  # breast_cancer's features
+
+
+def test_the_runs_table_is_readable_at_80_columns(
+    binary_run, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Status, every metric and the whole run id stay visible; nothing is cut to '…'."""
+    from mlflow import MlflowClient
+
+    metrics = MlflowClient().get_run(binary_run.run_id).data.metrics
+    for columns, headers in (("80", ("accuracy", "roc_auc")), ("200", ("test_accuracy",))):
+        monkeypatch.setenv("COLUMNS", columns)
+        output = _invoke("runs").output
+        table = output.split("Open the MLflow UI")[0]  # the UI's addresses are never folded
+        assert max(len(line) for line in table.splitlines()) <= int(columns), output
+        assert "FINISHED" in table and binary_run.run_id in table
+        assert all(header in table for header in headers), output
+        for name in ("test_accuracy", "test_f1", "test_roc_auc"):
+            assert f"{metrics[name]:.4f}" in table
+        assert "…" not in table, output

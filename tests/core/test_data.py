@@ -153,6 +153,19 @@ def test_csv_empty_column_is_dropped_and_reported(tmp_path: Path) -> None:
     assert set(dataset.dropped_columns) == {"customer_id", "notes"}
 
 
+def test_csv_constant_columns_are_dropped_and_reported(tmp_path: Path) -> None:
+    """One value in every row says nothing (and the F-test of kbest would warn about it)."""
+    path = _rewrite(tmp_path / "churn.csv", region="Anvers", version=3)
+    frame = pd.read_csv(path)
+    frame.loc[::4, "stage"] = "adult"  # one value and gaps: present-or-missing is a signal
+    frame.to_csv(path, index=False)
+
+    dataset = load_dataset(_csv_config(path).data)
+
+    assert set(dataset.dropped_columns) == {"customer_id", "region", "version"}
+    assert "stage" in dataset.features.columns
+
+
 def test_csv_rows_without_a_target_are_dropped_and_counted(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "churn.csv")
     frame = pd.read_csv(path)

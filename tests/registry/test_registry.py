@@ -496,3 +496,28 @@ def test_a_candidate_whose_data_is_gone_is_refused_and_recorded(tmp_path: Path, 
     assert (refused.decision, refused.version) == ("rejected", version.version)
     assert "no longer exists" in refused.reason
     assert "staging" not in client.get_registered_model(version.name).aliases
+
+
+def test_a_name_too_long_for_the_model_card_is_refused_before_anything_is_registered(
+    registry_store: RegistryStore, client
+) -> None:  # type: ignore[no-untyped-def]
+    """300 characters used to register two versions, then fail on the card's file name."""
+    from mlops_tracking.cli.app import app
+    from mlops_tracking.registry.catalog import MAX_NAME_LENGTH
+
+    result = runner.invoke(app, ["register", registry_store.runs[0], "--name", "m" * 300])
+
+    assert result.exit_code == 2, result.output
+    assert f"use at most {MAX_NAME_LENGTH}" in " ".join(result.output.split())
+    assert client.search_registered_models() == []
+    longest = "m" * MAX_NAME_LENGTH  # the limit itself registers, card and ONNX form included
+    done = runner.invoke(app, ["register", registry_store.runs[0], "--name", longest])
+    assert done.exit_code == 0, done.output
+    assert {model.name for model in client.search_registered_models()} == {
+        longest,
+        f"{longest}-onnx",
+    }
+    card = f"model_cards/{longest}-v1.md"
+    assert card in {
+        item.path for item in client.list_artifacts(registry_store.runs[0], "model_cards")
+    }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -141,7 +142,8 @@ def test_the_serve_command_stops_on_a_signal_and_records_stopped(
 
     ref = _registered(registry_store, "staging")
     port = free_port()
-    env = {**os.environ, "PATH": "/usr/bin:/bin"}  # as from `.venv/bin/mlops-tracking`
+    # as from `.venv/bin/mlops-tracking`, in a narrow terminal
+    env = {**os.environ, "PATH": "/usr/bin:/bin", "COLUMNS": "60"}
     server = subprocess.Popen(
         [
             *(sys.executable, "-m", "mlops_tracking", "serve", "breast_cancer-binary@staging"),
@@ -178,7 +180,11 @@ def test_the_serve_command_stops_on_a_signal_and_records_stopped(
         server.stdout.close()
     assert server.returncode == 0, output
     assert endpoint in output
-    assert "curl -s" in output  # the example request
+    # the example request, unwrapped at 60 columns: joined at its backslashes, one command
+    example = output.split("Try:\n", 1)[1].split("\n")[:3]
+    argv = shlex.split("\n".join(example).replace("\\\n", ""))
+    assert argv[:3] == ["curl", "-s", endpoint] and argv[-2] == "-d"
+    assert "dataframe_records" in json.loads(argv[-1])
     assert _tags(client, ref)["deployment.status"] == "stopped"
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)

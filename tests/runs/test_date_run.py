@@ -108,3 +108,24 @@ def test_the_audit_passes_with_onnx_marked_not_applicable(date_run, monkeypatch)
     assert {item.status for item in onnx.values()} == {"n/a"}
     assert all("date columns" in item.location for item in onnx.values())
     assert report.passed, [item for item in report.items if item.failed]
+
+
+def test_dates_held_as_datetime64_score_like_the_csvs_text(date_run, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The gate scores its rebuilt test split, whose dates are datetime64; the deployable
+    model's signature declares them string, and MLflow refused them before the model ran."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    from mlops_tracking.runs.scoring import load_deployable, score_rows
+
+    stored, frame = date_run
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", stored.uri)
+    mlflow.set_tracking_uri(stored.uri)
+    model = load_deployable(MlflowClient().get_run(stored.run_id).data.tags["model_uri.pyfunc"])
+    rows = frame.drop(columns=["weather"]).iloc[[0, 20, 45, 100]].reset_index(drop=True)
+    as_dates = rows.assign(day=pd.to_datetime(rows["day"], format="%d.%m.%Y"))
+
+    scored = score_rows(model, as_dates, "the held-out test split")
+
+    pd.testing.assert_frame_equal(scored, score_rows(model, rows, "a CSV"))
+    assert scored["label"].tolist() == frame["weather"].iloc[[0, 20, 45, 100]].tolist()

@@ -144,3 +144,54 @@ def test_local_artifacts_live_next_to_the_database(tmp_path: Path) -> None:
     assert (
         experiment.artifact_location == (tmp_path / "store" / "mlruns" / "churn-model-v2").as_uri()
     )
+
+
+def _readme_move_statements() -> list[str]:
+    """The SQL of the README's "move a store" procedure, exactly as documented."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    statements = [line for line in readme.splitlines() if line.startswith("UPDATE ")]
+    assert len(statements) == 4, "the README's move procedure changed: update this test"
+    return [line.removesuffix('"') for line in statements]
+
+
+def test_the_readmes_move_procedure_moves_a_store(binary_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Copy a trained store elsewhere, rewrite the prefix as the README says, read it all back.
+
+    A plain copy still points at the original folder (absolute artifact locations); after the
+    rewrite every artifact, the logged model and new experiments live in the new folder.
+    """
+    import shutil
+    import sqlite3
+
+    import mlflow
+    from mlflow import MlflowClient
+
+    from mlops_tracking.runs.store import ensure_experiment, open_store, sqlite_path
+
+    old = sqlite_path(binary_run.uri)
+    assert old is not None
+    new = tmp_path / "moved"
+    new.mkdir()
+    shutil.copy(old, new / "mlflow.db")
+    shutil.copytree(old.parent / "mlruns", new / "mlruns")
+    uri = f"sqlite:///{new / 'mlflow.db'}"
+    copied = MlflowClient(uri).get_run(binary_run.run_id).info.artifact_uri
+    assert copied.startswith(f"file://{old.parent}/mlruns/")  # a copy alone is not a move
+
+    with sqlite3.connect(new / "mlflow.db") as database:
+        for statement in _readme_move_statements():
+            database.execute(statement.replace("$OLD", str(old.parent)).replace("$NEW", str(new)))
+
+    client = MlflowClient(uri)
+    run = client.get_run(binary_run.run_id)
+    assert run.info.artifact_uri.startswith(f"file://{new}/mlruns/")
+    config = client.download_artifacts(run.info.run_id, "config/resolved.yaml", str(tmp_path))
+    assert "data:" in Path(config).read_text()
+    model_id = run.data.tags["model_uri.pyfunc"].removeprefix("models:/")
+    assert client.get_logged_model(model_id).artifact_location.startswith(f"file://{new}/")
+    mlflow.set_tracking_uri(uri)
+    model = mlflow.pyfunc.load_model(run.data.tags["model_uri.pyfunc"])
+    assert model.metadata.model_id == model_id
+    open_store(uri)
+    location = client.get_experiment(ensure_experiment("after the move")).artifact_location
+    assert location.startswith(new.as_uri())

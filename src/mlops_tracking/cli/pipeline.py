@@ -103,6 +103,7 @@ def train_stage(
         )
         console.print(f"Open the UI: {command}", soft_wrap=True)
         console.print(f"  runs table: {url}", soft_wrap=True)
+        terminal.print_pickle_note(settings.tracking.model_formats)
 
     terminal.run_command(body)
 

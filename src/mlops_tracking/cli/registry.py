@@ -16,6 +16,8 @@ from mlops_tracking.cli import terminal
 from mlops_tracking.cli.options import DEFAULT_CONFIG, ConfigOption, SetOption, load_settings
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from mlops_tracking.core.config import Config
 
 app = typer.Typer()
@@ -204,6 +206,11 @@ def models(
     terminal.run_command(body)
 
 
+def print_command(console: Console, command: str) -> None:
+    """Print a shell command as it is: Rich's wrapping would break it into several commands."""
+    console.print(f"  {command}", soft_wrap=True, markup=False, highlight=False)
+
+
 @app.command()
 def serve(
     reference: ReferenceArgument,
@@ -247,7 +254,8 @@ def serve(
                 console.print(
                     f"[green]serving[/] {ref} ({up.model_uri}) at {up.endpoint}  (Ctrl-C stops it)"
                 )
-                console.print(f"Try:\n  {example}")
+                console.print("Try:")
+                print_command(console, example)
                 labels = model_version(ref).tags.get("labels")
                 if engine == "onnx" and labels:
                     console.print(f"Label codes: {labels} (code i is the i-th name)")

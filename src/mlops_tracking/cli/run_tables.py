@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from rich import box
 from rich.table import Table
 
 if TYPE_CHECKING:
@@ -52,31 +53,82 @@ def runs_table(
     metrics: Sequence[str],
     title: str,
     audits: dict[str, AuditReport] | None = None,
+    width: int | None = None,
 ) -> Table:
     """One row per run: name, status, chosen metrics, whether it beats its baseline, duration
-    (and audit result)."""
-    table = Table(title=title, title_justify="left", header_style="bold")
+    (and audit result).
+
+    Given the terminal's ``width``, a table that would not fit is laid out narrow: the run id
+    goes under the run's name and the baseline verdict under its status, metric names lose
+    their ``test_`` prefix (the title says so), and duration and audit (said again below the
+    table) are left out. Rich would otherwise squeeze the status and metric columns to nothing.
+    """
+    table = _runs_table(rows, metrics, title, audits, narrow=False)
+    if width is None or _needed_width(table) <= width:
+        return table
+    return _runs_table(rows, metrics, title, audits, narrow=True)
+
+
+def _needed_width(table: Table) -> int:
+    from rich.console import Console
+
+    return Console(width=10_000).measure(table).maximum
+
+
+def _runs_table(
+    rows: Sequence[RecordedRun],
+    metrics: Sequence[str],
+    title: str,
+    audits: dict[str, AuditReport] | None,
+    narrow: bool,
+) -> Table:
+    if narrow:
+        title += " · test metrics"
+        audits = None
+    table = Table(
+        title=title,
+        title_justify="left",
+        header_style="bold",
+        box=box.SIMPLE_HEAD if narrow else box.HEAVY_HEAD,
+        show_edge=not narrow,
+        collapse_padding=narrow,
+    )
     table.add_column("run", no_wrap=True, overflow="ellipsis")
-    for column in ("status", *metrics):
-        table.add_column(column, justify="right" if column in metrics else "left")
-    table.add_column("beats baseline", no_wrap=True)  # on the selection metric, with the margin
-    table.add_column("duration")
+    table.add_column("status\nbaseline" if narrow else "status", no_wrap=True)
+    for metric in metrics:
+        header = metric.removeprefix("test_") if narrow else metric
+        table.add_column(header, justify="right", no_wrap=True)
+    if not narrow:
+        table.add_column("beats baseline", no_wrap=True)  # on the selection metric, with margin
+        table.add_column("duration", no_wrap=True)
     if audits is not None:
-        table.add_column("audit")
-    table.add_column("run id", style="dim", no_wrap=True)
+        table.add_column("audit", no_wrap=True)
+    if not narrow:
+        table.add_column("run id", style="dim", no_wrap=True)
     for row in rows:
-        name = f"  └ {row.run_name}" if row.parent_run_id else row.run_name
-        cells = [
-            name,
-            f"[{STATUS_STYLE.get(row.status, '')}]{row.status}[/]",
-            *(_number(row.metrics.get(m)) for m in metrics),
-            baseline_cell(row),
-            _duration(row.duration_seconds),
-        ]
-        if audits is not None:
-            cells.append(_audit_cell(audits.get(row.run_id)))
-        table.add_row(*cells, row.run_id)
+        table.add_row(*_run_cells(row, metrics, audits, narrow))
     return table
+
+
+def _run_cells(
+    row: RecordedRun,
+    metrics: Sequence[str],
+    audits: dict[str, AuditReport] | None,
+    narrow: bool,
+) -> list[str]:
+    name = f"  └ {row.run_name}" if row.parent_run_id else row.run_name
+    status = f"[{STATUS_STYLE.get(row.status, '')}]{row.status}[/]"
+    if narrow:  # the id stays whole and copyable, on its own line
+        name += f"\n[dim]{'  ' if row.parent_run_id else ''}{row.run_id}[/]"
+        status += f"\n{baseline_cell(row)}"
+    cells = [name, status, *(_number(row.metrics.get(m)) for m in metrics)]
+    if not narrow:
+        cells += [baseline_cell(row), _duration(row.duration_seconds)]
+    if audits is not None:
+        cells.append(_audit_cell(audits.get(row.run_id)))
+    if not narrow:
+        cells.append(row.run_id)
+    return cells
 
 
 def experiment_task(rows: Sequence[RecordedRun]) -> str:

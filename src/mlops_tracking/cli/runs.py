@@ -34,10 +34,17 @@ def _print_outcome(outcome: RunOutcome, report: AuditReport) -> None:
     rows = [read_run(outcome.run_id)]
     metrics = headline_metrics(outcome.task)
     console.print(
-        runs_table(rows, metrics, f"Experiment {outcome.experiment.name}", {report.run_id: report})
+        runs_table(
+            rows,
+            metrics,
+            f"Experiment {outcome.experiment.name}",
+            {report.run_id: report},
+            width=console.width,
+        )
     )
     for model_format, uri in outcome.model_uris.items():
         console.print(f"  model ({model_format}): {uri}")
+    terminal.print_pickle_note(outcome.model_uris)
     command, url = ui_command(outcome.experiment.id)
     if report.passed:
         verdict = (
@@ -107,6 +114,7 @@ def compare(
                 f"Best: {outcome.best.model_name} ({outcome.best.run_id}) by "
                 f"{outcome.selection_metric}"
             )
+        terminal.print_pickle_note(settings.tracking.model_formats)
 
     terminal.run_command(body)
 
@@ -146,7 +154,8 @@ def _print_experiments(
         rows = order_runs(search_runs(name, max_results=limit))
         task = experiment_task(rows)
         metrics = table_metrics(rows, headline_metrics(task))
-        console.print(runs_table(rows, metrics, f"Experiment {name} ({task})", audits))
+        title = f"Experiment {name} ({task})"
+        console.print(runs_table(rows, metrics, title, audits, width=console.width))
     command, url = ui_command(next(iter(experiments.values()), None))
     console.print(f"\nOpen the MLflow UI: {command}", soft_wrap=True)
     console.print(f"  runs table: {url}", soft_wrap=True)
@@ -206,6 +215,7 @@ def demo(config: ConfigOption = DEFAULT_CONFIG) -> None:
             from mlops_tracking.cli.registry_tables import print_tour
 
             print_tour(terminal.console(), outcome.tour)
+        terminal.print_pickle_note(settings.tracking.model_formats)
         passed = sum(report.passed for report in outcome.audits.values())
         console.print(f"Audit: {passed}/{len(outcome.audits)} runs pass every outline item.")
         for report in outcome.audits.values():

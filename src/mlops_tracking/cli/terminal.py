@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +37,7 @@ def quiet_libraries() -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    logging.getLogger("mlflow.sklearn").addFilter(OnceFilter())
+    logging.getLogger("mlflow.sklearn").addFilter(SklearnFlavorFilter())
     # MLflow 3.17 calls pandas APIs that pandas 3.1 deprecates; nothing a user can act on.
     warnings.filterwarnings("ignore", module=r"mlflow\..*", category=FutureWarning)
     try:
@@ -48,15 +48,36 @@ def quiet_libraries() -> None:
         pass
 
 
-class OnceFilter:
-    """Let each distinct log message through once (MLflow repeats its pickle warning per model)."""
+# MLflow warns about pickle once per pickled model, in a paragraph with a link, before the first
+# line of output. The CLI says it once in its own words (``PICKLE_NOTE``) where the pickled
+# model is listed, so MLflow's version is dropped.
+_PICKLE_WARNING = "Saving scikit-learn models in the pickle or cloudpickle format"
+
+PICKLE_NOTE = (
+    "Note: loading a pickle-format model runs any code its file contains, so load one only from "
+    "a store you trust; the sklearn format (saved with skops) is the safe one. "
+    "tracking.model_formats chooses the formats logged."
+)
+
+
+def print_pickle_note(model_formats: Iterable[str]) -> None:
+    """Say the pickle format's risk once, when a command has just logged a pickled model."""
+    if "pickle" in model_formats:
+        console().print(PICKLE_NOTE, markup=False)
+
+
+class SklearnFlavorFilter:
+    """Drop MLflow's pickle warning (``PICKLE_NOTE`` replaces it); let other messages through once.
+
+    MLflow repeats its scikit-learn flavor warnings for every model it logs.
+    """
 
     def __init__(self) -> None:
         self.seen: set[str] = set()
 
     def filter(self, record: object) -> bool:
         message = str(getattr(record, "msg", ""))
-        if message in self.seen:
+        if message.startswith(_PICKLE_WARNING) or message in self.seen:
             return False
         self.seen.add(message)
         return True

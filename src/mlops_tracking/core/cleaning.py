@@ -131,7 +131,7 @@ class _Column(NamedTuple):
 
 
 def _clean_features(frame: pd.DataFrame, dates: tuple[str, ...] | None, decimal: str) -> _Cleaned:
-    """Normalise column types; drop identifier-like and empty columns; report every decision.
+    """Normalise column types; drop identifier-like, empty and constant columns; report each.
 
     ``dates`` None detects date columns among the text ones; a tuple names them all.
     """
@@ -161,7 +161,7 @@ def _clean_features(frame: pd.DataFrame, dates: tuple[str, ...] | None, decimal:
 
 def _normalise(name: str, column: pd.Series, detect_dates: bool, decimal: str) -> _Column:
     """The column's kind and values as training uses them (None: drop it)."""
-    if column.isna().all():
+    if column.isna().all() or column.nunique(dropna=False) == 1:  # empty or constant: no signal
         return _Column("text", None)
     if pd.api.types.is_bool_dtype(column):
         return _Column("boolean", _as_text(column))

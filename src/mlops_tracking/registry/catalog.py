@@ -132,9 +132,29 @@ def model_version(ref: VersionRef) -> ModelVersion:
 
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# The model card is the run artifact model_cards/<name>-v<version>.md, and file systems cap a
+# file name at 255 bytes (names are ASCII here, so characters are bytes). Room is kept for ten
+# digits of version number and for the ONNX form's name, <name>-onnx.
+MAX_NAME_LENGTH = 255 - len("-v.md") - 10 - len(ONNX_SUFFIX)
 
 
 def check_name(name: str) -> str:
+    """A name to register a run under: addressable, and short enough for its model card.
+
+    Checked before anything is registered: a name that failed later (on the model card's file
+    name) would leave versions behind.
+    """
+    _check_addressable(name)
+    if len(name) > MAX_NAME_LENGTH:
+        raise RegistryError(
+            f"'{name[:40]}…' ({len(name)} characters) is too long for a registered model name: "
+            f"use at most {MAX_NAME_LENGTH} (its model card is the file "
+            f"model_cards/<name>-v<version>.md, and a file name has at most 255 bytes)"
+        )
+    return name
+
+
+def _check_addressable(name: str) -> str:
     """A registered model name that ``NAME@ALIAS`` and ``NAME/VERSION`` can address."""
     if not _NAME.match(name):
         raise RegistryError(
@@ -158,7 +178,7 @@ def register(model_uri: str, name: str, run_id: str, tags: dict[str, str]) -> Ve
 
     registry = client()
     try:
-        registry.create_registered_model(check_name(name))
+        registry.create_registered_model(_check_addressable(name))
     except MlflowException as error:
         if error.error_code not in {"RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"}:
             raise

@@ -18,8 +18,14 @@ def port_in_use(host: str, port: int) -> bool:
 
 
 def example_request(model_uri: str, endpoint: str, engine: str = "pyfunc") -> str:
-    """A curl command that sends the served model's input example to ``endpoint``."""
+    """A curl command that sends the served model's input example to ``endpoint``.
+
+    One argument per line with backslash continuations, each argument quoted for a POSIX shell
+    (a category value may hold a quote). Print it unwrapped (``soft_wrap``): a newline inserted
+    inside a line would end the command there.
+    """
     import json
+    import shlex
 
     from mlflow.models import Model
 
@@ -33,7 +39,12 @@ def example_request(model_uri: str, endpoint: str, engine: str = "pyfunc") -> st
     else:
         record = {} if example is None else example.head(1).to_dict(orient="records")[0]
         body = json.dumps({"dataframe_records": [record]}, default=str)
-    return f"curl -s {endpoint} -H 'Content-Type: application/json' -d '{body}'"
+    arguments = (
+        f"curl -s {shlex.quote(endpoint)}",
+        f"-H {shlex.quote('Content-Type: application/json')}",
+        f"-d {shlex.quote(body)}",
+    )
+    return " \\\n  ".join(arguments)
 
 
 def free_port(host: str = "127.0.0.1") -> int:

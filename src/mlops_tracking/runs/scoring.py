@@ -79,9 +79,33 @@ def score_rows(
     from mlops_tracking.core.rows import check_rows
 
     types = input_types(model)
-    typed = check_rows(rows, types, origin) if types else rows
+    typed = _dates_as_text(check_rows(rows, types, origin), types) if types else rows
     params = {"engine": engine} if engine else None
     return _as_frame(model.predict(typed, params=params))
+
+
+def _dates_as_text(rows: pd.DataFrame, types: dict[str, str]) -> pd.DataFrame:
+    """Date columns held as ``datetime64`` (a rebuilt split) as ISO 8601 text.
+
+    The date rule passes ``datetime64`` through for the pipeline, but the deployable model's
+    signature declares date columns ``string`` (as a CSV spells them), and MLflow's schema
+    enforcement refuses ``datetime64`` there ("Can not safely convert datetime64 to <U0")
+    before the model sees the rows. The calendar step reads ISO 8601 as well as its format.
+    """
+    import pandas as pd
+
+    from mlops_tracking.core.model_input import coerce_rows
+
+    dates = [
+        column
+        for column, kind in types.items()
+        if kind == "date" and pd.api.types.is_datetime64_any_dtype(rows[column])
+    ]
+    if not dates:
+        return rows
+    spelled = rows.copy()
+    spelled[dates] = coerce_rows(rows[dates], dict.fromkeys(dates, "string"))
+    return spelled
 
 
 def _as_frame(outputs: Any) -> pd.DataFrame:
