@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from mlops_tracking.audit.rules import AuditItem, Check, found, not_applicable
+from mlops_tracking.audit.rules import AuditItem, Check, found, missing, not_applicable
 from mlops_tracking.audit.snapshot import RunSnapshot
 from mlops_tracking.core.metric_links import is_system_metric, metric_split
 
@@ -192,8 +192,7 @@ def linked_metrics(s: RunSnapshot) -> AuditItem:
         if (problem := _link_problem(metric, datasets))
     ]
     if problems:
-        more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
-        return AuditItem("1 Metrics", item, "missing", problems[0] + more)
+        return missing("1 Metrics", item, problems)
     summaries = {model.name: _links_summary(model) for model in s.models}
     shown = sorted({text for text in summaries.values() if text})
     if len(shown) == 1 and len(summaries) > 1:  # usual: every format carries the same links
@@ -223,15 +222,9 @@ def hyperparameters(s: RunSnapshot) -> AuditItem:
     logged = {k.removeprefix("model.") for k in s.params if k.startswith("model.")}
     expected = set(s.model_hyperparameters or ())
     if expected:
-        missing = sorted(expected - logged)
-        if missing:
-            return AuditItem(
-                "2 Parameters",
-                item,
-                "missing",
-                f"not logged: model.{missing[0]}"
-                + (f" (+{len(missing) - 1})" if len(missing) > 1 else ""),
-            )
+        absent = [f"model.{key}" for key in sorted(expected - logged)]
+        if absent:
+            return missing("2 Parameters", item, absent, prefix="not logged: ")
         return AuditItem(
             "2 Parameters",
             item,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -39,6 +39,12 @@ def found(
         shown = ", ".join(hits[:4]) + (f" (+{len(hits) - 4})" if len(hits) > 4 else "")
         return AuditItem(section, item, "present", shown, required)
     return AuditItem(section, item, "missing", f"expected {wanted}", required)
+
+
+def missing(section: str, item: str, problems: Sequence[str], prefix: str = "") -> AuditItem:
+    """A missing item that names its first problem and counts the others."""
+    more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+    return AuditItem(section, item, "missing", prefix + problems[0] + more)
 
 
 def not_applicable(section: str, item: str, why: str) -> AuditItem:

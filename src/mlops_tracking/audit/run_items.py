@@ -6,7 +6,15 @@ from __future__ import annotations
 
 import re
 
-from mlops_tracking.audit.rules import AuditItem, Check, artifact, found, not_applicable, tags
+from mlops_tracking.audit.rules import (
+    AuditItem,
+    Check,
+    artifact,
+    found,
+    missing,
+    not_applicable,
+    tags,
+)
 from mlops_tracking.audit.snapshot import RunSnapshot
 from mlops_tracking.core.baseline import (
     BEATEN_TAG,
@@ -195,13 +203,7 @@ def system_metrics(s: RunSnapshot) -> AuditItem:
         if is_system_metric(metric.key)
     ]
     if on_models:
-        return AuditItem(
-            "10 Run details",
-            item,
-            "missing",
-            f"system metrics on the run only, but {on_models[0]}"
-            + (f" (+{len(on_models) - 1} more)" if len(on_models) > 1 else ""),
-        )
+        return missing("10 Run details", item, on_models, "system metrics on the run only, but ")
     hits = [k for k in s.metrics if is_system_metric(k) and ("cpu" in k or "memory" in k)]
     return found(
         "10 Run details",
