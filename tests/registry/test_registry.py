@@ -521,3 +521,18 @@ def test_a_name_too_long_for_the_model_card_is_refused_before_anything_is_regist
     assert card in {
         item.path for item in client.list_artifacts(registry_store.runs[0], "model_cards")
     }
+
+
+def test_register_prints_the_version_page_whole_in_a_narrow_terminal(
+    registry_store: RegistryStore, client, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A folded address no longer opens anything: the UI line stays whole at 60 columns."""
+    from mlops_tracking.cli.app import app
+
+    monkeypatch.setenv("COLUMNS", "60")
+    result = runner.invoke(app, ["register", registry_store.runs[0], "--name", "narrow"])
+
+    assert result.exit_code == 0, result.output
+    (line,) = [line for line in result.output.splitlines() if "in the UI:" in line]
+    assert line.endswith("/#/models/narrow/versions/1?workflowType=machine_learning"), line
+    assert client.get_model_version("narrow", "1").status == "READY"

@@ -85,9 +85,8 @@ def register(
         if done.onnx is not None:
             console.print(f"  ONNX form: {done.onnx.name} version {done.onnx.version}")
         console.print(f"  model card: run artifact {done.card_artifact} (and the description)")
-        console.print(
-            f"  in the UI: {registered_version_url(done.version.name, done.version.version)}"
-        )
+        version_page = registered_version_url(done.version.name, done.version.version)
+        console.print(f"  in the UI: {version_page}", soft_wrap=True)  # an address is not folded
         promote = (
             f"mlops-tracking promote {done.version.name} --to staging "
             f"--version {done.version.version}"
