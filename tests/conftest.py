@@ -70,6 +70,18 @@ def _reset_mlflow() -> None:
     mlflow.set_tracking_uri(None)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def terminal_width_of_a_log() -> Iterator[None]:
+    """Output is laid out as for a log (150 columns), whatever terminal runs the tests.
+
+    A developer's exported COLUMNS would otherwise fold messages and table cells that tests
+    read; a test about narrow terminals sets COLUMNS itself.
+    """
+    saved = {name: os.environ.pop(name) for name in ("COLUMNS", "LINES") if name in os.environ}
+    yield
+    os.environ.update(saved)
+
+
 @pytest.fixture(autouse=True)
 def isolated_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A fresh sqlite store and working directory (artifacts land in tmp_path/mlruns)."""
