@@ -358,7 +358,9 @@ def registry_store(
     return RegistryStore(isolated_store, ordered, [losses[run] for run in ordered])
 
 
-def cli(*args: str, env: dict[str, str] | None = None) -> Any:
+def cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: int = 300
+) -> Any:
     """Run ``mlops-tracking ARGS`` in a subprocess (the current store); return the result."""
     import subprocess
 
@@ -367,6 +369,7 @@ def cli(*args: str, env: dict[str, str] | None = None) -> Any:
         capture_output=True,
         text=True,
         env=env,
-        timeout=300,
+        cwd=cwd,
+        timeout=timeout,
         check=False,
     )

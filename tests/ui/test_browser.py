@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from conftest import FAST, PARAMS, sets
+from conftest import FAST, PARAMS, cli, sets
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -96,15 +96,7 @@ def _stop(server: subprocess.Popen[bytes]) -> None:
 
 
 def _cli(env: dict[str, str], cwd: Path, *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "mlops_tracking", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    result = cli(*args, env=env, cwd=cwd, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 
