@@ -13,8 +13,9 @@ UI_PORT ?= 5000
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 export DVC_NO_ANALYTICS := 1
+export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: help setup demo pipeline pipeline-demo test test-fast lint format ui bench bench-pipeline bench-serving bench-threads lock clean
+.PHONY: help setup demo pipeline pipeline-demo test test-fast lint format ui bench bench-pipeline bench-serving bench-threads docs docs-serve screenshots lock clean
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -38,7 +39,7 @@ pipeline: setup ## Run the DVC pipeline here (dvc repro: prepare, featurize, tra
 pipeline-demo: setup ## DVC walk-through in build/pipeline-demo: two data versions, exp, reproduce
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/pipeline-demo.sh build/pipeline-demo
 
-test: setup lint ## Lint, type-check, then run every test (slow end-to-end ones included)
+test: setup lint docs ## Lint, type-check, build the docs, then run every test (slow ones included)
 	$(BIN)/python -m pytest
 
 test-fast: setup ## Run the tests without the slow end-to-end ones
@@ -56,6 +57,15 @@ format: setup ## Apply ruff formatting and safe fixes
 
 ui: setup ## Open the MLflow UI on the local store at http://127.0.0.1:$(UI_PORT)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port $(UI_PORT)
+
+docs: setup ## Build the tutorial site into site/ (strict: a broken link or missing snippet fails)
+	$(BIN)/mkdocs build --strict --quiet
+
+docs-serve: setup ## Serve the tutorial site with live reload on http://127.0.0.1:8000
+	$(BIN)/mkdocs serve --strict
+
+screenshots: setup ## Regenerate docs/images/*.png from a scratch demo store in a real browser
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/screenshots.py
 
 bench: setup ## Measure tracking overhead, logging rates, CLI start-up and the demo
 	$(BIN)/python benchmarks/run.py
@@ -81,4 +91,4 @@ lock: ## Re-resolve requirements.lock from pyproject.toml in a scratch environme
 
 clean: ## Remove the local store, artifacts and caches (keeps .venv)
 	rm -rf mlflow.db mlflow.db.lock mlflow.db.registry-*.lock mlruns mlartifacts .pytest_cache .mypy_cache .ruff_cache
-	rm -rf build/pipeline-demo dvc_plots
+	rm -rf build/pipeline-demo dvc_plots site
