@@ -30,17 +30,17 @@ def on_page_markdown(markdown: str, **_: Any) -> str:
 def configuration_markdown() -> str:
     """One table per top-level section: key, type, default, bounds, params.yaml value and note."""
     import yaml
-    from pydantic import BaseModel
 
-    from mlops_tracking.core.config import Config
+    from mlops_tracking.core.config import Config, flatten
 
     params_path = ROOT / "params.yaml"
-    values = flat_values(yaml.safe_load(params_path.read_text()))
+    defaults = flatten(Config().model_dump())
+    values = flatten(yaml.safe_load(params_path.read_text()))
     notes = yaml_comments(params_path.read_text())
     blocks: list[str] = []
     for section, field in Config.model_fields.items():
         annotation = field.annotation
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+        if not is_section(annotation):
             continue
         rows = [
             "| Key | Type | Default | Bounds | In params.yaml | What it does |",
@@ -51,9 +51,9 @@ def configuration_markdown() -> str:
                 "| `{}` | {} | {} | {} | {} | {} |".format(
                     key,
                     cell(type_text(leaf.annotation)),
-                    code_cell(leaf.default),
+                    code_cell(defaults.get(key, "")),
                     cell(bounds_text(leaf)),
-                    code_cell(values[key]) if key in values else "",
+                    code_cell(values.get(key, "")) if key in values else "",
                     cell(notes.get(key, "")),
                 )
             )
@@ -64,18 +64,28 @@ def configuration_markdown() -> str:
 
 
 def schema_leaves(model: Any, prefix: str) -> list[tuple[str, Any]]:
-    """Every leaf field of a pydantic model tree as (dotted key, FieldInfo), in schema order."""
-    from pydantic import BaseModel
+    """Every leaf field of a pydantic model tree as (dotted key, FieldInfo), in schema order.
 
+    A mapping of sections (``registry.aliases``) is listed once per key of its default.
+    """
     leaves: list[tuple[str, Any]] = []
     for name, field in model.model_fields.items():
         key = f"{prefix}.{name}"
         annotation = field.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        if is_section(annotation):
             leaves.extend(schema_leaves(annotation, key))
+        elif get_origin(annotation) is dict and is_section(get_args(annotation)[1]):
+            for entry in field.get_default(call_default_factory=True):
+                leaves.extend(schema_leaves(get_args(annotation)[1], f"{key}.{entry}"))
         else:
             leaves.append((key, field))
     return leaves
+
+
+def is_section(annotation: Any) -> bool:
+    from pydantic import BaseModel
+
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 
 def type_text(annotation: Any) -> str:
@@ -105,18 +115,6 @@ def bounds_text(field: Any) -> str:
             if value is not None:
                 parts.append(f"{symbol} {value}")
     return ", ".join(parts)
-
-
-def flat_values(tree: Any, prefix: str = "") -> dict[str, Any]:
-    """``params.yaml`` flattened to dotted keys (a mapping value is descended, a list is kept)."""
-    flat: dict[str, Any] = {}
-    for key, value in (tree or {}).items():
-        dotted = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            flat.update(flat_values(value, dotted + "."))
-        else:
-            flat[dotted] = value
-    return flat
 
 
 KEY_LINE = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z_][\w-]*):(?P<rest>.*)$")
@@ -160,11 +158,9 @@ def code_cell(value: Any) -> str:
         shown = str(value).lower()
     elif isinstance(value, (tuple, list)):
         shown = "[" + ", ".join(str(item) for item in value) + "]"
-    elif isinstance(value, Path):
-        shown = str(value)
     else:
         shown = str(value)
-    return f"`{cell(shown)}`"
+    return f"`{cell(shown)}`" if shown else ""
 
 
 # --- commands --------------------------------------------------------------------------------
