@@ -146,16 +146,16 @@ def test_local_artifacts_live_next_to_the_database(tmp_path: Path) -> None:
     )
 
 
-def _readme_move_statements() -> list[str]:
-    """The SQL of the README's "move a store" procedure, exactly as documented."""
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    statements = [line for line in readme.splitlines() if line.startswith("UPDATE ")]
-    assert len(statements) == 4, "the README's move procedure changed: update this test"
+def _documented_move_statements() -> list[str]:
+    """The SQL of the documented "move a store" procedure, exactly as the docs print it."""
+    page = Path(__file__).resolve().parents[2] / "docs" / "reference" / "configuration.md"
+    statements = [line for line in page.read_text().splitlines() if line.startswith("UPDATE ")]
+    assert len(statements) == 4, "the documented move procedure changed: update this test"
     return [line.removesuffix('"') for line in statements]
 
 
-def test_the_readmes_move_procedure_moves_a_store(binary_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    """Copy a trained store elsewhere, rewrite the prefix as the README says, read it all back.
+def test_the_documented_move_procedure_moves_a_store(binary_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Copy a trained store elsewhere, rewrite the prefix as the docs say, read it all back.
 
     A plain copy still points at the original folder (absolute artifact locations); after the
     rewrite every artifact, the logged model and new experiments live in the new folder.
@@ -179,7 +179,7 @@ def test_the_readmes_move_procedure_moves_a_store(binary_run, tmp_path: Path) ->
     assert copied.startswith(f"file://{old.parent}/mlruns/")  # a copy alone is not a move
 
     with sqlite3.connect(new / "mlflow.db") as database:
-        for statement in _readme_move_statements():
+        for statement in _documented_move_statements():
             database.execute(statement.replace("$OLD", str(old.parent)).replace("$NEW", str(new)))
 
     client = MlflowClient(uri)
