@@ -233,6 +233,69 @@ def test_notebook_path_outside_jupyter_is_none() -> None:
     assert environment.notebook_path() is None
 
 
+class ZMQInteractiveShell:
+    """Stands in for ipykernel's shell: notebook_path() recognises a kernel by the class name."""
+
+    def __init__(self, user_ns: dict[str, object] | None = None) -> None:
+        self.user_ns = user_ns or {}
+
+
+def _in_a_kernel(monkeypatch: pytest.MonkeyPatch, shell: ZMQInteractiveShell) -> None:
+    import IPython
+
+    monkeypatch.setattr(IPython, "get_ipython", lambda: shell)
+    for name in ("__vsc_ipynb_file__", "JPY_SESSION_NAME", "IPYNB_FILE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_notebook_path_in_a_jupyter_kernel_is_jpy_session_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    notebook = tmp_path / "tour.ipynb"
+    notebook.write_text("{}")
+    _in_a_kernel(monkeypatch, ZMQInteractiveShell())
+    monkeypatch.setenv("JPY_SESSION_NAME", str(notebook))
+
+    assert environment.notebook_path() == notebook
+
+
+def test_notebook_path_prefers_the_file_vs_code_announces(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "tour.ipynb").write_text("{}")
+    (tmp_path / "vscode.ipynb").write_text("{}")
+    _in_a_kernel(
+        monkeypatch, ZMQInteractiveShell({"__vsc_ipynb_file__": str(tmp_path / "vscode.ipynb")})
+    )
+    monkeypatch.setenv("JPY_SESSION_NAME", str(tmp_path / "tour.ipynb"))
+
+    assert environment.notebook_path() == tmp_path / "vscode.ipynb"
+
+
+def test_notebook_path_in_a_kernel_without_any_announcement_is_none(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _in_a_kernel(monkeypatch, ZMQInteractiveShell())
+
+    assert environment.notebook_path() is None
+
+
+def test_session_notebook_relative_to_the_server_root_is_found_in_the_kernel_folder(
+    tmp_path: Path,
+) -> None:
+    folder = (
+        tmp_path / "repo" / "notebooks"
+    )  # served from repo/; the cwd, tmp_path, has no notebooks/
+    folder.mkdir(parents=True)
+    (folder / "tour.ipynb").write_text("{}")
+
+    found = environment.session_notebook("notebooks/tour.ipynb", kernel_dir=folder)
+
+    assert found == str(folder / "tour.ipynb")
+    assert environment.session_notebook(str(folder / "tour.ipynb")) == str(folder / "tour.ipynb")
+    assert environment.session_notebook(None) is None
+
+
 def test_author_prefers_the_configured_name(git_env: Path) -> None:
     assert author("Ada Lovelace") == "Ada Lovelace"
 

@@ -234,10 +234,23 @@ def notebook_path() -> Path | None:
     candidates = [
         shell.user_ns.get("__vsc_ipynb_file__"),
         os.environ.get("__vsc_ipynb_file__"),  # noqa: SIM112 - VS Code spells it so
-        os.environ.get("JPY_SESSION_NAME"),  # set by Jupyter Server 2 to the notebook path
+        session_notebook(os.environ.get("JPY_SESSION_NAME")),  # set by Jupyter Server 2
         os.environ.get("IPYNB_FILE"),
     ]
     return first_notebook(candidates)
+
+
+def session_notebook(name: str | None, kernel_dir: Path | None = None) -> str | None:
+    """Jupyter Server's ``JPY_SESSION_NAME`` as a path this kernel can open.
+
+    The server sets the notebook's absolute path when the front end names the file (JupyterLab
+    and Notebook 7 do), and otherwise its own path for it, relative to the server's root rather
+    than to the kernel's folder (``kernel_dir``, default: cwd), which is the notebook's folder:
+    look there by file name.
+    """
+    if not name or Path(name).is_absolute() or Path(name).is_file():
+        return name
+    return str((kernel_dir or Path.cwd()) / Path(name).name)
 
 
 def first_notebook(candidates: list[str | None]) -> Path | None:
