@@ -161,6 +161,10 @@ def test_the_project_run_from_the_notebook_holds_the_notebook_and_passes_its_aud
     assert experiment is not None
     (run,) = client.search_runs([experiment.experiment_id])
     assert run.data.tags["mlflow.source.type"] == "NOTEBOOK"
+    # the run names its notebook as its source (the UI's Source field), not ipykernel's launcher
+    assert run.data.tags["mlflow.source.name"] == str(NOTEBOOK)
+    artifacts = [item.path for item in client.list_artifacts(run.info.run_id, "source")]
+    assert "source/entry_point" not in artifacts
     copied = client.download_artifacts(run.info.run_id, "source/notebook/tour.ipynb")
     assert Path(copied).read_bytes() == NOTEBOOK.read_bytes()
     python = json.loads(

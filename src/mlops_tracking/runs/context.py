@@ -26,6 +26,8 @@ GIT_COMMIT = "mlflow.source.git.commit"
 GIT_BRANCH = "mlflow.source.git.branch"
 GIT_REPO_URL = "mlflow.source.git.repoURL"
 NOTE = "mlflow.note.content"
+SOURCE_NAME = "mlflow.source.name"
+SOURCE_TYPE = "mlflow.source.type"
 
 
 def run_tags(git: GitState | None, base: dict[str, str]) -> dict[str, str]:
@@ -33,6 +35,11 @@ def run_tags(git: GitState | None, base: dict[str, str]) -> dict[str, str]:
     tags = {**environment_tags(), **base}
     command, _ = entry_point()
     tags["mlops.command"] = command[:500]
+    notebook = notebook_path()
+    if notebook is not None:
+        # MLflow finds a notebook only through VS Code, IPYNB_FILE or a Jupyter server it can
+        # query; otherwise it names ipykernel's launcher script as the run's source.
+        tags.update({SOURCE_NAME: str(notebook), SOURCE_TYPE: "NOTEBOOK"})
     if git is None:
         tags["git.available"] = "false"
         return tags
@@ -55,11 +62,11 @@ def stage_source(stage: ArtifactStage, git: GitState | None) -> None:
     stage.copy("source/mlops_tracking", package_source_dir())
     command, script = entry_point()
     stage.text("source/command.txt", command + "\n")
-    if script is not None and _is_text(script):
-        stage.copy(f"source/entry_point/{script.name}", script)
     notebook = notebook_path()
-    if notebook is not None:
+    if notebook is not None:  # the notebook is the code that ran, not the kernel's launcher
         stage.copy(f"source/notebook/{notebook.name}", notebook)
+    elif script is not None and _is_text(script):
+        stage.copy(f"source/entry_point/{script.name}", script)
     if git is not None and git.dirty:
         stage.text("source/git.diff", git.diff or "(only untracked files changed)\n")
         if git.untracked:
