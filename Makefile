@@ -61,7 +61,7 @@ ui: setup ## Open the MLflow UI on the local store at http://127.0.0.1:$(UI_PORT
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port $(UI_PORT)
 
 docs: setup ## Build the tutorial site into site/ (strict: a broken link or missing snippet fails)
-	$(BIN)/mkdocs build --strict --quiet
+	$(BIN)/mkdocs build --strict
 
 docs-serve: setup ## Serve the tutorial site with live reload on http://127.0.0.1:8000
 	$(BIN)/mkdocs serve --strict
