@@ -5,10 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pytest
+
 from snippets import run_example
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
+
+# Each snippet runs as a reader runs it: a new Python process that imports MLflow and
+# scikit-learn and creates a store (5-15 s each), so the inner loop skips them.
+pytestmark = pytest.mark.slow
+
 
 EXPERIMENT = "tutorial-experiments-and-runs"
 

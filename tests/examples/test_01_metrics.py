@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from snippets import run_example
+
+# Each snippet runs as a reader runs it: a new Python process that imports MLflow and
+# scikit-learn and creates a store (5-15 s each), so the inner loop skips them.
+pytestmark = pytest.mark.slow
+
 
 FINAL = ["val_accuracy", "val_precision", "val_recall", "val_f1", "val_roc_auc"]
 

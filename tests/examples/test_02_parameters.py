@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from snippets import run_example
+
+# Each snippet runs as a reader runs it: a new Python process that imports MLflow and
+# scikit-learn and creates a store (5-15 s each), so the inner loop skips them.
+pytestmark = pytest.mark.slow
 
 
 def test_parameters_snippet_logs_dotted_params_as_strings(tmp_path: Path, client) -> None:  # type: ignore[no-untyped-def]

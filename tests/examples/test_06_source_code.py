@@ -6,7 +6,14 @@ import importlib.metadata
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from snippets import EXAMPLES, run_example
+
+# Each snippet runs as a reader runs it: a new Python process that imports MLflow and
+# scikit-learn and creates a store (5-15 s each), so the inner loop skips them.
+pytestmark = pytest.mark.slow
+
 
 SCRIPT = EXAMPLES / "06_source_code.py"
 

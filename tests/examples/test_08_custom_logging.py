@@ -6,9 +6,14 @@ import pickle
 from pathlib import Path
 
 import numpy as np
+import pytest
 import yaml
 
 from snippets import run_example
+
+# Each snippet runs as a reader runs it: a new Python process that imports MLflow and
+# scikit-learn and creates a store (5-15 s each), so the inner loop skips them.
+pytestmark = pytest.mark.slow
 
 
 def test_objects_and_function_source(tmp_path: Path, client) -> None:  # type: ignore[no-untyped-def]
