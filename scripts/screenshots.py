@@ -8,7 +8,7 @@ fresh context at a fixed viewport, waits for the page's real content, outlines t
 picture is about, crops to the part of the page it documents and writes docs/images/NAME.png as
 a palette PNG under 300 KB. Nothing leaves 127.0.0.1.
 
-    make screenshots                 # the whole job (about 5 minutes on two busy cores)
+    make screenshots                 # the whole job (about 7 minutes on two busy cores)
     python scripts/screenshots.py --reuse      # keep build/screenshots' stores (iterating on shots)
     python scripts/screenshots.py --only run-tags,run-metrics
 """
@@ -439,7 +439,8 @@ def artifact(path: str, wait_for: str) -> Shot:
 
 
 shot("run-artifacts-plot")(artifact("confusion_matrix.png", "confusion_matrix.png"))
-shot("run-artifacts-environment")(artifact("environment/requirements.lock", "requirements.lock"))
+# MLflow 3.17 previews no ``.lock`` file: the environment folder opens on the pip freeze beside it
+shot("run-artifacts-environment")(artifact("environment/pip-freeze.txt", "pip-freeze.txt"))
 shot("run-artifacts-source")(artifact("source/command.txt", "mlops-tracking demo"))
 shot("run-artifacts-predictions")(
     artifact("predictions/test_predictions.json", "test_predictions.json")
