@@ -4,7 +4,8 @@ Debian's Chromium (``/usr/bin/chromium``), driven by Playwright, opens every pag
 browser context, as on a user's first visit: MLflow 3.17 shows a fresh browser its GenAI
 overview unless the address names the model-training workflow. A real ``mlflow server`` on a
 free port serves the store that two ``train`` commands and one ``register`` logged to, so every
-address is the one those commands printed, with the server's own port.
+address is the one those commands printed, with the server's own port. The version is then
+promoted to staging, so the registry pages have an alias to show.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class Printed:
     runs_table: str
     run_page: str
     version_page: str
+    model_page: str
     shots: Path
 
 
@@ -137,10 +139,14 @@ def printed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Printed]:
         ]
         run_id = re.findall(r"/runs/([0-9a-f]{32})\?", outputs[-1])[0]
         registered = _cli(env, folder, "register", run_id, "--config", str(PARAMS))
+        version_page = _printed(registered, "in the UI:")
+        name = re.findall(r"#/models/([^/]+)/versions/", version_page)[0]
+        _cli(env, folder, "promote", name, "--to", "staging", "--config", str(PARAMS))
         yield Printed(
             runs_table=_printed(outputs[-1], "runs table:"),
             run_page=_printed(outputs[-1], "this run:"),
-            version_page=_printed(registered, "in the UI:"),
+            version_page=version_page,
+            model_page=re.sub(r"/versions/\d+", "", version_page),
             shots=folder,
         )
     finally:
@@ -150,8 +156,9 @@ def printed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Printed]:
 @pytest.fixture
 def page(printed: Printed) -> Iterator[Any]:
     """A page in a fresh browser context: no stored choice of workflow, as on a first visit."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=PAGE_TIMEOUT_MS)  # expect's own 5 s is a first render's time
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
@@ -217,3 +224,40 @@ def test_the_printed_version_address_opens_the_version_and_its_card(
     card = page.get_by_role("heading", name="breast_cancer-binary version 1")  # the model card
     expect(card).to_be_visible()
     expect(page.get_by_text(re.compile(r"^Computed on breast_cancer-validation"))).to_be_visible()
+
+
+def test_the_run_page_shows_the_three_datasets_and_the_four_logged_models(
+    printed: Printed, page: Any
+) -> None:
+    """What the docs say a run's Overview shows: its splits by context and its models."""
+    from playwright.sync_api import expect
+
+    page.goto(printed.run_page)
+    expect(
+        page.get_by_role("heading", name="random_forest-breast_cancer", exact=True)
+    ).to_be_visible()
+    rows = page.get_by_role("row")
+    for fmt in ("sklearn", "pickle", "onnx", "pyfunc"):  # the Logged models table
+        model = rows.filter(has_text="Ready").get_by_role("link", name=f"random_forest-{fmt}")
+        expect(model.first).to_be_visible()
+
+    page.get_by_role("button", name=re.compile(r"^breast_cancer-train")).first.click()
+    drawer = page.get_by_role("dialog").filter(has_text="datasets used")
+    expect(drawer.get_by_text("3 datasets used")).to_be_visible()
+    for split in ("train", "validation", "test"):  # each with its context, as MLflow names it
+        entry = drawer.get_by_role("button", name=re.compile(rf"^breast_cancer-{split} \("))
+        context = {"train": "training", "test": "testing"}.get(split, split)
+        expect(entry.get_by_role("status")).to_have_text(context)
+
+
+def test_the_registered_model_page_shows_the_staging_alias(printed: Printed, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(printed.model_page)
+
+    expect(page.get_by_role("heading", name="breast_cancer-binary", exact=True)).to_be_visible()
+    version_1 = page.get_by_role("row").filter(
+        has=page.get_by_role("link", name="Version 1", exact=True)
+    )
+    expect(version_1.get_by_text("@ staging")).to_be_visible()
+    expect(page.get_by_text("@ production")).to_have_count(0)
