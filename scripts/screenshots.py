@@ -21,11 +21,9 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,20 +31,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from mlflow_ui import CHROMIUM, CHROMIUM_ARGS, mlflow_server
+
 REPO = Path(__file__).resolve().parents[1]
 SCRATCH = REPO / "build" / "screenshots"
 IMAGES = REPO / "docs" / "images"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 VIEWPORT = {"width": 1400, "height": 900}
 # a busy 2-core machine takes seconds to render a first page
 TIMEOUT_MS = int(os.environ.get("SCREENSHOT_TIMEOUT_MS", "120000"))
@@ -154,51 +143,15 @@ def read_ids() -> Demo:
 
 
 # ----------------------------------------------------------------------------------- the server
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @contextmanager
 def ui_server(folder: Path) -> Iterator[str]:
-    """``mlflow server`` on the folder's store and a free port; always stopped (process group)."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [
-            *("mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"),
-            *("--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}"),
-        ],
-        cwd=folder,
-        env={k: v for k, v in ENV.items() if k != "MLFLOW_TRACKING_URI"},
-        stdout=(folder / "server.log").open("w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if server.poll() is not None:
-                raise SystemExit(f"mlflow server exited with code {server.returncode}")
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"mlflow server at {url} did not answer /health") from None
-                time.sleep(0.5)
+    """``mlflow server`` on the folder's store and a free port; yield the UI's ``…/#`` root."""
+    with (
+        (folder / "server.log").open("w") as output,
+        mlflow_server(folder, ENV, output=output) as url,
+    ):
         log(f"  mlflow server on {url} serves {folder.relative_to(REPO)}/mlflow.db")
         yield url + "/#"
-    finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait(timeout=30)
 
 
 # ---------------------------------------------------------------------------------- page helpers

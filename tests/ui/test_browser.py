@@ -12,35 +12,18 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from mlflow_ui import CHROMIUM, CHROMIUM_ARGS, mlflow_server
 
 from conftest import FAST, PARAMS, cli, sets
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
-CHROMIUM = Path("/usr/bin/chromium")
-# Headless and quiet: no GPU, no QUIC, no first-run, update, sync or background network calls.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 FAMILIES = ("logistic_regression", "random_forest")
 PAGE_TIMEOUT_MS = 90_000  # a busy 2-core machine takes seconds to render a first page
 
@@ -66,37 +49,6 @@ class Printed:
     shots: Path
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _wait_until_healthy(url: str, server: subprocess.Popen[bytes], seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise AssertionError(f"mlflow server exited with code {server.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            time.sleep(1)
-    raise AssertionError(f"mlflow server at {url} did not answer /health within {seconds:.0f} s")
-
-
-def _stop(server: subprocess.Popen[bytes]) -> None:
-    """Stop the server and the job workers it started (its own process group)."""
-    if server.poll() is None:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=30)
-
-
 def _cli(env: dict[str, str], cwd: Path, *args: str) -> str:
     result = cli(*args, env=env, cwd=cwd, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -115,24 +67,9 @@ def printed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Printed]:
     """A server on a free port; two runs trained and one version registered through it."""
     require_chromium()
     folder = tmp_path_factory.mktemp("ui")
-    port = str(_free_port())
-    url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_TRACKING_URI": url}
-    store = f"sqlite:///{folder / 'mlflow.db'}"
-    server = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", port),
-            *("--workers", "1", "--backend-store-uri", store),
-            *("--artifacts-destination", str(folder / "mlartifacts")),
-        ],
-        cwd=folder,
-        env={k: v for k, v in env.items() if k != "MLFLOW_TRACKING_URI"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,  # its own process group, job workers included
-    )
-    try:
-        _wait_until_healthy(url, server, seconds=180)
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    with mlflow_server(folder, env, artifacts=folder / "mlartifacts") as url:
+        env["MLFLOW_TRACKING_URI"] = url
         outputs = [
             _cli(env, folder, "train", "--config", str(PARAMS), *sets(*FAST, f"model.name={f}"))
             for f in FAMILIES
@@ -149,8 +86,17 @@ def printed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Printed]:
             model_page=re.sub(r"/versions/\d+", "", version_page),
             shots=folder,
         )
-    finally:
-        _stop(server)
+
+
+def _open_run_page(page: Any, printed: Printed) -> Any:
+    """The run page ``train`` printed, once its heading shows; its table rows."""
+    from playwright.sync_api import expect
+
+    page.goto(printed.run_page)
+    expect(
+        page.get_by_role("heading", name="random_forest-breast_cancer", exact=True)
+    ).to_be_visible()
+    return page.get_by_role("row")
 
 
 @pytest.fixture
@@ -192,11 +138,7 @@ def test_a_model_of_the_run_shows_validation_metrics_on_the_validation_set(
     """From the printed run page to a model page, as a user clicks: each metric's dataset."""
     from playwright.sync_api import expect
 
-    page.goto(printed.run_page)
-    expect(
-        page.get_by_role("heading", name="random_forest-breast_cancer", exact=True)
-    ).to_be_visible()
-    rows = page.get_by_role("row")
+    rows = _open_run_page(page, printed)
     # the Logged models table (the metrics table's model links open a new tab)
     rows.filter(has_text="Ready").get_by_role("link", name="random_forest-pyfunc").click()
     expect(page).to_have_url(re.compile(r"/models/m-[0-9a-f]+"))
@@ -232,11 +174,7 @@ def test_the_run_page_shows_the_three_datasets_and_the_four_logged_models(
     """What the docs say a run's Overview shows: its splits by context and its models."""
     from playwright.sync_api import expect
 
-    page.goto(printed.run_page)
-    expect(
-        page.get_by_role("heading", name="random_forest-breast_cancer", exact=True)
-    ).to_be_visible()
-    rows = page.get_by_role("row")
+    rows = _open_run_page(page, printed)
     for fmt in ("sklearn", "pickle", "onnx", "pyfunc"):  # the Logged models table
         model = rows.filter(has_text="Ready").get_by_role("link", name=f"random_forest-{fmt}")
         expect(model.first).to_be_visible()
