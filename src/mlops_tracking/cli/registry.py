@@ -72,9 +72,15 @@ def register(
     form) of a run made here, or a LoggedModel of any other run."""
 
     def body() -> None:
+        from mlops_tracking.core.errors import UserError
         from mlops_tracking.registry.release import register_run
         from mlops_tracking.runs.ui import registered_version_url
 
+        if name is not None and not name.strip():
+            raise UserError(
+                "--name is empty: give the registered model a name, or leave --name out to "
+                "use registry.model_name (default: the run's experiment)"
+            )
         settings = _registry_settings(config)
         _open()
         done = register_run(run_id, settings.registry, name, model)
@@ -235,7 +241,7 @@ def serve(
             launch,
             served_uri,
         )
-        from mlops_tracking.runs.lifecycle import RunInterrupted, stop_signals_raise
+        from mlops_tracking.runs.interrupts import RunInterrupted, stop_signals_raise
 
         _open()
         ref = resolve(reference)

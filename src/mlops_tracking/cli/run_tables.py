@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 from rich import box
 from rich.table import Table
 
+from mlops_tracking.core.liveness import DEFAULT_STALE_AFTER_SECONDS, staleness
+
 if TYPE_CHECKING:
     from mlops_tracking.audit.checklist import AuditReport
     from mlops_tracking.runs.recorded import RecordedRun
@@ -54,19 +56,26 @@ def runs_table(
     title: str,
     audits: dict[str, AuditReport] | None = None,
     width: int | None = None,
+    *,
+    stale_after_seconds: float = DEFAULT_STALE_AFTER_SECONDS,
 ) -> Table:
     """One row per run: name, status, chosen metrics, whether it beats its baseline, duration
-    (and audit result).
+    (and audit result). A RUNNING run whose heartbeat stopped shows as ``RUNNING · stale``.
 
     Given the terminal's ``width``, a table that would not fit is laid out narrow: the run id
     goes under the run's name and the baseline verdict under its status, metric names lose
     their ``test_`` prefix (the title says so), and duration and audit (said again below the
     table) are left out. Rich would otherwise squeeze the status and metric columns to nothing.
     """
-    table = _runs_table(rows, metrics, title, audits, narrow=False)
+    stale = {row.run_id for row in rows if _stale(row, stale_after_seconds)}
+    table = _runs_table(rows, metrics, title, audits, stale=stale, narrow=False)
     if width is None or _needed_width(table) <= width:
         return table
-    return _runs_table(rows, metrics, title, audits, narrow=True)
+    return _runs_table(rows, metrics, title, audits, stale=stale, narrow=True)
+
+
+def _stale(row: RecordedRun, stale_after_seconds: float) -> bool:
+    return row.status == "RUNNING" and staleness(row.tags, stale_after_seconds) is not None
 
 
 def _needed_width(table: Table) -> int:
@@ -80,6 +89,8 @@ def _runs_table(
     metrics: Sequence[str],
     title: str,
     audits: dict[str, AuditReport] | None,
+    *,
+    stale: set[str],
     narrow: bool,
 ) -> Table:
     if narrow:
@@ -106,7 +117,7 @@ def _runs_table(
     if not narrow:
         table.add_column("run id", style="dim", no_wrap=True)
     for row in rows:
-        table.add_row(*_run_cells(row, metrics, audits, narrow))
+        table.add_row(*_run_cells(row, metrics, audits, narrow, row.run_id in stale))
     return table
 
 
@@ -115,9 +126,12 @@ def _run_cells(
     metrics: Sequence[str],
     audits: dict[str, AuditReport] | None,
     narrow: bool,
+    stale: bool = False,
 ) -> list[str]:
     name = f"  └ {row.run_name}" if row.parent_run_id else row.run_name
     status = f"[{STATUS_STYLE.get(row.status, '')}]{row.status}[/]"
+    if stale:  # its process is gone or silent: `runs --reap` ends it KILLED
+        status = f"[bold red]{row.status} · stale[/]"
     if narrow:  # the id stays whole and copyable, on its own line
         name += f"\n[dim]{'  ' if row.parent_run_id else ''}{row.run_id}[/]"
         status += f"\n{baseline_cell(row)}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -16,9 +17,11 @@ from mlops_tracking.cli.options import (
     SetOption,
     load_settings,
 )
+from mlops_tracking.core.liveness import DEFAULT_STALE_AFTER_SECONDS
 
 if TYPE_CHECKING:
     from mlops_tracking.audit.checklist import AuditReport
+    from mlops_tracking.core.config import Config
     from mlops_tracking.runs.workflow import RunOutcome
 
 app = typer.Typer()
@@ -83,6 +86,7 @@ def train(
         from mlops_tracking.runs.workflow import train_and_log
 
         settings = load_settings(config, set_)
+        _reap_first(settings)
         with terminal.progress(1) as progress:
             outcome = train_and_log(settings, config, experiment, progress)
         _print_outcome(outcome, audit_run(outcome.run_id))
@@ -105,6 +109,7 @@ def compare(
         from mlops_tracking.runs.comparison import compare_and_log
 
         settings = load_settings(config, set_)
+        _reap_first(settings)
         names = [name.strip() for name in models.split(",") if name.strip()]
         with terminal.progress(len(names)) as progress:
             outcome = compare_and_log(settings, names, config, experiment, progress)
@@ -123,26 +128,72 @@ def compare(
 def runs(
     experiment: ExperimentOption = None,
     limit: Annotated[int, typer.Option(help="Most recent runs to show.")] = 50,
+    reap: Annotated[
+        bool,
+        typer.Option(
+            "--reap",
+            help="First end stale runs (RUNNING, but their process is gone or silent for "
+            "tracking.stale_after_seconds) KILLED, and fail their PENDING models.",
+        ),
+    ] = False,
+    config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
-    """List runs: name, model, status, key metrics and duration."""
+    """List runs: name, model, status (stale when a RUNNING run's process is gone), key
+    metrics and duration."""
 
     def body() -> None:
         from mlops_tracking.runs.recorded import search_runs
         from mlops_tracking.runs.store import open_store
 
+        stale_after = _stale_after(config)
         open_store()
+        if reap:
+            _print_reaped(stale_after, announce_none=True)
         rows = search_runs(experiment, max_results=limit)
         if not rows:
             terminal.console().print("No runs yet. Start one with `mlops-tracking train`.")
             return
         experiments = {row.experiment: row.experiment_id for row in rows}
-        _print_experiments(experiments, limit=limit)
+        _print_experiments(experiments, limit=limit, stale_after=stale_after)
 
     terminal.run_command(body)
 
 
+def _stale_after(config_file: Path) -> float:
+    """``tracking.stale_after_seconds`` of the parameter file, when there is one."""
+    if not config_file.is_file() and config_file == DEFAULT_CONFIG:
+        return DEFAULT_STALE_AFTER_SECONDS  # `runs` works from any folder
+    return load_settings(config_file, None).tracking.stale_after_seconds
+
+
+def _reap_first(settings: Config) -> None:
+    """End stale runs before a new one starts (``tracking.reap_stale_runs``)."""
+    if settings.tracking.reap_stale_runs:
+        from mlops_tracking.runs.store import open_store
+
+        open_store()
+        _print_reaped(settings.tracking.stale_after_seconds)
+
+
+def _print_reaped(stale_after: float, announce_none: bool = False) -> None:
+    from mlops_tracking.runs.reaper import reap
+
+    console = terminal.console()
+    ended = reap(stale_after)
+    for run in ended:
+        models = f"; {len(run.failed_models)} PENDING model(s) FAILED" if run.failed_models else ""
+        console.print(
+            f"[yellow]Ended stale run[/] {run.run_name} ({run.run_id}) KILLED: {run.reason}{models}"
+        )
+    if announce_none and not ended:
+        console.print("No stale runs.")
+
+
 def _print_experiments(
-    experiments: dict[str, str], audits: dict[str, AuditReport] | None = None, limit: int = 100
+    experiments: dict[str, str],
+    audits: dict[str, AuditReport] | None = None,
+    limit: int = 100,
+    stale_after: float = DEFAULT_STALE_AFTER_SECONDS,
 ) -> None:
     from mlops_tracking.cli.run_tables import experiment_task, order_runs, runs_table, table_metrics
     from mlops_tracking.core.evaluation import headline_metrics
@@ -155,7 +206,10 @@ def _print_experiments(
         task = experiment_task(rows)
         metrics = table_metrics(rows, headline_metrics(task))
         title = f"Experiment {name} ({task})"
-        console.print(runs_table(rows, metrics, title, audits, width=console.width))
+        table = runs_table(
+            rows, metrics, title, audits, width=console.width, stale_after_seconds=stale_after
+        )
+        console.print(table)
     command, url = ui_command(next(iter(experiments.values()), None))
     console.print(f"\nOpen the MLflow UI: {command}", soft_wrap=True)
     console.print(f"  runs table: {url}", soft_wrap=True)
@@ -202,6 +256,7 @@ def demo(config: ConfigOption = DEFAULT_CONFIG) -> None:
         from mlops_tracking.demo import planned_steps, run_demo
 
         settings = load_settings(config, None)
+        _reap_first(settings)
         with terminal.progress(planned_steps()) as progress:
             outcome = run_demo(settings, config, progress)
         _print_experiments(outcome.experiments, outcome.audits)

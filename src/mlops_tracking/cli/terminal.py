@@ -158,7 +158,7 @@ def run_command(body: Callable[[], None]) -> None:
     ``error/traceback.txt``), and the full traceback only with ``--debug``.
     """
     from mlops_tracking.core.errors import IncompleteError, UserError
-    from mlops_tracking.runs.lifecycle import RunInterrupted
+    from mlops_tracking.runs.interrupts import RunInterrupted
 
     quiet_libraries()
     out = console()
@@ -192,7 +192,16 @@ def _print_notes(out: Console, error: BaseException, default: str = "") -> None:
     notes = getattr(error, "__notes__", [])
     for note in notes:
         out.print(f"  {note}")
-    if notes and any("FAILED" in note for note in notes):
-        out.print("  Its traceback is the run's artifact error/traceback.txt.")
     if not notes and default:
-        out.print(f"  ({default})")
+        out.print(f"  ({_after_runs() or default})")
+
+
+def _after_runs() -> str:
+    """What an error outside any run came after: the runs this process had ended, if any."""
+    from mlops_tracking.runs.lifecycle import ENDED_RUNS
+
+    if not ENDED_RUNS:
+        return ""
+    ended = ", ".join(f"{run_id} {status}" for run_id, status in ENDED_RUNS[-3:])
+    more = f" and {len(ENDED_RUNS) - 3} more" if len(ENDED_RUNS) > 3 else ""
+    return f"after its runs had ended: {ended}{more}; the error is not recorded on them"

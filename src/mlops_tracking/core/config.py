@@ -26,6 +26,7 @@ from pydantic import (
 from mlops_tracking.core.config_keys import apply_overrides, check_known_keys, describe
 from mlops_tracking.core.dialect import normalise_separator
 from mlops_tracking.core.errors import ConfigError
+from mlops_tracking.core.liveness import DEFAULT_STALE_AFTER_SECONDS
 
 ShippedDataset = Literal["breast_cancer", "wine", "iris", "digits", "diabetes"]
 TaskSetting = Literal["auto", "binary", "multiclass", "regression"]
@@ -226,6 +227,9 @@ class TrackingConfig(Section):
     system_metrics_interval: float = Field(1.0, gt=0)
     model_formats: tuple[ModelFormat, ...] = MODEL_FORMATS  # type: ignore[assignment]
     snapshot_max_rows: int = Field(100_000, ge=1)
+    heartbeat_seconds: float = Field(30.0, ge=1)
+    stale_after_seconds: float = Field(DEFAULT_STALE_AFTER_SECONDS, ge=10)
+    reap_stale_runs: bool = True
 
     @model_validator(mode="after")
     def _formats_listed_once(self) -> TrackingConfig:
@@ -340,12 +344,22 @@ def load_config(path: Path, overrides: Sequence[str] = ()) -> Config:
 
     Raises ``ConfigError`` naming the offending key and what is allowed.
     """
+    if path.is_dir():
+        raise ConfigError(
+            f"{path} is a folder, not a parameter file: pass the file itself, e.g. "
+            f"--config {path / 'params.yaml'}"
+        )
     if not path.is_file():
         raise ConfigError(
             f"config file not found: {path}. Run from the project root or pass --config PATH."
         )
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"{path} is not a text file (byte {error.start} is not UTF-8): pass a YAML "
+            "parameter file such as params.yaml"
+        ) from None
     except yaml.YAMLError as error:
         raise ConfigError(f"{path} is not valid YAML: {error}") from None
     if not isinstance(raw, dict):

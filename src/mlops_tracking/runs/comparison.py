@@ -99,7 +99,12 @@ def compare_and_log(
     children: list[RunOutcome] = []
     failed: dict[str, str] = {}
     with tracked_run(
-        target.id, run_name, tags, description, system_metrics_interval(config)
+        target.id,
+        run_name,
+        tags,
+        description,
+        system_metrics_interval(config),
+        heartbeat_seconds=config.tracking.heartbeat_seconds,
     ) as parent:
         record_inputs(parent.info.run_id, inputs, comparison_params(config, names, metric, goal))
         for family in families:

@@ -1,61 +1,48 @@
-"""Run lifecycle: start a run, and end it with a status that tells the truth.
+"""Run lifecycle: start a run, keep it alive, and end it with a status that tells the truth.
 
 MLflow's own ``with mlflow.start_run()`` marks *any* exception FAILED, Ctrl-C included, and a
 SIGTERM (a scheduler cancelling the job) kills the process with the run left RUNNING forever.
-``tracked_run`` ends runs FINISHED, FAILED (with the traceback as an artifact) or KILLED.
+``tracked_run`` ends runs FINISHED, FAILED (with the traceback as an artifact) or KILLED, stop
+signals taking effect only between store calls (``runs/interrupts.py``). While it runs, a
+heartbeat tag says the process is alive, so a run whose process was killed outright can be told
+apart and ended by ``runs --reap`` (``runs/reaper.py``).
 """
 
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from types import FrameType
 from typing import TYPE_CHECKING
+
+from mlops_tracking.core.liveness import HEARTBEAT_TAG, liveness_tags, now, stamp
+from mlops_tracking.runs.interrupts import (
+    STOP_SIGNALS,
+    RunInterrupted,
+    held,
+    protected,
+    signals_ignored,
+    stop_signals_raise,
+)
 
 if TYPE_CHECKING:
     from mlflow import ActiveRun
 
 TRACEBACK_ARTIFACT = "error/traceback.txt"
 MAX_TAG_LENGTH = 500
+DEFAULT_HEARTBEAT_SECONDS = 30.0
+# (run id, status) of every run this process ended: what an error after them is reported with
+ENDED_RUNS: list[tuple[str, str]] = []
 
-
-class RunInterrupted(BaseException):
-    """The process was asked to stop (SIGINT or SIGTERM) while a run was active.
-
-    A ``BaseException``, like ``KeyboardInterrupt``, so ``except Exception`` cannot swallow it.
-    """
-
-    def __init__(self, signal_name: str) -> None:
-        super().__init__(f"interrupted by {signal_name}")
-        self.signal_name = signal_name
-        self.exit_code = 128 + int(getattr(signal, signal_name))
-
-
-def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
-    raise RunInterrupted(signal.Signals(signum).name)
-
-
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
-
-
-@contextmanager
-def stop_signals_raise(signals: tuple[signal.Signals, ...] = STOP_SIGNALS) -> Iterator[None]:
-    """Turn ``signals`` into ``RunInterrupted`` while the block runs (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {sig: signal.getsignal(sig) for sig in signals}
-    for sig in previous:
-        signal.signal(sig, _raise_interrupted)
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+__all__ = [
+    "STOP_SIGNALS",
+    "RunInterrupted",
+    "signals_ignored",
+    "stop_signals_raise",
+    "tracked_run",
+]
 
 
 def forget_active_model() -> None:
@@ -77,36 +64,78 @@ def tracked_run(
     tags: dict[str, str],
     description: str,
     system_metrics_interval: float | None = 1.0,
+    *,
+    heartbeat_seconds: float | None = DEFAULT_HEARTBEAT_SECONDS,
 ) -> Iterator[ActiveRun]:
     """Start a run (nested under the active run, if any) and end it with the right status.
 
-    ``system_metrics_interval`` is the CPU/memory sampling period in seconds (None: off).
+    ``system_metrics_interval`` is the CPU/memory sampling period in seconds (None: off);
+    ``heartbeat_seconds`` how often the run's ``mlops.heartbeat`` tag is refreshed (None: only
+    the first one, at the start).
     """
     import mlflow
 
     parent = mlflow.active_run()
     forget_active_model()
+    run: ActiveRun | None = None
     # The outermost run owns the signal handlers; nested runs inherit them.
     with stop_signals_raise() if parent is None else nullcontext():
-        run = mlflow.start_run(
-            experiment_id=experiment_id,
-            run_name=run_name,
-            tags=tags,
-            description=description or None,
-            nested=parent is not None,
-            log_system_metrics=False,  # sampled by system_metrics() below, from step 1
-        )
         try:
-            with system_metrics(run.info.run_id, system_metrics_interval):
+            with held():  # a signal during start_run is raised once `run` is known
+                run = mlflow.start_run(
+                    experiment_id=experiment_id,
+                    run_name=run_name,
+                    tags={**tags, **liveness_tags()},
+                    description=description or None,
+                    nested=parent is not None,
+                    log_system_metrics=False,  # sampled by system_metrics() below, from step 1
+                )
+            with (
+                heartbeat(run.info.run_id, heartbeat_seconds),
+                system_metrics(run.info.run_id, system_metrics_interval),
+            ):
                 yield run
         except (KeyboardInterrupt, RunInterrupted) as interrupt:
-            _end(run, "KILLED", interrupt)
+            if run is not None:
+                _end(run, "KILLED", interrupt)
             raise
         except BaseException as error:
-            _end(run, "FAILED", error)
+            if run is not None:
+                _end(run, "FAILED", error)
             raise
         else:
             _end(run, "FINISHED", None)
+
+
+@contextmanager
+def heartbeat(run_id: str, interval: float | None) -> Iterator[None]:
+    """Refresh the run's ``mlops.heartbeat`` tag every ``interval`` seconds from a thread.
+
+    One tag write per interval (30 s by default): what ``runs`` and ``runs --reap`` judge a
+    RUNNING run by. A failed write (the store is away) is retried at the next beat.
+    """
+    if interval is None:
+        yield
+        return
+    stopped = threading.Event()
+
+    def beat() -> None:
+        from mlflow import MlflowClient
+
+        client = MlflowClient()
+        while not stopped.wait(interval):
+            try:
+                client.set_tag(run_id, HEARTBEAT_TAG, stamp(now()))
+            except Exception as error:  # the store is away: the next beat tries again
+                logging.getLogger(__name__).debug("heartbeat of run %s failed: %s", run_id, error)
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{run_id[:8]}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stopped.set()
+        thread.join(timeout=5)
 
 
 # MLflow's system monitor logs its first sample at step 0, and MLflow 3's ``log_model`` copies
@@ -140,6 +169,7 @@ def system_metrics(run_id: str, interval: float | None) -> Iterator[None]:
             monitor.finish()  # type: ignore[no-untyped-call]
 
 
+@protected
 def _end(run: ActiveRun, status: str, error: BaseException | None) -> None:
     """Record the error (if any) and end the run; a second Ctrl-C cannot interrupt this."""
     import mlflow
@@ -149,7 +179,13 @@ def _end(run: ActiveRun, status: str, error: BaseException | None) -> None:
         error.add_note(f"MLflow run {run_id} ended {status}.")
     with signals_ignored():
         if error is not None:
-            _record_error(run_id, error)
+            failure = _record_error(run_id, error)
+            error.add_note(
+                f"Its traceback is the run's artifact {TRACEBACK_ARTIFACT}."
+                if failure is None
+                else f"Its traceback could not be recorded on the run: {failure}"
+            )
+        ENDED_RUNS.append((run_id, status))
         active = mlflow.active_run()
         if active is not None and active.info.run_id == run_id:
             mlflow.end_run(status=status)
@@ -157,22 +193,12 @@ def _end(run: ActiveRun, status: str, error: BaseException | None) -> None:
             mlflow.MlflowClient().set_terminated(run_id, status=status)
 
 
-@contextmanager
-def signals_ignored(signals: tuple[signal.Signals, ...] = STOP_SIGNALS) -> Iterator[None]:
-    """Ignore ``signals`` while the block runs: clean-up must not be cut short by a second one."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in signals}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+@protected
+def _record_error(run_id: str, error: BaseException) -> str | None:
+    """Keep the traceback and a one-line reason on the run; never mask the original error.
 
-
-def _record_error(run_id: str, error: BaseException) -> None:
-    """Keep the traceback and a one-line reason on the run; never mask the original error."""
+    Returns None, or why the store would not take them.
+    """
     import mlflow
 
     text = "".join(traceback.format_exception(error))
@@ -182,6 +208,5 @@ def _record_error(run_id: str, error: BaseException) -> None:
         client.log_text(run_id, text, TRACEBACK_ARTIFACT)
         client.set_tag(run_id, "mlops.error", reason)
     except Exception as logging_error:  # the store itself may be what failed
-        logging.getLogger(__name__).warning(
-            "could not record the error on run %s: %s", run_id, logging_error
-        )
+        return f"{type(logging_error).__name__}: {str(logging_error).splitlines()[0][:200]}"
+    return None

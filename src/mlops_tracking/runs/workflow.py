@@ -192,7 +192,14 @@ def train_run(
     )
     description = describe_run(inputs, family.summary.capitalize())
     interval = system_metrics_interval(inputs.config)
-    with tracked_run(experiment.id, run_name, tags, description, interval) as run:
+    with tracked_run(
+        experiment.id,
+        run_name,
+        tags,
+        description,
+        interval,
+        heartbeat_seconds=inputs.config.tracking.heartbeat_seconds,
+    ) as run:
         datasets = record_inputs(run.info.run_id, inputs, inputs.config.run_params())
         record = train_and_evaluate(inputs, family)
         models = record_training(run.info.run_id, record, datasets)
