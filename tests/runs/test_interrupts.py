@@ -18,9 +18,9 @@ def _send_later(sig: signal.Signals, delay: float) -> threading.Timer:
 
 
 def test_a_signal_inside_a_store_call_waits_for_it() -> None:
-    from mlops_tracking.runs.interrupts import inside_store_call
-
     import sqlalchemy
+
+    from mlops_tracking.runs.interrupts import inside_store_call
 
     def frame_in_sqlalchemy():  # a frame whose module is sqlalchemy's
         return eval("__import__('sys')._getframe()", vars(sqlalchemy))
