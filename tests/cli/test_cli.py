@@ -89,6 +89,32 @@ def test_invalid_params_file_exits_2(tmp_path: Path) -> None:
     assert count_runs() == 0
 
 
+def test_an_empty_model_name_is_refused_not_replaced() -> None:
+    result = _invoke("register", "0123456789abcdef", "--name", "")
+    assert result.exit_code == 2
+    assert "--name is empty" in " ".join(result.output.split())
+
+
+def test_an_error_after_the_runs_ended_does_not_say_no_run_had_started(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mlops_tracking.cli import terminal
+    from mlops_tracking.runs import lifecycle
+
+    def disk_full() -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(lifecycle, "ENDED_RUNS", [("4f2a", "FINISHED")])
+    with pytest.raises(terminal.typer.Exit):
+        terminal.run_command(disk_full)
+    after = " ".join(capsys.readouterr().out.split())
+    assert "after its runs had ended: 4f2a FINISHED" in after and "no run had started" not in after
+    monkeypatch.setattr(lifecycle, "ENDED_RUNS", [])
+    with pytest.raises(terminal.typer.Exit):
+        terminal.run_command(disk_full)
+    assert "(no run had started)" in capsys.readouterr().out
+
+
 def test_a_missing_target_column_exits_2_and_suggests(tmp_path: Path) -> None:
     csv = write_csv(tmp_path / "churn.csv")
     result = _train(f"data.path={csv}", "data.target=churn", fast=False)

@@ -233,6 +233,17 @@ def test_missing_config_file_says_where_to_run(tmp_path: Path) -> None:
         load_config(tmp_path / "nowhere.yaml")
 
 
+def test_a_folder_or_a_binary_file_as_config_says_what_it_is(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"is a folder, not a parameter file: .*params\.yaml"):
+        load_config(tmp_path)
+    binary = tmp_path / "model.skops"
+    binary.write_bytes(b"PK\x03\x04\xff\xfe\x00")
+    with pytest.raises(
+        ConfigError, match=r"model\.skops is not a text file \(byte 4 is not UTF-8\)"
+    ):
+        load_config(binary)
+
+
 def test_empty_config_file_gives_the_schema_defaults(tmp_path: Path) -> None:
     path = tmp_path / "params.yaml"
     path.write_text("")

@@ -88,14 +88,14 @@ def _end_stale(client: MlflowClient, run: Run, reason: str, moment: datetime) ->
     note = f"ended KILLED by `mlops-tracking runs --reap` at {stamp(moment)}: {reason}"
     client.set_tag(run_id, REAPED_TAG, note[:500])
     client.set_tag(run_id, "mlops.error", f"Stale run: {reason}"[:500])
-    pending = client.search_logged_models(
-        [run.info.experiment_id],
-        filter_string=f"source_run_id = '{run_id}' AND status = 'PENDING'",
+    models = client.search_logged_models(
+        [run.info.experiment_id], filter_string=f"source_run_id = '{run_id}'"
     )
     failed = []
-    for model in pending:
-        client.finalize_logged_model(model.model_id, LoggedModelStatus.FAILED)
-        failed.append(model.model_id)
+    for model in models:  # by status here: a `status = 'PENDING'` filter matched none in 3.17.2
+        if model.status == LoggedModelStatus.PENDING:
+            client.finalize_logged_model(model.model_id, LoggedModelStatus.FAILED)
+            failed.append(model.model_id)
     beat = last_heartbeat(run.data.tags)
     # the last moment it was known alive, never before it started
     end_time = max(int(beat.timestamp() * 1000), run.info.start_time) if beat else None
