@@ -425,3 +425,20 @@ def test_the_runs_table_is_readable_at_80_columns(
         for name in ("test_accuracy", "test_f1", "test_roc_auc"):
             assert f"{metrics[name]:.4f}" in table
         assert "…" not in table, output
+
+
+def test_a_full_disk_under_the_store_is_named(capsys: pytest.CaptureFixture[str]) -> None:
+    import sqlite3
+
+    from mlops_tracking.cli import terminal
+
+    def autoflush() -> None:
+        try:
+            raise sqlite3.OperationalError("database or disk is full")
+        except sqlite3.OperationalError as error:
+            raise RuntimeError("(raised as a result of Query-invoked autoflush)") from error
+
+    with pytest.raises(terminal.typer.Exit):
+        terminal.run_command(autoflush)
+    said = " ".join(capsys.readouterr().out.split())
+    assert "The disk under the tracking store is full" in said and "runs --reap" in said

@@ -136,3 +136,23 @@ def test_a_signal_kills_the_run_and_exits_without_a_traceback(  # type: ignore[n
     run = MlflowClient(store).get_run(run_id)
     assert run.info.status == "KILLED"
     assert run.data.tags["mlops.error"].startswith(("RunInterrupted", "KeyboardInterrupt"))
+
+
+def test_an_error_the_store_cannot_record_says_so(  # type: ignore[no-untyped-def]
+    client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mlflow
+
+    def store_refuses(*args: object, **kwargs: object) -> None:
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(mlflow.MlflowClient, "log_text", store_refuses)
+    with pytest.raises(ValueError, match="bad fold") as failed, _start() as run:
+        raise ValueError("bad fold")
+    notes = failed.value.__notes__
+    assert notes[0] == f"MLflow run {run.info.run_id} ended FAILED."
+    assert (
+        notes[1]
+        == "Its traceback could not be recorded on the run: OSError: No space left on device"
+    )
+    assert client.get_run(run.info.run_id).info.status == "FAILED"

@@ -182,9 +182,30 @@ def run_command(body: Callable[[], None]) -> None:
         if _SETTINGS["tracebacks"]:
             raise
         out.print(f"[red]failed:[/] {type(error).__name__}: {str(error).splitlines()[0][:300]}")
+        if _disk_full(error):
+            out.print(
+                "  The disk under the tracking store is full. Free space, then "
+                "`mlops-tracking runs --reap` ends any run it left RUNNING."
+            )
         _print_notes(out, error, "no run had started")
         out.print("Run again with --debug for the full traceback.")
         raise typer.Exit(1) from None
+
+
+DISK_FULL = ("database or disk is full", "no space left on device")
+
+
+def _disk_full(error: BaseException) -> bool:
+    """Whether ``error`` (or what caused it) is a full disk: SQLite and the OS say it in words
+    that MLflow's wrapping (an SQLAlchemy autoflush message) keeps only deep in the chain."""
+    seen: BaseException | None = error
+    for _ in range(10):
+        if seen is None:
+            return False
+        if any(words in str(seen).lower() for words in DISK_FULL):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _print_notes(out: Console, error: BaseException, default: str = "") -> None:

@@ -1,0 +1,193 @@
+"""A randomized crash test: stop signals at random moments of real training runs.
+
+52 runs of ``train`` (13 each of SIGINT, SIGTERM, SIGHUP and SIGKILL), two at a time, each
+signalled at a random moment after its run appeared in the store: during data logging,
+training, evaluation and, most often, model logging. Afterwards no run may be RUNNING except
+the SIGKILLed ones, every other interrupted run is KILLED with its traceback, and one reap
+ends the SIGKILLed runs KILLED and fails their PENDING models.
+
+The runs start from a fork server that imported the project once, so a trial costs its
+training, not the ~4 s of imports of a fresh interpreter.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import random
+import signal
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from conftest import FAST, PARAMS, sets
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
+
+PER_SIGNAL = 13
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGKILL)
+EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129, signal.SIGKILL: -9}
+
+
+def _train(store: str, folder: str) -> None:
+    """The ``train`` command as a user runs it (in a forked child)."""
+    os.environ["MLFLOW_TRACKING_URI"] = store
+    os.chdir(folder)
+    from mlops_tracking.cli.app import app
+
+    app(["train", "-c", str(PARAMS), *sets(*FAST)], prog_name="mlops-tracking")
+
+
+@dataclass(frozen=True)
+class Trial:
+    sig: signal.Signals
+    run_id: str | None  # None: the run finished before the signal was due
+    exit_code: int | None
+    seconds_to_exit: float  # from the signal to the process's end
+    models_at_signal: int  # LoggedModels the run had when the signal was sent
+    status: str  # the run's status once the process ended
+
+    @property
+    def killed_while_running(self) -> bool:
+        """The signal landed while the run ran (not after it had ended FINISHED)."""
+        return self.run_id is not None and self.status != "FINISHED"
+
+
+def _run_of(client, pid: int, timeout: float = 90.0) -> str:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            experiments = [e.experiment_id for e in client.search_experiments()]
+            found = (
+                client.search_runs(experiments, f"tags.`mlops.process` LIKE '%:{pid}'")
+                if experiments
+                else []
+            )
+        except Exception:  # the store is being written: try again
+            found = []
+        if found:
+            return str(found[0].info.run_id)
+        time.sleep(0.05)
+    raise AssertionError(f"process {pid} started no run")
+
+
+def _models_of(client, run_id: str) -> int:  # type: ignore[no-untyped-def]
+    run = client.get_run(run_id)
+    return len(client.search_logged_models([run.info.experiment_id], f"source_run_id = '{run_id}'"))
+
+
+def _trial(context, store: str, folder: Path, sig: signal.Signals, delay: float) -> Trial:  # type: ignore[no-untyped-def]
+    from mlflow import MlflowClient
+
+    client = MlflowClient(store)
+    process = context.Process(target=_train, args=(store, str(folder)))
+    process.start()
+    try:
+        run_id = _run_of(client, process.pid)
+        time.sleep(delay)
+        models = _models_of(client, run_id)
+        if process.exitcode is not None:  # finished first
+            return Trial(sig, None, process.exitcode, 0.0, models, "FINISHED")
+        sent = time.monotonic()
+        os.kill(process.pid, sig)
+        process.join(timeout=120)
+        seconds = time.monotonic() - sent
+        status = client.get_run(run_id).info.status
+        return Trial(sig, run_id, process.exitcode, seconds, models, status)
+    finally:
+        if process.is_alive():
+            process.kill()
+            process.join()
+
+
+def test_stop_signals_at_random_moments_never_leave_a_run_running(tmp_path: Path) -> None:
+    from mlflow import MlflowClient
+
+    from mlops_tracking.runs.reaper import reap
+    from mlops_tracking.runs.store import open_store
+
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(
+        ["mlops_tracking.cli.app", "mlflow", "sklearn.ensemble", "onnxruntime", "skl2onnx"]
+    )
+    lanes = []
+    for lane in range(2):  # one store and folder per concurrent lane
+        folder = tmp_path / f"lane{lane}"
+        folder.mkdir()
+        lanes.append((open_store(f"sqlite:///{folder / 'mlflow.db'}"), folder))  # schema first
+    # calibrate: how long one undisturbed run lasts once it is in the store
+    store, folder = lanes[0]
+    started = time.monotonic()
+    calibration = context.Process(target=_train, args=(store, str(folder)))
+    calibration.start()
+    _run_of(MlflowClient(store), calibration.pid)
+    in_store = time.monotonic()
+    calibration.join(timeout=300)
+    assert calibration.exitcode == 0
+    duration = time.monotonic() - in_store
+    print(f"\nundisturbed run: {time.monotonic() - started:.1f} s, {duration:.1f} s in the store")
+
+    chooser = random.Random(2026)
+    plan = [sig for sig in SIGNALS for _ in range(PER_SIGNAL)]
+    chooser.shuffle(plan)
+    # skewed to the end, where the four models are logged
+    delays = [duration * chooser.uniform(0.1, 1.0) ** 0.5 for _ in plan]
+    with ThreadPoolExecutor(max_workers=len(lanes)) as pool:
+        trials = list(
+            pool.map(
+                lambda index: _trial(context, *lanes[index % 2], plan[index], delays[index]),
+                range(len(plan)),
+            )
+        )
+
+    interrupted = [t for t in trials if t.killed_while_running]
+    caught = [t for t in interrupted if t.sig != signal.SIGKILL]
+    print(
+        f"{len(trials)} runs, {len(interrupted)} signalled while running "
+        f"({dict(Counter(t.sig.name for t in interrupted))}); LoggedModels at the signal: "
+        f"{dict(sorted(Counter(t.models_at_signal for t in interrupted).items()))}; slowest "
+        f"exit {max(t.seconds_to_exit for t in interrupted):.1f} s after the signal"
+    )
+    assert len(interrupted) >= 40, "most signals must land while the run is running"
+    assert all(t.exit_code == EXIT_CODES[t.sig] for t in interrupted), [
+        (t.sig.name, t.exit_code) for t in interrupted if t.exit_code != EXIT_CODES[t.sig]
+    ]
+    assert all(t.status == "KILLED" for t in caught), [(t.sig.name, t.status) for t in caught]
+    assert max(t.seconds_to_exit for t in interrupted) < 30, "no lock wait after a signal"
+
+    still_running: list[str] = []
+    for store, _ in lanes:
+        client = MlflowClient(store)
+        for trial in caught:
+            if trial.run_id is None:
+                continue
+            try:
+                run = client.get_run(trial.run_id)
+            except Exception:  # the run lives in the other lane's store
+                continue
+            assert run.info.status == "KILLED", (trial.sig.name, run.info.status)
+            assert (
+                run.data.tags["mlops.error"] == f"RunInterrupted: interrupted by {trial.sig.name}"
+            )
+            names = {f.path for f in client.list_artifacts(trial.run_id, "error")}
+            assert names == {"error/traceback.txt"}
+        experiments = [e.experiment_id for e in client.search_experiments()]
+        running = client.search_runs(experiments, "attributes.status = 'RUNNING'")
+        killed_9 = {t.run_id for t in interrupted if t.sig == signal.SIGKILL}
+        assert {r.info.run_id for r in running} <= killed_9
+        still_running += [r.info.run_id for r in running]
+        reaped = reap(300, client)
+        assert {r.run_id for r in reaped} == {r.info.run_id for r in running}
+        assert client.search_runs(experiments, "attributes.status = 'RUNNING'") == []
+        pending = [
+            m
+            for m in client.search_logged_models(experiments)
+            if str(m.status) not in {"READY", "FAILED"}
+        ]
+        assert pending == []
+    print(f"RUNNING after the signals: {len(still_running)} (all SIGKILL), 0 after one reap")
+    assert len(still_running) == sum(t.sig == signal.SIGKILL for t in interrupted)
