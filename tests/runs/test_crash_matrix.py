@@ -39,7 +39,9 @@ def _train(store: str, folder: str) -> None:
     os.chdir(folder)
     from mlops_tracking.cli.app import app
 
-    app(["train", "-c", str(PARAMS), *sets(*FAST)], prog_name="mlops-tracking")
+    # no reaping at the start: the final reap must find every SIGKILLed run
+    overrides = sets(*FAST, "tracking.reap_stale_runs=false")
+    app(["train", "-c", str(PARAMS), *overrides], prog_name="mlops-tracking")
 
 
 @dataclass(frozen=True)
