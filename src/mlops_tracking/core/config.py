@@ -214,6 +214,29 @@ class EvaluationConfig(Section):
     calibration_bins: int = Field(10, ge=2)
 
 
+class HttpConfig(Section):
+    """How long a command waits for a tracking server (``http://`` stores only).
+
+    Each value becomes the MLflow variable named in its comment, unless that variable is
+    already set in the environment: the user's setting wins.
+    """
+
+    # connect and read timeout of one request, in seconds (MLFLOW_HTTP_REQUEST_TIMEOUT)
+    timeout_seconds: int = Field(4, ge=1)
+    # retries of a command's first request: an unreachable store fails within about 15 s
+    # (MLFLOW_HTTP_REQUEST_MAX_RETRIES while the store is being opened)
+    max_retries: int = Field(2, ge=0, le=10)
+    # exponential backoff between retries: 0, 2x, 4x, 8x ... seconds
+    # (MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR; MLflow reads an integer)
+    backoff_factor: int = Field(1, ge=0, le=120)
+    # random extra seconds (0 to this) added to each backoff (MLFLOW_HTTP_REQUEST_BACKOFF_JITTER)
+    backoff_jitter: float = Field(0.5, ge=0)
+    # once the store is open, how long requests keep retrying a server that stopped answering
+    # before the command gives up (sets MLFLOW_HTTP_REQUEST_MAX_RETRIES: the fewest retries
+    # whose backoff spans the window, at most MLflow's limit of 10)
+    outage_window_seconds: float = Field(120.0, ge=0)
+
+
 class TrackingConfig(Section):
     """What a tracked run records besides the model itself."""
 
@@ -226,6 +249,7 @@ class TrackingConfig(Section):
     system_metrics_interval: float = Field(1.0, gt=0)
     model_formats: tuple[ModelFormat, ...] = MODEL_FORMATS  # type: ignore[assignment]
     snapshot_max_rows: int = Field(100_000, ge=1)
+    http: HttpConfig = HttpConfig()
 
     @model_validator(mode="after")
     def _formats_listed_once(self) -> TrackingConfig:

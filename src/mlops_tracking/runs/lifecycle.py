@@ -84,6 +84,8 @@ def tracked_run(
     """
     import mlflow
 
+    from mlops_tracking.runs.http_settings import stop_retrying_after_outage
+
     parent = mlflow.active_run()
     forget_active_model()
     # The outermost run owns the signal handlers; nested runs inherit them.
@@ -97,7 +99,10 @@ def tracked_run(
             log_system_metrics=False,  # sampled by system_metrics() below, from step 1
         )
         try:
-            with system_metrics(run.info.run_id, system_metrics_interval):
+            with (
+                system_metrics(run.info.run_id, system_metrics_interval),
+                stop_retrying_after_outage(),
+            ):
                 yield run
         except (KeyboardInterrupt, RunInterrupted) as interrupt:
             _end(run, "KILLED", interrupt)
@@ -144,10 +149,13 @@ def _end(run: ActiveRun, status: str, error: BaseException | None) -> None:
     """Record the error (if any) and end the run; a second Ctrl-C cannot interrupt this."""
     import mlflow
 
+    from mlops_tracking.runs.http_settings import unclosed_run
+
     run_id = run.info.run_id
+    ended = f"MLflow run {run_id} ended {status}."
     if error is not None:
-        error.add_note(f"MLflow run {run_id} ended {status}.")
-    with signals_ignored():
+        error.add_note(ended)
+    with signals_ignored(), unclosed_run(run_id, error, ended):
         if error is not None:
             _record_error(run_id, error)
         active = mlflow.active_run()
