@@ -23,6 +23,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in VARIABLES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(http_settings, "_applied", {})
+    monkeypatch.setattr(http_settings, "_outage_values", {})
 
 
 def test_backoff_follows_urllib3() -> None:
@@ -53,7 +54,9 @@ def test_phases_map_to_mlflow_variables() -> None:
     assert opening == {TIMEOUT: "3", MAX_RETRIES: "1", BACKOFF_FACTOR: "2", BACKOFF_JITTER: "0.25"}
     running = http_settings.environment(http, "run")
     assert running[MAX_RETRIES] == str(http_settings.retries_spanning(120, 2))
-    assert http_settings.environment(http, "outage")[MAX_RETRIES] == "0"
+    assert running[TIMEOUT] == "30"  # run_timeout_seconds: a busy server is not cut short
+    outage = http_settings.environment(http, "outage")
+    assert (outage[MAX_RETRIES], outage[TIMEOUT]) == ("0", "3")
 
 
 def test_defaults_fail_an_unreachable_store_within_about_15_seconds() -> None:
@@ -79,8 +82,10 @@ def test_apply_sets_the_variables_mlflow_reads() -> None:
     assert MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR.get() == 1
     http_settings.apply(http, "run")
     assert MLFLOW_HTTP_REQUEST_MAX_RETRIES.get() == 7
+    assert MLFLOW_HTTP_REQUEST_TIMEOUT.get() == 30
     http_settings.give_up_retrying()
     assert MLFLOW_HTTP_REQUEST_MAX_RETRIES.get() == 0
+    assert MLFLOW_HTTP_REQUEST_TIMEOUT.get() == 7  # the short timeout again
 
 
 def test_the_users_own_variables_win(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -221,8 +221,12 @@ class HttpConfig(Section):
     already set in the environment: the user's setting wins.
     """
 
-    # connect and read timeout of one request, in seconds (MLFLOW_HTTP_REQUEST_TIMEOUT)
+    # connect and read timeout of a command's first request, and of the clean-up after an
+    # outage, in seconds (MLFLOW_HTTP_REQUEST_TIMEOUT)
     timeout_seconds: int = Field(4, ge=1)
+    # the same once the store answered: a busy server (SQLite waits up to 20 s on a lock) must
+    # not be cut short, since MLflow retries every method, run creation included
+    run_timeout_seconds: int = Field(30, ge=1)
     # retries of a command's first request: an unreachable store fails within about 15 s
     # (MLFLOW_HTTP_REQUEST_MAX_RETRIES while the store is being opened)
     max_retries: int = Field(2, ge=0, le=10)

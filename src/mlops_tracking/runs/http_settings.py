@@ -42,6 +42,8 @@ URLLIB3_BACKOFF_MAX = 120.0
 
 # The values this process set, to tell them from the user's own (which win).
 _applied: dict[str, str] = {}
+# The ``outage`` phase's values of the last config opened with, for ``give_up_retrying``.
+_outage_values: dict[str, str] = {}
 
 
 def backoff_seconds(retries: int, factor: int) -> float:
@@ -64,8 +66,9 @@ def environment(http: HttpConfig, phase: Phase) -> dict[str, str]:
         "run": retries_spanning(http.outage_window_seconds, http.backoff_factor),
         "outage": 0,
     }[phase]
+    timeout = http.run_timeout_seconds if phase == "run" else http.timeout_seconds
     return {
-        TIMEOUT: str(http.timeout_seconds),
+        TIMEOUT: str(timeout),
         MAX_RETRIES: str(retries),
         BACKOFF_FACTOR: str(http.backoff_factor),
         BACKOFF_JITTER: str(http.backoff_jitter),
@@ -78,20 +81,29 @@ def longest_wait(http: HttpConfig, phase: Phase, answers: bool = False) -> float
     A refused connection fails at once at every attempt; a server that accepts connections but
     never ``answers`` costs a full timeout per attempt.
     """
-    retries = int(environment(http, phase)[MAX_RETRIES])
-    attempts = (retries + 1) * http.timeout_seconds if answers else 0
+    values = environment(http, phase)
+    retries = int(values[MAX_RETRIES])
+    attempts = (retries + 1) * int(values[TIMEOUT]) if answers else 0
     jitter = max(retries - 1, 0) * http.backoff_jitter
     return attempts + backoff_seconds(retries, http.backoff_factor) + jitter
 
 
 def apply(http: HttpConfig, phase: Phase) -> dict[str, str]:
     """Set MLflow's variables for ``phase``, except those the user set; return what is in force."""
+    if phase == "open":
+        _outage_values.update(environment(http, "outage"))
     return _set(environment(http, phase))
 
 
 def give_up_retrying() -> None:
-    """Stop retrying (phase ``outage``): the server already failed a whole outage window."""
-    _set({MAX_RETRIES: "0"})
+    """Stop retrying, with the short timeout: the server already failed a whole outage window.
+
+    The timeout is the one of phase ``open`` applied last (the ``outage`` phase's own).
+    """
+    values = {MAX_RETRIES: "0"}
+    if TIMEOUT in _outage_values:
+        values[TIMEOUT] = _outage_values[TIMEOUT]
+    _set(values)
 
 
 def in_force() -> dict[str, str | None]:
