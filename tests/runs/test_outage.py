@@ -89,8 +89,14 @@ class Server:
         os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=30)
 
+    def freeze(self) -> None:
+        """SIGSTOP the server: the kernel still accepts connections, nothing ever answers."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGSTOP)
+
     def stop(self) -> None:
-        if self.process is not None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGCONT)
             stop(self.process)
 
 
@@ -213,3 +219,27 @@ def test_a_server_restarted_within_the_window_lets_the_run_finish(
     assert run.info.status == "FINISHED"
     assert run.info.end_time is not None
     assert "test_accuracy" in run.data.metrics
+
+
+def test_a_server_frozen_mid_run_ends_train_in_bounded_time(server: Server, tmp_path: Path) -> None:
+    window, timeout = 10, 5
+    process = train_until_the_run_exists(
+        server,
+        tmp_path,
+        f"tracking.http.outage_window_seconds={window}",
+        f"tracking.http.run_timeout_seconds={timeout}",
+    )
+    server.freeze()
+    frozen = time.monotonic()
+    output, _ = process.communicate(timeout=600)
+    seconds = time.monotonic() - frozen
+    print(f"train after the server froze: ended {seconds:.1f} s later")
+    assert process.returncode == 1, output
+    assert "did not answer in time" in output
+    assert "mlops-tracking runs --reap" in output
+    # the failing request: 5 attempts x 5 s + 14 s of backoff; then each clean-up call one
+    # short timeout (4 s); generous for a loaded machine
+    assert seconds < 5 * timeout + 14 + 90
+    server.kill()  # SIGKILL works on a stopped process; it never serves the queued requests
+    [(_, status, end_time)] = stored_runs(server.folder)
+    assert (status, end_time) == ("RUNNING", None)
