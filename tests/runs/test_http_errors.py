@@ -22,6 +22,17 @@ from mlops_tracking.runs.http_errors import classify, describe, is_outage
 QUICK = HttpConfig(timeout_seconds=1, max_retries=0, backoff_factor=0, backoff_jitter=0)
 
 
+@pytest.fixture(autouse=True)
+def restore_http_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tests set MLflow's HTTP variables (through open_store): undo that afterwards."""
+    from mlops_tracking.runs import http_settings
+
+    for name in http_settings.VARIABLES:
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+    monkeypatch.setattr(http_settings, "_applied", {})
+
+
 @contextmanager
 def answering(statuses: dict[str, tuple[int, str]]) -> Iterator[str]:
     """A server answering each path that ends with a key with (status, body); 200 {} otherwise."""

@@ -21,7 +21,8 @@ from mlops_tracking.runs.http_settings import (
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """No MLflow HTTP variable set, and no memory of values applied by earlier tests."""
     for name in VARIABLES:
-        monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv(name, "")  # so that teardown restores the variable's absence too
+        monkeypatch.delenv(name)
     monkeypatch.setattr(http_settings, "_applied", {})
     monkeypatch.setattr(http_settings, "_outage_values", {})
 
