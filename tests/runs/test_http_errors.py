@@ -182,6 +182,17 @@ def test_other_errors_are_not_store_problems() -> None:
     assert classify(ValueError("Connection refused by the model"), "http://h") is None
     assert classify(MlflowException("Run 'x' not found"), "http://h") is None
     assert classify(KeyError("timeout"), "sqlite:///mlflow.db") is None
+    assert classify(OSError(28, "No space left on device"), "http://h") is None
+
+
+def test_a_local_store_has_no_server_problems(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlops_tracking.runs.store import store_problem
+
+    refused = ConnectionRefusedError(111, "Connection refused")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
+    assert store_problem(refused) is None
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://tracking:5000")
+    assert "refused the connection" in str(store_problem(refused))
 
 
 def test_the_message_never_shows_a_password() -> None:

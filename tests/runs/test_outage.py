@@ -138,7 +138,8 @@ def test_a_closed_port_fails_fast_with_the_refused_message(
     result = run_to_the_end(cli(*args), uri, tmp_path)
     print(f"{args[0]} against a closed port: {result.seconds:.1f} s")
     assert result.code == 2, result.output
-    assert f"the tracking server at {uri} refused the connection" in result.output
+    expected = f"cannot open the tracking store {uri}: the tracking server refused the connection"
+    assert expected in result.output
     assert "is it running?" in result.output
     assert result.seconds < UNREACHABLE_SECONDS
 

@@ -10,6 +10,7 @@ the chained requests exception when there is one, and ``describe`` words the res
 from __future__ import annotations
 
 import re
+import socket
 from dataclasses import dataclass
 from typing import Literal
 
@@ -93,43 +94,43 @@ def is_outage(error: BaseException) -> bool:
     return problem is not None and problem.outage
 
 
-def describe(problem: StoreProblem, subject: str | None = None) -> str:
-    """One message: what happened, for which store, and what to do about it.
+def describe(problem: StoreProblem, subject: str | None = None, name_uri: bool = True) -> str:
+    """One message: what happened, for which store (unless not ``name_uri``), what to do.
 
     ``subject`` names what was being accessed ("experiment 'wine-multiclass'") when known.
     """
-    where = redact(problem.uri)
+    at = f" at {redact(problem.uri)}" if name_uri else ""
     if problem.kind == "refused":
         return (
-            f"the tracking server at {where} refused the connection: is it running? Start it "
+            f"the tracking server{at} refused the connection: is it running? Start it "
             "(`mlflow server ...`) or point MLFLOW_TRACKING_URI at one that is."
         )
     if problem.kind == "unreachable":
         return (
-            f"cannot reach the tracking server at {where} (unknown host, no route or the "
+            f"cannot reach the tracking server{at} (unknown host, no route or the "
             "connection dropped): check the host in MLFLOW_TRACKING_URI and the network."
         )
     if problem.kind == "timeout":
         return (
-            f"the tracking server at {where} did not answer in time: it may be overloaded, or "
+            f"the tracking server{at} did not answer in time: it may be overloaded, or "
             "a firewall drops the traffic. tracking.http.timeout_seconds (or "
             "MLFLOW_HTTP_REQUEST_TIMEOUT) sets how long one request waits."
         )
     if problem.kind == "unavailable":
         return (
-            f"the tracking server at {where} kept answering with server errors (HTTP 5xx) "
+            f"the tracking server{at} kept answering with server errors (HTTP 5xx) "
             "after every retry: check its logs."
         )
     if problem.kind == "unauthenticated":
         return (
-            f"the tracking server at {where} requires a login (HTTP 401): set "
+            f"the tracking server{at} requires a login (HTTP 401): set "
             "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (basic auth), or "
             "MLFLOW_TRACKING_TOKEN (a bearer token). If they are set, the server rejected them."
         )
     action = _action(problem.endpoint)
     target = f" on {subject}" if subject else ""
     return (
-        f"the tracking server at {where} denied permission (HTTP 403) to {action}{target}: "
+        f"the tracking server{at} denied permission (HTTP 403) to {action}{target}: "
         "the user in MLFLOW_TRACKING_USERNAME lacks the permission; ask an admin to grant it, "
         "or use an experiment you created (--experiment / tracking.experiment)."
     )
@@ -153,7 +154,10 @@ def _chain(error: BaseException) -> list[BaseException]:
 def _is_transport_error(error: BaseException) -> bool:
     """A network failure (requests, urllib3, sockets) or MLflow's wrapping of one."""
     module = type(error).__module__
-    if module.startswith(("requests", "urllib3")) or isinstance(error, OSError | TimeoutError):
+    if module.startswith(("requests", "urllib3")):
+        return True
+    # Not any OSError: a full disk under a local store is no network problem.
+    if isinstance(error, ConnectionError | TimeoutError | socket.gaierror | socket.herror):
         return True
     return type(error).__name__ == "MlflowException" and "API request to" in str(error)
 

@@ -102,18 +102,23 @@ def open_store(uri: str | None = None, http: HttpConfig | None = None) -> str:
 
 
 def store_problem(error: BaseException, subject: str | None = None) -> str | None:
-    """What went wrong reaching the current store, in words, or None for any other error.
+    """What went wrong reaching the current tracking server, in words; None for other errors.
 
     ``subject`` names what was accessed ("experiment 'wine-multiclass'") when it is known.
     """
-    problem = classify(error, tracking_uri())
+    uri = tracking_uri()
+    problem = classify(error, uri) if _is_server(uri) else None
     return None if problem is None else describe(problem, subject)
 
 
+def _is_server(uri: str) -> bool:
+    return urlparse(uri).scheme in ("http", "https")
+
+
 def _cannot_open(uri: str, error: BaseException) -> str:
-    problem = classify(error, uri)
+    problem = classify(error, uri) if _is_server(uri) else None
     if problem is not None:
-        return f"cannot open the tracking store: {describe(problem)}"
+        return f"cannot open the tracking store {redact(uri)}: {describe(problem, name_uri=False)}"
     reason = redact(str(error).splitlines()[0][:300]) if str(error) else type(error).__name__
     return (
         f"cannot open the tracking store {redact(uri)}: {reason}. Check "
