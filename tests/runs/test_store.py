@@ -195,3 +195,27 @@ def test_the_documented_move_procedure_moves_a_store(binary_run, tmp_path: Path)
     open_store(uri)
     location = client.get_experiment(ensure_experiment("after the move")).artifact_location
     assert location.startswith(new.as_uri())
+
+
+def test_open_store_leaves_the_run_phase_retries_in_force(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlflow import MlflowClient
+    from mlflow.environment_variables import (
+        MLFLOW_HTTP_REQUEST_MAX_RETRIES,
+        MLFLOW_HTTP_REQUEST_TIMEOUT,
+    )
+
+    from mlops_tracking.core.config import HttpConfig
+    from mlops_tracking.runs import http_settings
+    from mlops_tracking.runs.store import open_store
+
+    for name in http_settings.VARIABLES:
+        monkeypatch.setenv(name, "")  # so that teardown restores the variable's absence too
+        monkeypatch.delenv(name)
+    monkeypatch.setattr(http_settings, "_applied", {})
+    http = HttpConfig(outage_window_seconds=30, run_timeout_seconds=20)
+    uri = open_store(f"sqlite:///{tmp_path / 'store.db'}", http)
+    assert MLFLOW_HTTP_REQUEST_MAX_RETRIES.get() == http_settings.retries_spanning(30, 1) == 5
+    assert MLFLOW_HTTP_REQUEST_TIMEOUT.get() == 20
+    assert [e.name for e in MlflowClient(uri).search_experiments()] == ["Default"]

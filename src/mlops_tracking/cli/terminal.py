@@ -181,7 +181,11 @@ def run_command(body: Callable[[], None]) -> None:
     except Exception as error:
         if _SETTINGS["tracebacks"]:
             raise
-        out.print(f"[red]failed:[/] {type(error).__name__}: {str(error).splitlines()[0][:300]}")
+        from mlops_tracking.runs.store import store_problem
+
+        problem = store_problem(error)
+        first_line = f"{type(error).__name__}: {str(error).splitlines()[0][:300]}"
+        out.print(f"[red]failed:[/] {problem or first_line}")
         if _disk_full(error):
             out.print(
                 "  The disk under the tracking store is full. Free space, then "

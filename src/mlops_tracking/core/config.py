@@ -215,6 +215,33 @@ class EvaluationConfig(Section):
     calibration_bins: int = Field(10, ge=2)
 
 
+class HttpConfig(Section):
+    """How long a command waits for a tracking server (``http://`` stores only).
+
+    Each value becomes the MLflow variable named in its comment, unless that variable is
+    already set in the environment: the user's setting wins.
+    """
+
+    # connect and read timeout of a command's first request, and of the clean-up after an
+    # outage, in seconds (MLFLOW_HTTP_REQUEST_TIMEOUT)
+    timeout_seconds: int = Field(4, ge=1)
+    # the same once the store answered: a busy server (SQLite waits up to 20 s on a lock) must
+    # not be cut short, since MLflow retries every method, run creation included
+    run_timeout_seconds: int = Field(30, ge=1)
+    # retries of a command's first request: an unreachable store fails within about 15 s
+    # (MLFLOW_HTTP_REQUEST_MAX_RETRIES while the store is being opened)
+    max_retries: int = Field(2, ge=0, le=10)
+    # exponential backoff between retries: 0, 2x, 4x, 8x ... seconds
+    # (MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR; MLflow reads an integer)
+    backoff_factor: int = Field(1, ge=0, le=120)
+    # random extra seconds (0 to this) added to each backoff (MLFLOW_HTTP_REQUEST_BACKOFF_JITTER)
+    backoff_jitter: float = Field(0.5, ge=0)
+    # once the store is open, how long requests keep retrying a server that stopped answering
+    # before the command gives up (sets MLFLOW_HTTP_REQUEST_MAX_RETRIES: the fewest retries
+    # whose backoff spans the window, at most MLflow's limit of 10)
+    outage_window_seconds: float = Field(120.0, ge=0)
+
+
 class TrackingConfig(Section):
     """What a tracked run records besides the model itself."""
 
@@ -230,6 +257,7 @@ class TrackingConfig(Section):
     heartbeat_seconds: float = Field(30.0, ge=1)
     stale_after_seconds: float = Field(DEFAULT_STALE_AFTER_SECONDS, ge=10)
     reap_stale_runs: bool = True
+    http: HttpConfig = HttpConfig()
 
     @model_validator(mode="after")
     def _formats_listed_once(self) -> TrackingConfig:

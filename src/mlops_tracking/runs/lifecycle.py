@@ -75,6 +75,8 @@ def tracked_run(
     """
     import mlflow
 
+    from mlops_tracking.runs.http_settings import stop_retrying_after_outage
+
     parent = mlflow.active_run()
     forget_active_model()
     run: ActiveRun | None = None
@@ -93,6 +95,7 @@ def tracked_run(
             with (
                 heartbeat(run.info.run_id, heartbeat_seconds),
                 system_metrics(run.info.run_id, system_metrics_interval),
+                stop_retrying_after_outage(),
             ):
                 yield run
         except (KeyboardInterrupt, RunInterrupted) as interrupt:
@@ -174,10 +177,13 @@ def _end(run: ActiveRun, status: str, error: BaseException | None) -> None:
     """Record the error (if any) and end the run; a second Ctrl-C cannot interrupt this."""
     import mlflow
 
+    from mlops_tracking.runs.http_settings import unclosed_run
+
     run_id = run.info.run_id
+    ended = f"MLflow run {run_id} ended {status}."
     if error is not None:
-        error.add_note(f"MLflow run {run_id} ended {status}.")
-    with signals_ignored():
+        error.add_note(ended)
+    with signals_ignored(), unclosed_run(run_id, error, ended):
         if error is not None:
             failure = _record_error(run_id, error)
             error.add_note(
@@ -185,12 +191,12 @@ def _end(run: ActiveRun, status: str, error: BaseException | None) -> None:
                 if failure is None
                 else f"Its traceback could not be recorded on the run: {failure}"
             )
-        ENDED_RUNS.append((run_id, status))
         active = mlflow.active_run()
         if active is not None and active.info.run_id == run_id:
             mlflow.end_run(status=status)
         else:  # the block ended the run itself or switched runs: end ours explicitly
             mlflow.MlflowClient().set_terminated(run_id, status=status)
+        ENDED_RUNS.append((run_id, status))
 
 
 @protected

@@ -96,7 +96,7 @@ def open_experiment(config: Config, dataset: Dataset, override: str | None = Non
     from mlops_tracking.runs.store import ensure_experiment, open_store
 
     name = override or config.tracking.experiment or f"{dataset.name}-{dataset.task}"
-    open_store()
+    open_store(http=config.tracking.http)
     experiment_id = ensure_experiment(
         name,
         tags={
