@@ -53,9 +53,24 @@ def _open() -> None:
     open_store()
 
 
+def _record_manifests(reference: str, run_id: str | None) -> None:
+    from mlops_tracking.core.errors import UserError
+    from mlops_tracking.registry.release import record_missing_manifests
+
+    if run_id is not None:
+        raise UserError("--manifest records the manifest of a registered version; give no RUN_ID")
+    _open()
+    for recorded in record_missing_manifests(reference):
+        terminal.console().print(
+            f"Recorded the integrity manifest of {recorded.version}: sha256 {recorded.digest}"
+        )
+
+
 @app.command()
 def register(
-    run_id: Annotated[str, typer.Argument(help="The training run whose model to register.")],
+    run_id: Annotated[
+        str | None, typer.Argument(help="The training run whose model to register.")
+    ] = None,
     name: Annotated[
         str | None, typer.Option(help="Registered model (default: the run's experiment).")
     ] = None,
@@ -66,15 +81,32 @@ def register(
             "m-ID; default: the only one, else the latest)."
         ),
     ] = None,
+    manifest: Annotated[
+        str | None,
+        typer.Option(
+            "--manifest",
+            metavar="NAME/VERSION",
+            help="Instead of registering: record the integrity manifest of a version registered "
+            "before manifests were recorded, from its files as stored now (trust on first use).",
+        ),
+    ] = None,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Register a run's model with tags and a model card: the deployable pyfunc (and its ONNX
-    form) of a run made here, or a LoggedModel of any other run."""
+    form) of a run made here, or a LoggedModel of any other run. Each version records a SHA-256
+    manifest of its files, which serve, predict, the gate and reproduce check before loading."""
 
     def body() -> None:
         from mlops_tracking.registry.release import register_run
         from mlops_tracking.runs.ui import registered_version_url
 
+        if manifest is not None:
+            _record_manifests(manifest, run_id)
+            return
+        if run_id is None:
+            from mlops_tracking.core.errors import UserError
+
+            raise UserError("give the RUN_ID to register (or --manifest NAME/VERSION)")
         settings = _registry_settings(config)
         _open()
         done = register_run(run_id, settings.registry, name, model)
