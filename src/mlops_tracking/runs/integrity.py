@@ -278,7 +278,7 @@ def logged_model_copy(model_uri: str, run_id: str) -> tuple[str, str]:
         version
         for version in _client().search_model_versions(f"run_id = '{run_id}'")
         # MLflow 3.17's search leaves model_id empty on SQLite stores; the source names it
-        if model_id in {version.model_id, version.source.removeprefix("models:/")}
+        if model_id in {version.model_id, (version.source or "").removeprefix("models:/")}
     ]
     if not versions:
         return model_uri, (
