@@ -222,3 +222,37 @@ def test_the_cli_exits_2_naming_the_file(registered: Registered) -> None:
         assert result.exit_code == 2, result.output
         assert "changed: artifacts/pipeline.skops" in " ".join(result.output.split())
         assert "Traceback" not in result.output
+
+
+def test_reproduce_refuses_a_changed_registered_model(
+    registered: Registered, registry_store: RegistryStore
+) -> None:
+    from mlops_tracking.runs.integrity import IntegrityError, logged_model_copy
+    from mlops_tracking.runs.recorded import read_run
+
+    run = registry_store.runs[0]
+    _tamper(registered, "pyfunc", "artifacts/metadata.json")
+
+    with pytest.raises(IntegrityError, match=r"changed: artifacts/metadata\.json"):
+        logged_model_copy(read_run(run).tags["model_uri.pyfunc"], run)
+
+
+@pytest.mark.slow
+def test_the_predict_command_refuses_appended_code_without_running_it(
+    registered: Registered, tmp_path: Path
+) -> None:
+    """The attack as an operator tried it: a line appended to the stored model code."""
+    import os
+
+    from conftest import cli
+
+    marker = tmp_path / "the-changed-code-ran"
+    with _code_file(registered.pyfunc).open("a", encoding="utf-8") as stream:
+        stream.write(f"\nimport pathlib; pathlib.Path({str(marker)!r}).write_text('ran')\n")
+
+    result = cli("predict", f"{NAME}/1", "--input", str(registered.rows), env=dict(os.environ))
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "deployable_model.py" in " ".join(result.stdout.split())
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not marker.exists()
