@@ -20,6 +20,16 @@ from mlops_tracking.core.manifest import (
     parse_manifest,
 )
 
+
+def as_a_new_command() -> None:
+    """Forget the checked copies this process holds, as the next command (a new process) would:
+    a copy checked at registration stays the one loaded, even after the store changes."""
+    from mlops_tracking.runs import integrity, scoring
+
+    integrity._checked.cache_clear()
+    scoring._loaded.cache_clear()
+
+
 # --- the manifest (pure) --------------------------------------------------------------------
 
 
@@ -115,7 +125,9 @@ def _register(registry_store: RegistryStore):  # type: ignore[no-untyped-def]
     from mlops_tracking.core.config import Config
     from mlops_tracking.registry.release import register_run
 
-    return register_run(registry_store.runs[0], Config().registry)
+    done = register_run(registry_store.runs[0], Config().registry)
+    as_a_new_command()
+    return done
 
 
 def _stored_files(client, name: str, version: str) -> Path:  # type: ignore[no-untyped-def]

@@ -21,6 +21,15 @@ from conftest import RegistryStore
 NAME = "breast_cancer-binary"
 
 
+def as_a_new_command() -> None:
+    """Forget the checked copies this process holds, as the next command (a new process) would:
+    a copy checked at registration stays the one loaded, even after the store changes."""
+    from mlops_tracking.runs import integrity, scoring
+
+    integrity._checked.cache_clear()
+    scoring._loaded.cache_clear()
+
+
 def copy_store(template: Path, target: Path) -> str:
     """Copy a store folder (sqlite database and artifacts) and point its recorded paths at the
     copy; return the copy's tracking URI."""
@@ -70,6 +79,7 @@ def registered(
     mlflow.set_tracking_uri(uri)
     done = register_run(registry_store.runs[0], Config().registry)
     assert done.onnx is not None
+    as_a_new_command()
     rows = tmp_path / "rows.csv"
     load_breast_cancer(as_frame=True).frame.drop(columns="target").head(8).to_csv(rows, index=False)
     folders = [_stored(ref.name, ref.version) for ref in (done.version, done.onnx)]

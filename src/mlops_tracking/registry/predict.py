@@ -34,9 +34,12 @@ class Signature:
 
 
 def signature_of(ref: VersionRef) -> Signature:
+    """Read from the checked copy of the version (``runs/integrity.py``), like the model."""
     from mlflow.models import get_model_info
 
-    signature = get_model_info(ref.uri).signature
+    from mlops_tracking.runs.integrity import checked_copy
+
+    signature = get_model_info(str(checked_copy(ref.name, ref.version))).signature
     if signature is None:
         raise RegistryError(
             f"{ref} has no signature to check input against; log the model with signature= "
