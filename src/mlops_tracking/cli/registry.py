@@ -53,10 +53,13 @@ def _open() -> None:
     open_store()
 
 
-def _record_manifests(reference: str, run_id: str | None) -> None:
+def _record_manifests(reference: str | None, run_id: str | None) -> None:
+    """``register --manifest NAME/VERSION`` (and ``register`` with neither: say what to give)."""
     from mlops_tracking.core.errors import UserError
     from mlops_tracking.registry.release import record_missing_manifests
 
+    if reference is None:
+        raise UserError("give the RUN_ID to register (or --manifest NAME/VERSION)")
     if run_id is not None:
         raise UserError("--manifest records the manifest of a registered version; give no RUN_ID")
     _open()
@@ -95,18 +98,14 @@ def register(
     """Register a run's model with tags and a model card: the deployable pyfunc (and its ONNX
     form) of a run made here, or a LoggedModel of any other run. Each version records a SHA-256
     manifest of its files, which serve, predict, the gate and reproduce check before loading."""
+    if manifest is not None or run_id is None:
+        terminal.run_command(lambda: _record_manifests(manifest, run_id))
+        return
 
     def body() -> None:
         from mlops_tracking.registry.release import register_run
         from mlops_tracking.runs.ui import registered_version_url
 
-        if manifest is not None:
-            _record_manifests(manifest, run_id)
-            return
-        if run_id is None:
-            from mlops_tracking.core.errors import UserError
-
-            raise UserError("give the RUN_ID to register (or --manifest NAME/VERSION)")
         settings = _registry_settings(config)
         _open()
         done = register_run(run_id, settings.registry, name, model)
