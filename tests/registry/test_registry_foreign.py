@@ -158,6 +158,7 @@ def test_predict_scores_a_foreign_version_through_its_signature(
     foreign_store: ForeignStore,
     kind: str,
     tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     client,  # type: ignore[no-untyped-def]
 ) -> None:
     import pandas as pd
@@ -166,6 +167,8 @@ def test_predict_scores_a_foreign_version_through_its_signature(
     from mlops_tracking.core.errors import DataError
     from mlops_tracking.registry.predict import batch_predict
 
+    # a scikit-learn flavor model is deserialised when loaded: refused unless allowed
+    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")
     _register(foreign_store.runs[kind], "plain")
     X, _ = diabetes() if kind == "regression" else iris()
     rows = tmp_path / "rows.csv"

@@ -13,12 +13,14 @@ import sys
 import threading
 import time
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from conftest import RegistryStore
+from mlops_tracking.core.manifest import build_manifest
 
 pytestmark = pytest.mark.slow
 
@@ -206,7 +208,11 @@ def test_the_onnx_engine_serves_the_twin_with_scikit_learns_labels(
     labels = json.loads(_tags(client, ref)["labels"])
 
     with deployment(launch(ref, "tester", port=free_port(), engine="onnx")) as served:
-        assert served.model_uri == f"models:/breast_cancer-binary-onnx/{twin}"
+        # the server loads a local copy of the twin's files, checked against its manifest
+        twin_manifest = client.get_model_version("breast_cancer-binary-onnx", twin).tags
+        assert build_manifest(Path(served.model_uri)) == json.loads(
+            twin_manifest["integrity.manifest"]
+        )
         assert '{"inputs": [[' in example_request(served.model_uri, served.endpoint, "onnx")
         status, answer = _post(
             served.endpoint, json.dumps({"inputs": rows.to_numpy(dtype=np.float32).tolist()})

@@ -53,9 +53,27 @@ def _open() -> None:
     open_store()
 
 
+def _record_manifests(reference: str | None, run_id: str | None) -> None:
+    """``register --manifest NAME/VERSION`` (and ``register`` with neither: say what to give)."""
+    from mlops_tracking.core.errors import UserError
+    from mlops_tracking.registry.release import record_missing_manifests
+
+    if reference is None:
+        raise UserError("give the RUN_ID to register (or --manifest NAME/VERSION)")
+    if run_id is not None:
+        raise UserError("--manifest records the manifest of a registered version; give no RUN_ID")
+    _open()
+    for recorded in record_missing_manifests(reference):
+        terminal.console().print(
+            f"Recorded the integrity manifest of {recorded.version}: sha256 {recorded.digest}"
+        )
+
+
 @app.command()
 def register(
-    run_id: Annotated[str, typer.Argument(help="The training run whose model to register.")],
+    run_id: Annotated[
+        str | None, typer.Argument(help="The training run whose model to register.")
+    ] = None,
     name: Annotated[
         str | None, typer.Option(help="Registered model (default: the run's experiment).")
     ] = None,
@@ -66,10 +84,23 @@ def register(
             "m-ID; default: the only one, else the latest)."
         ),
     ] = None,
+    manifest: Annotated[
+        str | None,
+        typer.Option(
+            "--manifest",
+            metavar="NAME/VERSION",
+            help="Instead of registering: record the integrity manifest of a version registered "
+            "before manifests were recorded, from its files as stored now (trust on first use).",
+        ),
+    ] = None,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Register a run's model with tags and a model card: the deployable pyfunc (and its ONNX
-    form) of a run made here, or a LoggedModel of any other run."""
+    form) of a run made here, or a LoggedModel of any other run. Each version records a SHA-256
+    manifest of its files, which serve, predict, the gate and reproduce check before loading."""
+    if manifest is not None or run_id is None:
+        terminal.run_command(lambda: _record_manifests(manifest, run_id))
+        return
 
     def body() -> None:
         from mlops_tracking.core.errors import UserError

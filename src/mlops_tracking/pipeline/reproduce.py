@@ -59,6 +59,7 @@ class ModelCheck:
     rows: int
     agreeing: int  # rows whose label (or value, within ONNX_VALUE_TOLERANCE) is the recorded one
     largest_difference: float  # in a class probability, or in a predicted value
+    integrity: str = ""  # how its files were checked before it was loaded (runs/integrity.py)
 
     @property
     def agreed(self) -> bool:
@@ -66,10 +67,11 @@ class ModelCheck:
 
     def note(self) -> str:
         verdict = "gives" if self.agreed else "no longer gives"
+        checked = f"; {self.integrity}" if self.integrity else ""
         return (
             f"model: the logged deployable model {verdict} the recorded test predictions "
             f"({self.agreeing}/{self.rows} rows agree; largest difference "
-            f"{self.largest_difference:.2g})"
+            f"{self.largest_difference:.2g}){checked}"
         )
 
 
@@ -201,19 +203,30 @@ def check_logged_model(
     """Score the run's logged deployable model on the rebuilt test split, as ``predict`` would.
 
     The rows go through the model's own input rules (``runs/scoring.py``), then the outputs are
-    compared with the test predictions the run recorded. None when the run logged no deployable
+    compared with the test predictions the run recorded. A registered model is loaded from a
+    copy checked against its version's manifest (a changed file is an ``IntegrityError``); an
+    unregistered one as stored, and the note says so. None when the run logged no deployable
     model or no predictions.
     """
+    from dataclasses import replace
+
+    from mlops_tracking.runs.integrity import logged_model_copy
     from mlops_tracking.runs.recorder import PREDICTIONS_TABLE
-    from mlops_tracking.runs.scoring import load_deployable, score_rows
 
     uri = original.tags.get("model_uri.pyfunc")
     table = download(original.run_id, PREDICTIONS_TABLE, scratch / "predictions")
     if uri is None or table is None:
         return None
-    recorded = _read_table(table)
+    source, integrity = logged_model_copy(uri, original.run_id)
+    return replace(_agreement(source, uri, _read_table(table), inputs), integrity=integrity)
+
+
+def _agreement(source: str, uri: str, recorded: Any, inputs: TrainingInputs) -> ModelCheck:
+    """How many rebuilt test rows the model loaded from ``source`` scores as recorded."""
+    from mlops_tracking.runs.scoring import load_deployable, score_rows
+
     split = inputs.splits.test
-    outputs = score_rows(load_deployable(uri), split.X, f"the rebuilt test split of {uri}")
+    outputs = score_rows(load_deployable(source), split.X, f"the rebuilt test split of {uri}")
     if list(recorded["id"]) != list(split.X.index.astype(str)):
         return ModelCheck(len(split), 0, math.inf)
     if "label" not in outputs:  # regression

@@ -170,11 +170,14 @@ def register(model_uri: str, name: str, run_id: str, tags: dict[str, str]) -> Ve
 
     The client calls are used rather than ``mlflow.register_model``, which prints to stderr;
     like it, the LoggedModel's ``mlflow.modelVersions`` tag gains the version, which is how the
-    UI links a logged model to its registered versions.
+    UI links a logged model to its registered versions. The version records the SHA-256
+    manifest of its files as stored (``runs/integrity.py``), which every loader checks.
     """
     import json
 
     from mlflow.exceptions import MlflowException
+
+    from mlops_tracking.runs.integrity import record_manifest
 
     registry = client()
     try:
@@ -189,6 +192,7 @@ def register(model_uri: str, name: str, run_id: str, tags: dict[str, str]) -> Ve
     listed = registry.get_logged_model(model_id).tags.get("mlflow.modelVersions")
     versions = [*json.loads(listed or "[]"), {"name": name, "version": str(version.version)}]
     registry.set_logged_model_tags(model_id, {"mlflow.modelVersions": json.dumps(versions)})
+    record_manifest(name, str(version.version))
     return VersionRef(name, str(version.version))
 
 

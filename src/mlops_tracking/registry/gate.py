@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 def evaluate_gate(config: Config, candidate: VersionRef, holder: str | None) -> tuple[Gate, str]:
     """Score the candidate (and the holder, if any) on the candidate's held-out test split."""
+    check_twin(candidate)
     inputs, digest = held_out_data(candidate)
     metric = gate_metric(config.registry.metric, inputs.dataset.task)
     baseline = recorded_baseline(candidate, metric)
@@ -53,6 +54,21 @@ def evaluate_gate(config: Config, candidate: VersionRef, holder: str | None) -> 
         holder_value = score_version(holder_ref, inputs)[metric]
     gate = decide(metric, candidate_value, holder_value, config.registry.margin, holder or "")
     return with_baseline(gate, baseline), digest
+
+
+def check_twin(ref: VersionRef) -> None:
+    """The version's registered ONNX twin (which ``serve --engine onnx`` loads for the alias)
+    must match its manifest too; the deployable model is checked when it is loaded to score."""
+    from mlops_tracking.registry.catalog import ONNX_SUFFIX
+    from mlops_tracking.runs.integrity import IntegrityError, checked_copy
+
+    twin = catalog.model_version(ref).tags.get("onnx.version")
+    if twin is None:
+        return
+    try:
+        checked_copy(ref.name + ONNX_SUFFIX, twin)
+    except IntegrityError as error:
+        raise RegistryError(f"the gate refuses {ref}: {error}") from None
 
 
 def recorded_baseline(ref: VersionRef, metric: str) -> float:
@@ -146,9 +162,12 @@ def _outputs(ref: VersionRef, rows: Any) -> Any:
 
     from mlops_tracking.core.errors import DataError
     from mlops_tracking.registry.predict import predict_with
+    from mlops_tracking.runs.integrity import IntegrityError
 
     try:
         return predict_with(ref, rows, origin=f"the held-out test split of {ref}")
+    except IntegrityError as error:  # a RegistryError: promote records the refusal
+        raise RegistryError(f"the gate refuses {ref}: {error}") from None
     except DataError as error:
         raise RegistryError(f"{error}; the gate cannot score it") from None
     except MlflowException as error:

@@ -34,9 +34,12 @@ class Signature:
 
 
 def signature_of(ref: VersionRef) -> Signature:
+    """Read from the checked copy of the version (``runs/integrity.py``), like the model."""
     from mlflow.models import get_model_info
 
-    signature = get_model_info(ref.uri).signature
+    from mlops_tracking.runs.integrity import checked_copy
+
+    signature = get_model_info(str(checked_copy(ref.name, ref.version))).signature
     if signature is None:
         raise RegistryError(
             f"{ref} has no signature to check input against; log the model with signature= "
@@ -68,7 +71,9 @@ def predict_rows(ref: VersionRef, rows: pd.DataFrame, signature: Signature, engi
     import numpy as np
     import onnxruntime
 
-    graph = mlflow.onnx.load_model(f"models:/{ref.name}{ONNX_SUFFIX}/{onnx_version}")
+    from mlops_tracking.runs.integrity import checked_copy
+
+    graph = mlflow.onnx.load_model(str(checked_copy(ref.name + ONNX_SUFFIX, onnx_version)))
     session = onnxruntime.InferenceSession(
         graph.SerializeToString(), providers=["CPUExecutionProvider"]
     )
@@ -168,10 +173,16 @@ def predict_with(
 
 
 def _loaded(ref: VersionRef) -> Any:
-    """A registered version, loaded once per store and process: a version never changes."""
+    """A registered version, loaded once per store and process: a version never changes.
+
+    Its files are checked against the manifest recorded at registration and the model is
+    loaded from the checked copy (``runs/integrity.py``): a changed file is refused, naming it,
+    before any code of the model runs.
+    """
+    from mlops_tracking.runs.integrity import checked_copy
     from mlops_tracking.runs.scoring import load_deployable
 
-    return load_deployable(f"models:/{ref.name}/{ref.version}")
+    return load_deployable(str(checked_copy(ref.name, ref.version)))
 
 
 @dataclass(frozen=True)

@@ -233,6 +233,39 @@ def _external_tags(run: RecordedRun, model: RunModel) -> dict[str, str]:
     }
 
 
+@dataclass(frozen=True)
+class RecordedManifest:
+    version: VersionRef
+    digest: str
+
+
+def record_missing_manifests(reference: str) -> list[RecordedManifest]:
+    """Record the integrity manifest of a version registered before ``register`` recorded one
+    (and of its ONNX twin), from its files as stored now: trust on first use.
+
+    A version that already has one is refused: a manifest that disagrees with the stored files
+    means they changed, and recording the changed files would bless them.
+    """
+    from mlops_tracking.runs.integrity import DIGEST_TAG, record_manifest
+
+    ref = catalog.resolve(reference)
+    versions = [ref]
+    twin = catalog.model_version(ref).tags.get("onnx.version")
+    if twin is not None:
+        versions.append(VersionRef(ref.name + ONNX_SUFFIX, twin))
+    if all(DIGEST_TAG in catalog.model_version(version).tags for version in versions):
+        raise RegistryError(
+            f"{ref} already has an integrity manifest; a manifest is recorded once, when a "
+            "version is registered. If its files changed since, restore them or register the "
+            "run again"
+        )
+    return [
+        RecordedManifest(version, record_manifest(version.name, version.version))
+        for version in versions
+        if DIGEST_TAG not in catalog.model_version(version).tags
+    ]
+
+
 # --- promote --------------------------------------------------------------------------------
 
 

@@ -111,28 +111,36 @@ def server_command(model_uri: str, host: str, port: int, workers: int = 1) -> li
 
 def server_environment() -> dict[str, str]:
     """This environment, with our interpreter's ``bin`` first on PATH (see the module doc)."""
+    from mlops_tracking.runs.integrity import PICKLE_VARIABLE, pickle_setting
     from mlops_tracking.runs.store import tracking_uri
 
     env = dict(os.environ)
     bin_dir = str(Path(sys.executable).parent)
     env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])
     env["MLFLOW_TRACKING_URI"] = tracking_uri()
+    env[PICKLE_VARIABLE] = pickle_setting()  # refused unless the user allowed it (integrity)
     env.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     return env
 
 
 def served_uri(ref: VersionRef, engine: str) -> str:
-    """The model a server loads for ``engine``: the version, or its registered ONNX twin."""
+    """The model a server loads for ``engine``: the version, or its registered ONNX twin.
+
+    A local copy of its files that matched the manifest recorded at registration
+    (``runs/integrity.py``), not ``models:/...``: the server loads exactly what was checked,
+    and a changed file is refused, naming it, before a server starts.
+    """
     from mlops_tracking.registry.catalog import ONNX_SUFFIX, RegistryError, model_version
+    from mlops_tracking.runs.integrity import checked_copy
 
     if engine == "pyfunc":
-        return ref.uri
+        return str(checked_copy(ref.name, ref.version))
     if engine != "onnx":
         raise RegistryError(f"--engine must be pyfunc or onnx, not '{engine}'")
     twin = model_version(ref).tags.get("onnx.version")
     if twin is None:
         raise RegistryError(f"{ref} has no registered ONNX form; serve it with --engine pyfunc")
-    return f"models:/{ref.name}{ONNX_SUFFIX}/{twin}"
+    return str(checked_copy(ref.name + ONNX_SUFFIX, twin))
 
 
 SERVE_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)  # SIGHUP: the terminal closed

@@ -15,12 +15,30 @@ if TYPE_CHECKING:
 
 
 def load_deployable(uri: str) -> Any:
-    """The pyfunc at ``uri`` (``models:/...``), loaded once per store and process."""
-    from mlflow import get_tracking_uri
+    """The pyfunc at ``uri`` (a checked local copy, or ``models:/...``), loaded once per store
+    and process, with pickle deserialisation refused unless the user allowed it.
 
+    Registered versions are checked first (``runs/integrity.py``) and loaded from the checked
+    copy; MLflow refuses the pickle and skops flavors of a model logged with plain MLflow calls
+    while ``MLFLOW_ALLOW_PICKLE_DESERIALIZATION`` is not ``true``, which is an ``IntegrityError``.
+    """
+    from mlflow import get_tracking_uri
+    from mlflow.exceptions import MlflowException
+
+    from mlops_tracking.runs.integrity import PICKLE_VARIABLE, IntegrityError, pickle_refused
     from mlops_tracking.runs.lifecycle import forget_active_model
 
-    model = _loaded(get_tracking_uri(), uri)
+    try:
+        with pickle_refused():
+            model = _loaded(get_tracking_uri(), uri)
+    except MlflowException as error:
+        if PICKLE_VARIABLE not in str(error):
+            raise
+        raise IntegrityError(
+            "this model is a serialised object (pickle, cloudpickle or skops), and loading it "
+            "runs whatever code the file holds; predict, serve, the gate and reproduce refuse "
+            f"that by default. If you trust the store, set {PICKLE_VARIABLE}=true"
+        ) from None
     forget_active_model()  # loading made it the process-wide active model
     return model
 
