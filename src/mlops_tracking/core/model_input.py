@@ -291,6 +291,7 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 MISSING_POLICIES = ("impute_and_report", "refuse")
 EXTRA_COLUMN_POLICIES = ("refuse", "ignore_and_report")
 IMPUTED_COLUMN = "imputed"  # the output column naming a row's imputed (missing) columns
+BEYOND_FLOAT32 = "is not a finite number the model can take (at most 3.4e38 in size)"
 
 
 def training_ranges(features: pd.DataFrame, types: Mapping[str, str]) -> dict[str, list[float]]:
@@ -343,24 +344,25 @@ def check_values(
     if len(rows) == 0:
         raise InputError("holds no rows to score")
     numeric = [column for column, kind in types.items() if kind in NUMBER_TYPES]
-    numbers = rows[numeric].to_numpy(dtype="float64") if numeric else np.empty((len(rows), 0))
-    with np.errstate(invalid="ignore"):
-        empty = np.isnan(numbers)
-        _refuse_cell(
-            ~empty & ~(np.abs(numbers) <= FLOAT32_MAX),
-            numbers,
-            numeric,
-            "is not a finite number the model can take (at most 3.4e38 in size)",
-        )
-        if bounds:
-            low = np.array([bounds.get(c, (-np.inf, np.inf))[0] for c in numeric])
-            high = np.array([bounds.get(c, (-np.inf, np.inf))[1] for c in numeric])
-            outside = (numbers < low) | (numbers > high)
-            if outside.any():
-                _refuse_range(outside, numbers, numeric, bounds, ranges or {})
-    missing = {column: np.flatnonzero(empty[:, i]) for i, column in enumerate(numeric)}
+    # one block for all numeric columns: per-column pandas calls cost ~0.1 ms each on one row
+    whole = numeric == list(rows.columns)
+    block = rows if whole else rows[numeric]
+    numbers = block.to_numpy(dtype="float64") if numeric else np.empty((len(rows), 0))
+    empty = np.isnan(numbers)
+    size = np.abs(np.where(empty, 0.0, numbers))
+    if not (size <= FLOAT32_MAX).all():
+        _refuse_cell(~(size <= FLOAT32_MAX), numbers, numeric, BEYOND_FLOAT32)
+    if bounds:
+        low = np.array([bounds.get(c, (-np.inf, np.inf))[0] for c in numeric])
+        high = np.array([bounds.get(c, (-np.inf, np.inf))[1] for c in numeric])
+        outside = (numbers < low) | (numbers > high)  # NaN compares False: not outside
+        if outside.any():
+            _refuse_range(outside, numbers, numeric, bounds, ranges or {})
+    missing = {}
+    if empty.any():
+        missing = {column: np.flatnonzero(empty[:, i]) for i, column in enumerate(numeric)}
     for column in types:
-        if column not in missing:
+        if column not in numeric:
             missing[column] = np.flatnonzero(rows[column].isna().to_numpy())
     imputed = {column: [int(r) + 1 for r in at] for column, at in missing.items() if at.size}
     if imputed and missing_values == "refuse":

@@ -113,7 +113,8 @@ def model_facts(model: Any) -> ModelFacts:
     params = model.metadata.get_params_schema()
     engine = params is not None and any(spec.name == "engine" for spec in params.params)
     python_model = _python_model(model)
-    ignored = list(getattr(python_model, "ignored_columns", []) or [])
+    recorded = getattr(python_model, "ignored_columns", None)
+    ignored = None if recorded is None else list(recorded)
     return ModelFacts(columns, ignored, engine)
 
 

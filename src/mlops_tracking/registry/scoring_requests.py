@@ -43,7 +43,9 @@ class ModelFacts:
     """What the guard knows of the served model's input."""
 
     columns: list[str] | None  # named input columns; None for a tensor (the ONNX twin)
-    ignored: list[str] = field(default_factory=list)  # training's target and dropped columns
+    # training's target and dropped columns; None: a model logged before they were recorded,
+    # which ignores every extra column, as it did
+    ignored: list[str] | None = field(default_factory=list)
     engine_param: bool = False  # whether the model takes params.engine
 
 
@@ -249,8 +251,8 @@ def _tensor_row(row: Any, number: int, key: str) -> dict[str, Any]:
 def _check_columns(columns: list[str], facts: ModelFacts, settings: ServingConfig) -> list[str]:
     """Refuse columns the model does not take (by policy); return those ignored."""
     assert facts.columns is not None
-    unknown = extra_columns(columns, facts.columns, facts.ignored)
-    if unknown and settings.extra_columns == "refuse":
+    unknown = extra_columns(columns, facts.columns, facts.ignored or [])
+    if unknown and facts.ignored is not None and settings.extra_columns == "refuse":
         listed = ", ".join(quoted(c) for c in unknown[:5])
         raise RefusedError(
             400,

@@ -111,7 +111,6 @@ class TabularModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defined
             raise _bad_request(f"params.engine must be one of {available}, not {engine!r}")
         features, imputed = self.prepare(model_input)
         output = self.score(features, engine)
-        refuse_non_finite(output)
         if self.categories:
             flags = self.rules.unseen_categories(features, self.categories)
             output[self.rules.UNSEEN_COLUMN] = self.rules.unseen_by_row(flags)
@@ -123,14 +122,17 @@ class TabularModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defined
         if engine == "onnx":
             outputs = self.session.run(None, self.feed(features))
             if not self.labels:
-                return pd.DataFrame({"prediction": np.asarray(outputs[0], "float64").ravel()})
+                values = refuse_non_finite(np.asarray(outputs[0], "float64").ravel())
+                return pd.DataFrame({"prediction": values})
             # float32 probabilities can leave [0, 1] by ~1e-7 and rows sum to 1 ± 1e-7
             proba = np.clip(np.asarray(outputs[1], dtype="float64"), 0.0, 1.0)
             proba /= proba.sum(axis=1, keepdims=True)
         elif not self.labels:
-            return pd.DataFrame({"prediction": self.pipeline.predict(features)})
+            values = refuse_non_finite(np.asarray(self.pipeline.predict(features), "float64"))
+            return pd.DataFrame({"prediction": values})
         else:
             proba = np.asarray(self.pipeline.predict_proba(features))
+        refuse_non_finite(proba)
         output = pd.DataFrame(proba, columns=[f"proba_{label}" for label in self.labels])
         output.insert(0, "label", [self.labels[i] for i in proba.argmax(axis=1)])
         return output
@@ -144,16 +146,16 @@ def _bad_request(message: str) -> Exception:
     return MlflowException(message, error_code=INVALID_PARAMETER_VALUE)
 
 
-def refuse_non_finite(output: pd.DataFrame) -> None:
+def refuse_non_finite(values: np.ndarray) -> np.ndarray:
     """Never answer a NaN or infinite probability or value: refuse the row instead (400)."""
-    numbers = output.select_dtypes("number").to_numpy(dtype="float64")
-    bad = ~np.isfinite(numbers)
+    bad = ~np.isfinite(values)
     if bad.any():
         row = int(np.argwhere(bad)[0][0])
         raise _bad_request(
             f"input row {row + 1} made the model answer a non-finite value; the row is "
             "refused rather than answered with NaN"
         )
+    return values
 
 
 def load_input_rules(path: str) -> Any:
