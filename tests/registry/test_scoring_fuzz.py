@@ -253,7 +253,28 @@ def test_a_served_version_answers_every_hostile_payload_cleanly(
                 found.append(f"a good request then got {good}: {reply[:200]}")
             if found:
                 problems[name] = found
+        # chunked, without a Content-Length: the cap is counted while the body is read
+        chunked = _send_chunked(served.port, [b'{"inputs": "', b"x" * CAP, b'"}'])
+        after, _ = _send(served.port, _split(rows.head(1)))
     assert not problems, json.dumps(problems, indent=1)
+    assert chunked[0] == 413 and "max_body_bytes" in chunked[1], chunked
+    assert after == 200
+
+
+def _send_chunked(port: int, chunks: list[bytes]) -> tuple[int, str]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        connection.request(
+            "POST",
+            "/invocations",
+            iter(chunks),
+            {"Content-Type": "application/json"},
+            encode_chunked=True,
+        )
+        response = connection.getresponse()
+        return response.status, response.read().decode("utf-8", errors="replace")
+    finally:
+        connection.close()
 
 
 def test_refusals_name_the_column_the_row_and_the_range(registry_store: RegistryStore) -> None:

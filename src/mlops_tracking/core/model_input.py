@@ -14,6 +14,10 @@ date column is read the same way wherever it is scored.
   categories text with missing values spelled ``missing``, dates as given).
 * ``unseen_categories``: where a categorical value is not among those the encoder learned;
   scikit-learn's encoders would score it silently as "none of the known categories".
+* ``check_values``: no rows, a number that is infinite or beyond float32, one far outside
+  the training range (``training_ranges``, ``accepted_bounds``) or, by policy, a missing value
+  is refused naming column and row; otherwise it says which values the pipeline will impute.
+  ``extra_columns`` names the columns a request or CSV holds that the model does not take.
 
 Self-contained on purpose (NumPy and pandas only, nothing else from ``mlops_tracking``): the
 logged model loads this file from its own artifacts, so a model keeps the rules it was trained

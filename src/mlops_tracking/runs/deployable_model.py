@@ -5,8 +5,10 @@ self-contained (no imports from ``mlops_tracking``): a served model needs only i
 requirements. It bundles the fitted pipeline (preprocessing and estimator, saved with skops),
 the same pipeline as an ONNX graph when the conversion is faithful, the label names, the
 categories the encoder learned, and ``core/model_input.py``: the rules that type raw input
-by the signature and put it in training form, which ``predict`` and the promotion gate run
-too. It returns labels with class probabilities (or predicted values for regression).
+by the signature, check their values (non-finite, far outside the training range recorded
+in ``metadata.json``, missing) and put them in training form, which ``predict`` and the
+promotion gate run too. It returns labels with class probabilities (or predicted values for
+regression), never a NaN: a non-finite output is refused as a bad request.
 
 Two engines answer the same rows: ``onnx`` (onnxruntime, about a thousand times faster on one
 row than scikit-learn's tree ensembles) and ``sklearn``. Training picks ``onnx`` only when it gave
