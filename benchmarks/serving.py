@@ -88,6 +88,17 @@ CALLS, WARMUP = 200, 20
 BATCH_ROWS, BATCH_SEED = 10_000, 42
 BATCH_REPEATS = 3  # timed batch calls after one warm-up; the median is reported
 TARGET_MS = 5.0
+# The scoring guard (registry/scoring_app.py) may cost the ONNX twin's single row at most this
+# much. BEFORE_GUARD is this script's p50 on the same 2-core machine at commit b28fe6f, the
+# last one served by plain `mlflow models serve` (2026-12-02, load 0.4 -> 1.6).
+GUARD_BUDGET_MS = 0.5
+BEFORE_GUARD = {
+    "http.onnx_model.tensor": 1.621,
+    "http.pyfunc.dataframe_split.onnx": 8.618,
+    "http.pyfunc.inputs.onnx": 6.181,
+    "in_process.python_model_onnx": 0.446,
+    "in_process.pyfunc_onnx": 1.961,
+}
 BUSY_LOAD_SHARE = 0.5  # warn when the 1-minute load average exceeds half the cores
 REQUEST_TIMEOUT = 300.0  # generous: a 10,000-row request takes about a second on 2 cores
 ENGINES = ("onnx", "sklearn")
@@ -718,6 +729,34 @@ def _measure(calls: int, scratch: Path, results: Result) -> None:
     results["where_time_goes"] = _breakdown(single, _quickest_pyfunc(single))
     onnx_uri = fx.registration.onnx.uri if fx.registration.onnx else "no ONNX form"
     results["target"] = _target(single, key, f"serve --engine onnx: {onnx_uri}")
+    results["guard_cost"] = _guard_cost(single)
+
+
+def _guard_cost(single: Result) -> Result:
+    """p50 now against BEFORE_GUARD, for each path measured both times."""
+    paths = {
+        key: {
+            "before_ms": before,
+            "now_ms": single[key]["p50_ms"],
+            "difference_ms": single[key]["p50_ms"] - before,
+        }
+        for key, before in BEFORE_GUARD.items()
+        if key in single
+    }
+    twin = paths.get("http.onnx_model.tensor")
+    met = twin is not None and twin["difference_ms"] <= GUARD_BUDGET_MS
+    return {"budget_ms": GUARD_BUDGET_MS, "paths": paths, "met": met}
+
+
+def _print_guard_cost(cost: Result) -> None:
+    rows = [
+        [key, f"{p['before_ms']:.3f}", f"{p['now_ms']:.3f}", f"{p['difference_ms']:+.3f}"]
+        for key, p in cost["paths"].items()
+    ]
+    print("\np50 ms before the guard (plain `mlflow models serve`, b28fe6f) and now:")
+    print(table("The scoring guard's cost", ["path", "before", "now", "difference"], rows))
+    verdict = "PASS" if cost["met"] else "MISS"
+    print(f"ONNX twin single row within +{cost['budget_ms']:g} ms of before: {verdict}")
 
 
 def _metadata(calls: int) -> Result:
@@ -750,6 +789,7 @@ def _report(results: Result) -> int:
     _print_throughput(results["throughput"])
     _print_where_time_goes(results["where_time_goes"])
     _print_target(results["target"])
+    _print_guard_cost(results["guard_cost"])
     failures = _disagreements(results)
     results["labels_agree"] = not failures
     meta = results["meta"]

@@ -288,3 +288,78 @@ def test_the_module_is_self_contained_so_a_logged_model_can_load_it_alone() -> N
     }
 
     assert imported <= {"__future__", "datetime", "collections", "typing", "numpy", "pandas"}
+
+
+# --- value rules: non-finite numbers, the training range, missing values, extra columns ---
+
+_TYPES = {"age": "double", "visits": "long", "city": "string"}
+
+
+def _typed_rows(**changes: object) -> pd.DataFrame:
+    rows = pd.DataFrame(
+        {"age": [30.0, 40.0, 50.0], "visits": [1, 2, 3], "city": ["Oslo", "Rome", "Lima"]}
+    )
+    for cell, value in changes.items():
+        column, row = cell.rsplit("_", 1)
+        rows[column] = rows[column].astype(object)
+        rows.loc[int(row), column] = value
+    return model_input.coerce_rows(rows, _TYPES)
+
+
+def test_training_ranges_record_numeric_columns_only() -> None:
+    rows = _typed_rows()
+    assert model_input.training_ranges(rows, _TYPES) == {"age": [30.0, 50.0], "visits": [1.0, 3.0]}
+
+
+def test_accepted_bounds_widen_the_range_by_the_tolerance_in_spans() -> None:
+    bounds = model_input.accepted_bounds({"age": [30.0, 50.0], "flat": [5.0, 5.0]}, 10)
+    assert bounds == {"age": (-170.0, 250.0), "flat": (-45.0, 55.0)}
+    assert model_input.accepted_bounds({"age": [30.0, 50.0]}, -1) == {}
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [(np.inf, "inf"), (-np.inf, "-inf"), (1e39, "1e+39"), (1e300, "1e+300")],
+)
+def test_a_non_finite_or_float32_overflowing_number_is_refused_naming_column_and_row(
+    value: float, shown: str
+) -> None:
+    rows = _typed_rows(age_1=value)
+    with pytest.raises(InputError, match=rf"column 'age' row 2 holds {re.escape(shown)}, which"):
+        model_input.check_values(rows, _TYPES)
+
+
+def test_a_value_far_outside_the_training_range_names_value_and_range() -> None:
+    ranges = {"age": [30.0, 50.0]}
+    bounds = model_input.accepted_bounds(ranges, 10)
+    assert model_input.check_values(_typed_rows(age_2=249.0), _TYPES, bounds, ranges=ranges) == {}
+    with pytest.raises(
+        InputError,
+        match=r"column 'age' row 3 holds 251.0, far outside the range seen in training "
+        r"\(training saw 30 to 50; accepted: -170 to 250\)",
+    ):
+        model_input.check_values(_typed_rows(age_2=251.0), _TYPES, bounds, ranges=ranges)
+
+
+def test_a_model_without_recorded_ranges_skips_the_range_rule() -> None:
+    assert model_input.check_values(_typed_rows(age_0=1e30), _TYPES, {}) == {}
+
+
+def test_missing_values_are_reported_for_imputation_or_refused_by_policy() -> None:
+    rows = _typed_rows(age_1=None, city_2=None)
+    imputed = model_input.check_values(rows, _TYPES)
+    assert imputed == {"age": [2], "city": [3]}
+    assert model_input.imputed_by_row(imputed, 3) == ["", "age", "city"]
+    assert model_input.describe_imputed(imputed) == "'age' row 2; 'city' row 3"
+    with pytest.raises(InputError, match=r"column 'age' row 2 is empty, and missing values are"):
+        model_input.check_values(rows, _TYPES, missing_values="refuse")
+
+
+def test_zero_rows_are_refused() -> None:
+    with pytest.raises(InputError, match="holds no rows to score"):
+        model_input.check_values(_typed_rows().head(0), _TYPES)
+
+
+def test_extra_columns_leave_out_the_expected_and_the_ignored_ones() -> None:
+    columns = ["age", "target", "surprise", "visits"]
+    assert model_input.extra_columns(columns, list(_TYPES), ["target"]) == ["surprise"]

@@ -132,3 +132,45 @@ def test_bad_input_names_the_column_and_logs_nothing(
     assert message in " ".join(result.output.split())
     assert count_runs() == before
     assert not (tmp_path / "bad.predictions.csv").exists()
+
+
+def _table(path: Path, rows: int = 4) -> pd.DataFrame:
+    from sklearn.datasets import load_breast_cancer
+
+    return load_breast_cancer(as_frame=True).frame.head(rows).reset_index(drop=True)
+
+
+@pytest.mark.parametrize("engine", ["pyfunc", "onnx"])
+def test_predict_applies_the_serving_input_policy(
+    staged: str, tmp_path: Path, client, engine: str
+) -> None:  # type: ignore[no-untyped-def]
+    """The training target is ignored, a missing value imputed and named, 1e39 refused."""
+    from mlops_tracking.cli.app import app
+
+    table = _table(tmp_path)  # holds the training target column
+    table.loc[1, "mean area"] = None
+    source = tmp_path / "with_target.csv"
+    table.to_csv(source, index=False)
+    command = ["predict", "breast_cancer-binary@staging", "--input", str(source)]
+
+    result = runner.invoke(app, [*command, "--engine", engine])
+    assert result.exit_code == 0, result.output
+    predictions = pd.read_csv(tmp_path / "with_target.predictions.csv", keep_default_na=False)
+    assert list(predictions["imputed"]) == ["", "mean area", "", ""]
+    assert "'mean area' row 2" in result.output and "'target'" in result.output
+    (run,) = _inference_runs(client)
+    assert run.info.status == "FINISHED"
+
+    refused = runner.invoke(app, [*command, "--set", "serving.missing_values=refuse"])
+    assert refused.exit_code != 0
+    assert "column 'mean area' row 2 is empty" in refused.output
+
+    table.loc[1, "mean area"] = 1e39
+    table.assign(surprise=1).to_csv(source, index=False)
+    extra = runner.invoke(app, command)
+    assert extra.exit_code != 0 and "'surprise'" in extra.output
+    table.to_csv(source, index=False)
+    huge = runner.invoke(app, [*command, "--engine", engine])
+    assert huge.exit_code != 0
+    assert "column 'mean area' row 2 holds 1e+39" in " ".join(huge.output.split())
+    assert len(_inference_runs(client)) == 1  # refused batches log no inference run

@@ -259,8 +259,14 @@ def serve(
             "twin, float32 rows in training column order in, label codes out (fastest)."
         ),
     ] = "pyfunc",
+    *,
+    config: ConfigOption = DEFAULT_CONFIG,
+    set_: SetOption = None,
 ) -> None:
-    """Serve a version on 127.0.0.1 until Ctrl-C, recording its deployment status."""
+    """Serve a version on 127.0.0.1 until Ctrl-C, recording its deployment status.
+
+    Requests are checked by the serving section of the config (body cap, input policy).
+    """
 
     def body() -> None:
         from mlops_tracking.registry.catalog import model_version, resolve
@@ -274,6 +280,7 @@ def serve(
         )
         from mlops_tracking.runs.interrupts import RunInterrupted, stop_signals_raise
 
+        settings = _registry_settings(config, set_).serving
         _open()
         ref = resolve(reference)
         console = terminal.console()
@@ -285,7 +292,11 @@ def serve(
         try:
             with (
                 stop_signals_raise(SERVE_SIGNALS),  # SIGHUP too: the terminal closed
-                deployment(launch(ref, _author(), port=port, workers=workers, engine=engine)) as up,
+                deployment(
+                    launch(
+                        ref, _author(), port=port, workers=workers, engine=engine, settings=settings
+                    )
+                ) as up,
             ):
                 console.print(
                     f"[green]serving[/] {ref} ({up.model_uri}) at {up.endpoint}  (Ctrl-C stops it)"
@@ -313,20 +324,29 @@ def predict(
         Path | None, typer.Option("--output", "-o", help="CSV to write (default: beside input).")
     ] = None,
     engine: Annotated[str, typer.Option(help="pyfunc (deployable model) or onnx.")] = "pyfunc",
+    *,
+    config: ConfigOption = DEFAULT_CONFIG,
+    set_: SetOption = None,
 ) -> None:
-    """Score a CSV with a registered version; the inference is logged as its own run."""
+    """Score a CSV with a registered version; the inference is logged as its own run.
+
+    Rows are checked by the serving section of the config, as serve checks requests.
+    """
 
     def body() -> None:
         from mlops_tracking.core.model_input import UNSEEN_COLUMN
         from mlops_tracking.registry.predict import batch_predict
 
+        settings = _registry_settings(config, set_).serving
         _open()
-        done = batch_predict(reference, input_file, output, engine, _author())
+        done = batch_predict(reference, input_file, output, engine, _author(), settings=settings)
         console = terminal.console()
         console.print(
             f"Wrote {done.rows} predictions by {done.ref} ({engine}, {done.seconds:.3f} s) to "
             f"{done.output}\nInference run: {done.run_id}"
         )
+        for note in done.notes:
+            console.print(f"[yellow]note:[/] {note}")
         if done.unseen is not None and done.unseen.rows:
             console.print(f"[yellow]warning:[/] {done.unseen.describe()}.")
             console.print(f"  (column {UNSEEN_COLUMN} of the predictions names them per row)")

@@ -310,6 +310,24 @@ class RegistryConfig(Section):
         return self
 
 
+class ServingConfig(Section):
+    """What ``serve`` and ``predict`` accept from a request or a CSV (core/model_input.py)."""
+
+    # a request body larger than this is refused with 413, counted while it is read
+    max_body_bytes: int = Field(10_000_000, ge=1024)
+    # a JSON body nested deeper than this is refused with 400 (a request needs 4)
+    max_json_depth: int = Field(32, ge=4, le=1000)
+    # a number beyond min - k*(max-min) or max + k*(max-min) of training is refused;
+    # k is this tolerance (a negative value turns the range rule off)
+    range_tolerance: float = 10.0
+    # impute_and_report: the pipeline imputes, the answer names the imputed columns;
+    # refuse: a missing value is a 400 naming column and row
+    missing_values: Literal["impute_and_report", "refuse"] = "impute_and_report"
+    # refuse: a column the model does not take is an error (the training target and the
+    # dropped columns are always ignored and reported); ignore_and_report: ignore and report
+    extra_columns: Literal["refuse", "ignore_and_report"] = "refuse"
+
+
 class Config(Section):
     """Everything a run needs; serialised whole as the run's ``config/resolved.yaml``."""
 
@@ -319,6 +337,7 @@ class Config(Section):
     evaluation: EvaluationConfig = EvaluationConfig()
     tracking: TrackingConfig = TrackingConfig()
     registry: RegistryConfig = RegistryConfig()
+    serving: ServingConfig = ServingConfig()
 
     def with_overrides(self, overrides: Sequence[str]) -> Config:
         """Return a validated copy with ``key=value`` overrides applied."""

@@ -14,6 +14,10 @@ date column is read the same way wherever it is scored.
   categories text with missing values spelled ``missing``, dates as given).
 * ``unseen_categories``: where a categorical value is not among those the encoder learned;
   scikit-learn's encoders would score it silently as "none of the known categories".
+* ``check_values``: no rows, a number that is infinite or beyond float32, one far outside
+  the training range (``training_ranges``, ``accepted_bounds``) or, by policy, a missing value
+  is refused naming column and row; otherwise it says which values the pipeline will impute.
+  ``extra_columns`` names the columns a request or CSV holds that the model does not take.
 
 Self-contained on purpose (NumPy and pandas only, nothing else from ``mlops_tracking``): the
 logged model loads this file from its own artifacts, so a model keeps the rules it was trained
@@ -282,3 +286,150 @@ def unseen_by_row(flags: pd.DataFrame) -> list[str]:
         ", ".join(c for c, unseen in zip(columns, row, strict=True) if unseen)
         for row in flags.to_numpy()
     ]
+
+
+# What a served or predicted row must satisfy beyond its types (issue: a row with 1e39, 1e300
+# or Infinity scored NaN probabilities with HTTP 200). float32's largest value bounds every
+# number: the ONNX graph computes in float32, where 1e39 is already infinite.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+MISSING_POLICIES = ("impute_and_report", "refuse")
+EXTRA_COLUMN_POLICIES = ("refuse", "ignore_and_report")
+IMPUTED_COLUMN = "imputed"  # the output column naming a row's imputed (missing) columns
+BEYOND_FLOAT32 = "is not a finite number the model can take (at most 3.4e38 in size)"
+
+
+def training_ranges(features: pd.DataFrame, types: Mapping[str, str]) -> dict[str, list[float]]:
+    """``[min, max]`` of each numeric column over the training rows, recorded with the model.
+
+    Columns without a finite value are left out (no range to compare with).
+    """
+    ranges: dict[str, list[float]] = {}
+    for column, kind in types.items():
+        if kind in NUMBER_TYPES and column in features.columns:
+            values = pd.to_numeric(features[column], errors="coerce").to_numpy(dtype="float64")
+            finite = values[np.isfinite(values)]
+            if finite.size:
+                ranges[column] = [float(finite.min()), float(finite.max())]
+    return ranges
+
+
+def accepted_bounds(
+    ranges: Mapping[str, Sequence[float]], tolerance: float
+) -> dict[str, tuple[float, float]]:
+    """The values each column accepts: the training range widened by ``tolerance`` spans.
+
+    ``[min - k * span, max + k * span]`` with ``k = tolerance`` and ``span = max - min`` (a
+    constant column's span is ``max(|max|, 1)``). A negative tolerance turns the rule off.
+    """
+    if tolerance < 0:
+        return {}
+    bounds = {}
+    for column, (low, high) in ranges.items():
+        span = (high - low) or max(abs(high), 1.0)
+        bounds[column] = (low - tolerance * span, high + tolerance * span)
+    return bounds
+
+
+def check_values(
+    rows: pd.DataFrame,
+    types: Mapping[str, str],
+    bounds: Mapping[str, tuple[float, float]] | None = None,
+    missing_values: str = "impute_and_report",
+    ranges: Mapping[str, Sequence[float]] | None = None,
+) -> dict[str, list[int]]:
+    """Refuse rows the model cannot score faithfully; return what will be imputed.
+
+    ``rows`` are typed by ``coerce_rows``. Raises ``InputError`` naming column and row (from 1)
+    for: no rows; a number that is infinite or beyond float32 (``|x| > 3.4e38``); a number
+    outside ``bounds`` (``accepted_bounds``; columns without bounds are not checked); a missing
+    value when ``missing_values`` is ``refuse``. Otherwise returns, by column, the rows whose
+    value is missing (the pipeline imputes them), empty when none.
+    """
+    if len(rows) == 0:
+        raise InputError("holds no rows to score")
+    numeric = [column for column, kind in types.items() if kind in NUMBER_TYPES]
+    # one block for all numeric columns: per-column pandas calls cost ~0.1 ms each on one row
+    whole = numeric == list(rows.columns)
+    block = rows if whole else rows[numeric]
+    numbers = block.to_numpy(dtype="float64") if numeric else np.empty((len(rows), 0))
+    empty = np.isnan(numbers)
+    size = np.abs(np.where(empty, 0.0, numbers))
+    if not (size <= FLOAT32_MAX).all():
+        _refuse_cell(~(size <= FLOAT32_MAX), numbers, numeric, BEYOND_FLOAT32)
+    if bounds:
+        low = np.array([bounds.get(c, (-np.inf, np.inf))[0] for c in numeric])
+        high = np.array([bounds.get(c, (-np.inf, np.inf))[1] for c in numeric])
+        outside = (numbers < low) | (numbers > high)  # NaN compares False: not outside
+        if outside.any():
+            _refuse_range(outside, numbers, numeric, bounds, ranges or {})
+    missing = {}
+    if empty.any():
+        missing = {column: np.flatnonzero(empty[:, i]) for i, column in enumerate(numeric)}
+    for column in types:
+        if column not in numeric:
+            missing[column] = np.flatnonzero(rows[column].isna().to_numpy())
+    imputed = {column: [int(r) + 1 for r in at] for column, at in missing.items() if at.size}
+    if imputed and missing_values == "refuse":
+        column, at = next(iter(imputed.items()))
+        raise InputError(
+            f"column {column!r} row {at[0]} is empty, and missing values are refused "
+            "(serving.missing_values: refuse); fill it in"
+        )
+    return imputed
+
+
+def _refuse_cell(bad: np.ndarray, numbers: np.ndarray, columns: list[str], rule: str) -> None:
+    if bad.any():
+        row, index = (int(i) for i in np.argwhere(bad)[0])
+        value = float(numbers[row, index])
+        raise InputError(f"column {columns[index]!r} row {row + 1} holds {value!r}, which {rule}")
+
+
+def _refuse_range(
+    outside: np.ndarray,
+    numbers: np.ndarray,
+    columns: list[str],
+    bounds: Mapping[str, tuple[float, float]],
+    ranges: Mapping[str, Sequence[float]],
+) -> None:
+    row, index = (int(i) for i in np.argwhere(outside)[0])
+    column = columns[index]
+    low, high = bounds[column]
+    seen = ranges.get(column)
+    trained = f"training saw {seen[0]:g} to {seen[1]:g}; " if seen else ""
+    raise InputError(
+        f"column {column!r} row {row + 1} holds {float(numbers[row, index])!r}, far outside "
+        f"the range seen in training ({trained}accepted: {low:g} to {high:g})"
+    )
+
+
+def extra_columns(
+    columns: Sequence[str], expected: Sequence[str], ignored: Sequence[str] = ()
+) -> list[str]:
+    """The columns of a request or a CSV that the model does not take, except ``ignored``.
+
+    ``ignored`` are the columns training dropped on purpose (the target, the configured
+    ``data.drop_columns``): a CSV of the training table may hold them.
+    """
+    known = set(expected) | set(ignored)
+    return [column for column in columns if column not in known]
+
+
+def imputed_by_row(imputed: Mapping[str, Sequence[int]], rows: int) -> list[str]:
+    """For each of ``rows`` rows, the columns whose missing value was imputed ('' when none)."""
+    named: list[list[str]] = [[] for _ in range(rows)]
+    for column, at in imputed.items():
+        for row in at:
+            named[row - 1].append(column)
+    return [", ".join(columns) for columns in named]
+
+
+def describe_imputed(imputed: Mapping[str, Sequence[int]], shown: int = 10) -> str:
+    """``'age' rows 2, 5; 'income' row 3``: where missing values were imputed."""
+    parts = []
+    for column, at in imputed.items():
+        listed = ", ".join(map(str, at[:shown])) + (
+            f" (+{len(at) - shown} more)" if len(at) > shown else ""
+        )
+        parts.append(f"{column!r} row{'s' if len(at) > 1 else ''} {listed}")
+    return "; ".join(parts)

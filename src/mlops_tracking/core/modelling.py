@@ -56,6 +56,7 @@ def _train_and_evaluate(inputs: TrainingInputs, family: ModelFamily) -> Training
     from mlops_tracking.core import evaluation, export, plots
     from mlops_tracking.core.baseline import judge_baseline
     from mlops_tracking.core.features import preprocessing_state
+    from mlops_tracking.core.model_input import training_ranges
     from mlops_tracking.core.models import estimator_params, summarize_model
     from mlops_tracking.core.records import TrainingRecord
 
@@ -94,6 +95,8 @@ def _train_and_evaluate(inputs: TrainingInputs, family: ModelFamily) -> Training
             onnx=onnx,
             serving_engine=engine,
             hyperparameters={k.removeprefix("model."): v for k, v in estimator.items()},
+            ranges=training_ranges(splits.train.X, _input_types(dataset)),
+            ignored_columns=(dataset.target_name, *dataset.dropped_columns),
         ),
         params={**estimator, **derived_params(inputs, family, pipeline)},
         metrics={**scores.metrics, **onnx_metrics, "fit_time_seconds": fit.fit_seconds},
@@ -105,6 +108,12 @@ def _train_and_evaluate(inputs: TrainingInputs, family: ModelFamily) -> Training
         code=inputs.code,
         baseline=baseline,
     )
+
+
+def _input_types(dataset: Dataset) -> dict[str, str]:
+    from mlops_tracking.core.model_input import KIND_TYPES
+
+    return {str(c): KIND_TYPES.get(dataset.kind(str(c)), "any") for c in dataset.features.columns}
 
 
 def unfitted_pipeline(inputs: TrainingInputs, family: ModelFamily) -> Pipeline:

@@ -69,6 +69,10 @@ class ModelPackage:
     onnx: OnnxExport | None
     serving_engine: str = "sklearn"  # what the deployable pyfunc runs: onnx or sklearn
     hyperparameters: dict[str, str] = field(default_factory=dict)
+    # numeric column -> [min, max] over the training rows (model_input.training_ranges)
+    ranges: dict[str, list[float]] = field(default_factory=dict)
+    # columns of the source table that training left out on purpose (the target, dropped ones)
+    ignored_columns: tuple[str, ...] = ()
 
     @property
     def columns(self) -> list[str]:

@@ -13,7 +13,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops_tracking.core.model_input import UNSEEN_COLUMN, training_form
+from mlops_tracking.core.config import ServingConfig
+from mlops_tracking.core.errors import DataError
+from mlops_tracking.core.model_input import (
+    IMPUTED_COLUMN,
+    UNSEEN_COLUMN,
+    InputError,
+    accepted_bounds,
+    check_values,
+    describe_imputed,
+    extra_columns,
+    imputed_by_row,
+    training_form,
+)
 from mlops_tracking.core.rows import UnseenReport, file_digest, labelled, onnx_feed
 from mlops_tracking.registry import catalog
 from mlops_tracking.registry.catalog import ONNX_SUFFIX, RegistryError, VersionRef, model_version
@@ -193,12 +205,22 @@ class BatchPrediction:
     run_id: str
     seconds: float
     unseen: UnseenReport | None  # None: the model recorded no categories to compare with
+    notes: tuple[str, ...] = ()  # what the input policy ignored or imputed, for people
 
 
 def batch_predict(
-    reference: str, input_path: Path, output_path: Path | None, engine: str, by: str
+    reference: str,
+    input_path: Path,
+    output_path: Path | None,
+    engine: str,
+    by: str,
+    *,
+    settings: ServingConfig | None = None,
 ) -> BatchPrediction:
-    """Check ``input_path`` against the signature, predict, write a CSV, log an inference run."""
+    """Check ``input_path`` against the signature, predict, write a CSV, log an inference run.
+
+    ``settings`` (``serving`` in params.yaml) is the input policy ``serve`` applies too.
+    """
     import time
 
     from mlops_tracking.core.rows import check_rows, read_rows, unseen_report
@@ -206,18 +228,30 @@ def batch_predict(
 
     if engine not in {"pyfunc", "onnx"}:
         raise RegistryError(f"--engine must be pyfunc or onnx, not '{engine}'")
+    settings = settings or ServingConfig()
     ref = catalog.resolve(reference)
     model = _loaded(ref)
     # the types the model's own input rules apply (booleans are "any" in the signature)
     signature = Signature(input_types(model), signature_of(ref).labels)
-    rows = check_rows(read_rows(input_path), signature.columns, str(input_path))
+    table = read_rows(input_path)
+    notes = _extra_columns(model, table, signature, settings, str(input_path))
+    rows = check_rows(table, signature.columns, str(input_path))
+    imputed = _checked_values(model, rows, signature, settings, str(input_path))
     categories = recorded_categories(model)
     unseen = None if categories is None else unseen_report(rows, signature.columns, categories)
     start = time.perf_counter()
     outputs = predict_rows(ref, rows, signature, engine)
     seconds = time.perf_counter() - start
+    _refuse_non_finite(outputs, str(input_path))
     if unseen is not None and categories and UNSEEN_COLUMN not in outputs.columns:
         outputs[UNSEEN_COLUMN] = unseen.per_row  # the ONNX graph cannot say it; the rules can
+    if imputed:
+        if IMPUTED_COLUMN not in outputs.columns:
+            outputs[IMPUTED_COLUMN] = imputed_by_row(imputed, len(rows))
+        notes.append(
+            f"missing values imputed: {describe_imputed(imputed)} (column {IMPUTED_COLUMN} of "
+            "the predictions names them per row; serving.missing_values: refuse refuses them)"
+        )
     output = output_path or input_path.with_name(f"{input_path.stem}.predictions.csv")
     outputs.index = rows.index
     outputs.to_csv(output, index=False)
@@ -232,4 +266,62 @@ def batch_predict(
         tags={"author": by},
         unseen=unseen,
     )
-    return BatchPrediction(ref, len(rows), output, run_id, seconds, unseen)
+    return BatchPrediction(ref, len(rows), output, run_id, seconds, unseen, tuple(notes))
+
+
+def _recorded(model: Any, name: str) -> Any:
+    """An attribute the deployable model recorded (None: not a Python model, or older)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return getattr(model.unwrap_python_model(), name, None)
+    except MlflowException:
+        return None
+
+
+def _extra_columns(
+    model: Any, table: pd.DataFrame, signature: Signature, settings: ServingConfig, origin: str
+) -> list[str]:
+    """Refuse columns the model does not take (``serving.extra_columns``); note the ignored.
+
+    The training target and dropped columns are always ignored; a model logged before they
+    were recorded ignores every extra column, as it did.
+    """
+    ignored = _recorded(model, "ignored_columns")
+    extra = [str(c) for c in table.columns if c not in signature.columns]
+    unknown = extra_columns(extra, list(signature.columns), ignored or [])
+    if unknown and ignored is not None and settings.extra_columns == "refuse":
+        listed = ", ".join(map(repr, unknown[:5]))
+        raise DataError(
+            f"{origin}: column(s) {listed} are not among the model's inputs "
+            "(serving.extra_columns: refuse); leave them out, or set serving.extra_columns "
+            "to ignore_and_report"
+        )
+    if not extra:
+        return []
+    return [f"columns the model does not take were ignored: {', '.join(map(repr, extra[:10]))}"]
+
+
+def _checked_values(
+    model: Any, rows: pd.DataFrame, signature: Signature, settings: ServingConfig, origin: str
+) -> dict[str, list[int]]:
+    """The model's value rules (``model_input.check_values``); what will be imputed."""
+    ranges = _recorded(model, "ranges") or {}
+    configure = _recorded(model, "configure")
+    if configure is not None:  # the pyfunc engine applies the same policy itself
+        configure(range_tolerance=settings.range_tolerance, missing_values=settings.missing_values)
+    bounds = accepted_bounds(ranges, settings.range_tolerance)
+    try:
+        return check_values(rows, signature.columns, bounds, settings.missing_values, ranges)
+    except InputError as error:
+        raise DataError(f"{origin}: {error}") from None
+
+
+def _refuse_non_finite(outputs: pd.DataFrame, origin: str) -> None:
+    import numpy as np
+
+    numbers = outputs.select_dtypes("number").to_numpy(dtype="float64")
+    bad = ~np.isfinite(numbers)
+    if bad.any():
+        row = int(np.argwhere(bad)[0][0]) + 1
+        raise DataError(f"{origin}: row {row} made the model answer a non-finite value")

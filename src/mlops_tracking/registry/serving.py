@@ -1,12 +1,14 @@
-"""Serve a registered version with ``mlflow models serve`` and record its deployment status.
+"""Serve a registered version with MLflow's scoring server and record its deployment status.
+
+The server is MLflow's own (``mlflow.pyfunc.scoring_server``) behind the project's guard
+(``registry/scoring_app.py``: body cap, content types, no stack traces, the input rules).
 
 The version's tags say whether it is ``serving``, ``stopped`` or ``failed``, where, since when
 and (for a failure) why; each change is also appended to the model's audit trail.
 
-``mlflow models serve --env-manager local`` starts ``uvicorn`` by name, so it exits 127 when
-the environment's ``bin`` is not on ``PATH`` (a shell that runs ``.venv/bin/mlops-tracking``
-without activating the environment). The server is therefore started with this interpreter's
-folder first on ``PATH``.
+It runs in this interpreter (what ``mlflow models serve --env-manager local`` does), with
+this interpreter's folder first on ``PATH``: ``mlflow models serve`` starts ``uvicorn`` by
+name and exited 127 where the environment's ``bin`` was not on ``PATH``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from mlops_tracking.core.config import ServingConfig
 from mlops_tracking.core.errors import UserError
 from mlops_tracking.core.promotion import TrailEntry
 from mlops_tracking.registry.catalog import (
@@ -89,13 +92,18 @@ def _entry(ref: VersionRef, status: str, by: str, reason: str) -> TrailEntry:
     )
 
 
-def server_command(model_uri: str, host: str, port: int, workers: int = 1) -> list[str]:
+def server_command(
+    model_uri: str,
+    host: str,
+    port: int,
+    workers: int = 1,
+    settings: ServingConfig | None = None,
+) -> list[str]:
+    """MLflow's scoring server behind the project's guard (``registry/scoring_app.py``)."""
     return [
         sys.executable,
         "-m",
-        "mlflow",
-        "models",
-        "serve",
+        "mlops_tracking.registry.scoring_app",
         "--model-uri",
         model_uri,
         "--host",
@@ -104,8 +112,8 @@ def server_command(model_uri: str, host: str, port: int, workers: int = 1) -> li
         str(port),
         "--workers",
         str(workers),
-        "--env-manager",
-        "local",
+        "--settings",
+        (settings or ServingConfig()).model_dump_json(),
     ]
 
 
@@ -185,16 +193,18 @@ def launch(
     workers: int = 1,
     host: str = "127.0.0.1",
     engine: str = "pyfunc",
+    settings: ServingConfig | None = None,
 ) -> Deployment:
     """Start the server process without waiting for it; ``deployment`` waits for it.
 
+    ``settings`` (``serving`` in params.yaml, default its defaults) is what requests may hold.
     Whoever launches must hand the result to ``deployment`` (or ``stop``) even on error.
     """
     model_uri = served_uri(ref, engine)
     if port_in_use(host, port):
         started = {"endpoint": f"http://{host}:{port}/invocations", "model_uri": model_uri}
         _refuse(ref, by, f"port {port} on {host} is already in use", started)
-    command = server_command(model_uri, host, port, workers)
+    command = server_command(model_uri, host, port, workers, settings)
     return _start(ref, host, port, command, model_uri=model_uri, engine=engine, by=by)
 
 

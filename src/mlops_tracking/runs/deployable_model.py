@@ -5,8 +5,10 @@ self-contained (no imports from ``mlops_tracking``): a served model needs only i
 requirements. It bundles the fitted pipeline (preprocessing and estimator, saved with skops),
 the same pipeline as an ONNX graph when the conversion is faithful, the label names, the
 categories the encoder learned, and ``core/model_input.py``: the rules that type raw input
-by the signature and put it in training form, which ``predict`` and the promotion gate run
-too. It returns labels with class probabilities (or predicted values for regression).
+by the signature, check their values (non-finite, far outside the training range recorded
+in ``metadata.json``, missing) and put them in training form, which ``predict`` and the
+promotion gate run too. It returns labels with class probabilities (or predicted values for
+regression), never a NaN: a non-finite output is refused as a bad request.
 
 Two engines answer the same rows: ``onnx`` (onnxruntime, about a thousand times faster on one
 row than scikit-learn's tree ensembles) and ``sklearn``. Training picks ``onnx`` only when it gave
@@ -49,6 +51,11 @@ class TabularModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defined
         self.labels: list[str] = metadata["labels"]
         self.engine: str = metadata.get("engine", "sklearn")
         self.rules = load_input_rules(context.artifacts["model_input"])
+        # numeric column -> [min, max] in training; absent from models logged before it was
+        # recorded, which skip the range rule
+        self.ranges: dict[str, list[float]] = metadata.get("ranges", {})
+        self.ignored_columns: list[str] = metadata.get("ignored_columns", [])
+        self.configure()
         self.pipeline = skops.io.load(
             context.artifacts["pipeline"], trusted=metadata["trusted_types"]
         )
@@ -63,17 +70,28 @@ class TabularModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defined
                 context.artifacts["onnx"], options, providers=["CPUExecutionProvider"]
             )
 
-    def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """The training columns in order, typed by the signature, then in training form."""
-        from mlflow.exceptions import MlflowException
-        from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+    def configure(
+        self, range_tolerance: float = 10.0, missing_values: str = "impute_and_report"
+    ) -> None:
+        """Set the input policy (``serving`` in params.yaml); loading sets the defaults."""
+        self.missing_values = missing_values
+        self.bounds = self.rules.accepted_bounds(self.ranges, range_tolerance)
 
+    def prepare(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, list[int]]]:
+        """The training columns in order, typed, checked, in training form; what is imputed.
+
+        A value the rules refuse (``check_values``: non-finite, far outside the training
+        range, missing under the refuse policy) is a bad request (HTTP 400).
+        """
         try:
             typed = self.rules.coerce_rows(frame, self.types)
+            imputed = self.rules.check_values(
+                typed, self.types, self.bounds, self.missing_values, self.ranges
+            )
         except self.rules.InputError as error:  # a bad request (HTTP 400), not a model failure
-            raise MlflowException(f"input {error}", error_code=INVALID_PARAMETER_VALUE) from None
+            raise _bad_request(f"input {error}") from None
         features: pd.DataFrame = self.rules.training_form(typed, self.types)
-        return features
+        return features, imputed
 
     def feed(self, features: pd.DataFrame) -> dict[str, np.ndarray]:
         """The onnxruntime inputs: one float matrix, or one column each when there is text."""
@@ -92,29 +110,54 @@ class TabularModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defined
         engine = (params or {}).get("engine") or self.engine
         if engine not in ENGINES or (engine == "onnx" and self.session is None):
             available = [name for name in ENGINES if name != "onnx" or self.session is not None]
-            raise ValueError(f"engine must be one of {available}, got {engine!r}")
-        features = self.prepare(model_input)
+            raise _bad_request(f"params.engine must be one of {available}, not {engine!r}")
+        features, imputed = self.prepare(model_input)
         output = self.score(features, engine)
         if self.categories:
             flags = self.rules.unseen_categories(features, self.categories)
             output[self.rules.UNSEEN_COLUMN] = self.rules.unseen_by_row(flags)
+        if imputed:  # say which missing values the pipeline filled in, row by row
+            output[self.rules.IMPUTED_COLUMN] = self.rules.imputed_by_row(imputed, len(output))
         return output
 
     def score(self, features: pd.DataFrame, engine: str) -> pd.DataFrame:
         if engine == "onnx":
             outputs = self.session.run(None, self.feed(features))
             if not self.labels:
-                return pd.DataFrame({"prediction": np.asarray(outputs[0], "float64").ravel()})
+                values = refuse_non_finite(np.asarray(outputs[0], "float64").ravel())
+                return pd.DataFrame({"prediction": values})
             # float32 probabilities can leave [0, 1] by ~1e-7 and rows sum to 1 ± 1e-7
             proba = np.clip(np.asarray(outputs[1], dtype="float64"), 0.0, 1.0)
             proba /= proba.sum(axis=1, keepdims=True)
         elif not self.labels:
-            return pd.DataFrame({"prediction": self.pipeline.predict(features)})
+            values = refuse_non_finite(np.asarray(self.pipeline.predict(features), "float64"))
+            return pd.DataFrame({"prediction": values})
         else:
             proba = np.asarray(self.pipeline.predict_proba(features))
+        refuse_non_finite(proba)
         output = pd.DataFrame(proba, columns=[f"proba_{label}" for label in self.labels])
         output.insert(0, "label", [self.labels[i] for i in proba.argmax(axis=1)])
         return output
+
+
+def _bad_request(message: str) -> Exception:
+    """An error MLflow's scoring server answers with HTTP 400 and no stack trace."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+    return MlflowException(message, error_code=INVALID_PARAMETER_VALUE)
+
+
+def refuse_non_finite(values: np.ndarray) -> np.ndarray:
+    """Never answer a NaN or infinite probability or value: refuse the row instead (400)."""
+    bad = ~np.isfinite(values)
+    if bad.any():
+        row = int(np.argwhere(bad)[0][0])
+        raise _bad_request(
+            f"input row {row + 1} made the model answer a non-finite value; the row is "
+            "refused rather than answered with NaN"
+        )
+    return values
 
 
 def load_input_rules(path: str) -> Any:

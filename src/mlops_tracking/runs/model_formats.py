@@ -217,6 +217,10 @@ def _log_pyfunc(package: ModelPackage) -> ModelInfo:
         "task": package.task,
         "engine": package_engine(package),
         "onnx_inputs": list(package.onnx.input_names) if package.onnx is not None else [],
+        # numeric column -> [min, max] in training: the range rule (core/model_input.py)
+        "ranges": package.ranges,
+        # source columns training left out (target, dropped): ignored and reported if sent
+        "ignored_columns": list(package.ignored_columns),
     }
     with (
         tempfile.TemporaryDirectory(prefix="mlops-pyfunc-") as scratch,
