@@ -8,6 +8,9 @@ BIN := $(VENV)/bin
 PIP_VERSION := 26.3
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 UI_PORT ?= 5000
+# Tests run in two processes (pytest-xdist), a test file per process at a time: most tests wait
+# on a subprocess or a server, so two keep both cores busy. TEST_WORKERS= runs them in one.
+TEST_WORKERS ?= -n 2 --dist loadfile
 # Python that ruff checks: the package, its tests, benchmarks, tutorial snippets and docs tooling
 PY_SOURCES := src tests benchmarks examples scripts docs/hooks
 
@@ -42,10 +45,10 @@ pipeline-demo: setup ## DVC walk-through in build/pipeline-demo: two data versio
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/pipeline-demo.sh build/pipeline-demo
 
 test: setup lint docs ## Lint, type-check, build the docs, then run every test (slow ones included)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(TEST_WORKERS)
 
 test-fast: setup ## Run the tests without the slow end-to-end ones
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow" $(TEST_WORKERS)
 
 lint: setup ## ruff (format check and lint), mypy and the import contracts
 	$(BIN)/ruff format --check $(PY_SOURCES)

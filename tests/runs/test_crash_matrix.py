@@ -126,18 +126,32 @@ def test_stop_signals_at_random_moments_never_leave_a_run_running(tmp_path: Path
     started = time.monotonic()
     calibration = context.Process(target=_train, args=(store, str(folder)))
     calibration.start()
-    _run_of(MlflowClient(store), calibration.pid)
+    run_id = _run_of(MlflowClient(store), calibration.pid)
     in_store = time.monotonic()
+    first_model = None  # when model logging began, after the run appeared
+    while calibration.is_alive():
+        if first_model is None and _models_of(MlflowClient(store), run_id):
+            first_model = time.monotonic() - in_store
+        time.sleep(0.05)
     calibration.join(timeout=300)
     assert calibration.exitcode == 0
     duration = time.monotonic() - in_store
-    print(f"\nundisturbed run: {time.monotonic() - started:.1f} s, {duration:.1f} s in the store")
+    print(
+        f"\nundisturbed run: {time.monotonic() - started:.1f} s, {duration:.1f} s in the store, "
+        f"model logging from {first_model} s"
+    )
 
     chooser = random.Random(2026)
     plan = [sig for sig in SIGNALS for _ in range(PER_SIGNAL)]
     chooser.shuffle(plan)
-    # skewed to the end, where the four models are logged
-    delays = [duration * chooser.uniform(0.1, 1.0) ** 0.5 for _ in plan]
+    # half of them while the four models are logged, the rest before
+    logging_starts = first_model if first_model is not None else duration / 2
+    delays = [
+        chooser.uniform(logging_starts, duration * 0.95)
+        if index % 2
+        else chooser.uniform(0.0, logging_starts)
+        for index in range(len(plan))
+    ]
     with ThreadPoolExecutor(max_workers=len(lanes)) as pool:
         trials = list(
             pool.map(
@@ -154,7 +168,7 @@ def test_stop_signals_at_random_moments_never_leave_a_run_running(tmp_path: Path
         f"{dict(sorted(Counter(t.models_at_signal for t in interrupted).items()))}; slowest "
         f"exit {max(t.seconds_to_exit for t in interrupted):.1f} s after the signal"
     )
-    assert len(interrupted) >= 40, "most signals must land while the run is running"
+    assert len(interrupted) >= 36, "most signals must land while the run is running"
     assert all(t.exit_code == EXIT_CODES[t.sig] for t in interrupted), [
         (t.sig.name, t.exit_code) for t in interrupted if t.exit_code != EXIT_CODES[t.sig]
     ]

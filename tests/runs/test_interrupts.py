@@ -113,3 +113,19 @@ def test_signals_during_a_loop_of_store_calls_never_leave_a_run_running(client) 
     assert [r.info.status for r in runs] == ["KILLED"] * 12
     assert all(r.data.tags["mlops.error"].startswith("RunInterrupted") for r in runs)
     assert all(r.info.end_time for r in runs)
+
+
+def test_a_second_signal_during_a_long_wait_stops_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlops_tracking.runs import interrupts
+    from mlops_tracking.runs.interrupts import RunInterrupted, held, stop_signals_raise
+
+    monkeypatch.setattr(interrupts, "FORCE_AFTER_SECONDS", 0.2)
+    reached = []
+    with pytest.raises(RunInterrupted, match="SIGINT"), stop_signals_raise(), held():
+        os.kill(os.getpid(), signal.SIGTERM)  # held: a store call in progress
+        time.sleep(0.4)
+        reached.append("still waiting")
+        os.kill(os.getpid(), signal.SIGINT)  # the user insists
+        time.sleep(0.4)
+        reached.append("never")
+    assert reached == ["still waiting"]

@@ -37,7 +37,7 @@ from mlops_tracking.registry.catalog import (
     set_version_tags,
 )
 from mlops_tracking.registry.endpoints import answering, port_in_use
-from mlops_tracking.runs.lifecycle import signals_ignored
+from mlops_tracking.runs.interrupts import signals_ignored
 
 STARTUP_TIMEOUT = 120.0  # seconds; a cold start imports MLflow, pandas and the model (~10 s)
 

@@ -10,7 +10,8 @@ So the handler looks at where the main thread is. Inside MLflow, SQLAlchemy, an 
 the project's own clean-up, the signal is held, and raised at the next line of the code that
 made the outermost such call, once it has returned (a one-frame trace, as a debugger steps over
 a call). A store call takes milliseconds; the longest MLflow call of a run (logging a model) a
-second or two. SIGKILL cannot be caught: the heartbeat and ``runs --reap`` end such runs.
+second or two; when a server does not answer, a second signal stops it sooner). SIGKILL
+cannot be caught: the heartbeat and ``runs --reap`` end such runs.
 """
 
 from __future__ import annotations
@@ -18,12 +19,16 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import CodeType, FrameType
 from typing import Any, TypeVar
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+# A store call still running this long after the signal is a wait on an unanswering server
+# (MLflow retries for the outage window), not a database write: a second signal stops it.
+FORCE_AFTER_SECONDS = 5.0
 # Frames of these packages are store calls (or run inside one): a signal waits for them.
 STORE_MODULES = ("mlflow", "sqlalchemy", "alembic", "sqlite3", "requests", "urllib3", "http")
 _PROTECTED: set[CodeType] = set()  # the project's clean-up functions, protected the same way
@@ -74,6 +79,7 @@ class _Held:
     name: str | None = None
     active: bool = False
     depth: int = 0  # open ``held()`` blocks
+    since: float = 0.0  # when the held signal arrived (time.monotonic)
 
 
 def _on_stop(signum: int, frame: FrameType | None) -> None:
@@ -81,7 +87,11 @@ def _on_stop(signum: int, frame: FrameType | None) -> None:
     if not _Held.active:
         raise RunInterrupted(name)
     if _Held.name is not None:  # already waiting for the store call to return
+        if time.monotonic() - _Held.since > FORCE_AFTER_SECONDS:  # a wait on the network:
+            _Held.name = None  # a second signal after this long stops it now
+            raise RunInterrupted(name)
         return
+    _Held.since = time.monotonic()
     if _Held.depth:  # ``held()`` raises it when the block ends
         _Held.name = name
         return
