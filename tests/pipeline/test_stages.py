@@ -167,7 +167,15 @@ def test_check_metrics_ignores_metrics_the_run_did_not_log() -> None:
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "mlops_tracking"
 # Loaded by every command (the app merges every command module; terminal turns errors into exit
 # codes): they cannot change what a stage writes, so a change to them need not re-run stages.
-PLUMBING = {"cli/app.py", "cli/runs.py", "cli/registry.py", "cli/terminal.py", "runs/lifecycle.py"}
+PLUMBING = {
+    "cli/app.py",
+    "cli/runs.py",
+    "cli/registry.py",
+    "cli/terminal.py",
+    "runs/lifecycle.py",
+    "runs/interrupts.py",  # stop signals, raised between store calls
+    "core/liveness.py",  # the heartbeat tags and the stale rule
+}
 RUN_STAGE = """
 import sys
 from mlops_tracking.cli.app import app
