@@ -189,7 +189,9 @@ def test_a_server_killed_mid_run_ends_train_in_bounded_time(server: Server, tmp_
     print(f"train after the server was killed: ended {seconds:.1f} s later (window {window} s)")
     print(output)
     assert process.returncode == 1, output
-    assert "refused the connection" in output
+    # the first request to fail meets a refused connection, or one the dying server reset
+    said = " ".join(output.split())
+    assert "refused the connection" in said or "cannot reach the tracking server" in said, said
     assert "could not be closed" in output
     assert "mlops-tracking runs --reap" in output
     assert "no run had started" not in output
