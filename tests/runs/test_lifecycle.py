@@ -90,12 +90,17 @@ def test_a_training_crash_leaves_a_failed_run_with_traceback(  # type: ignore[no
     assert "loss diverged at epoch 3" in _traceback(run.info.run_id)
 
 
-def _wait_for_running_run(store: str, timeout: float = 60.0) -> str:
+def _wait_for_running_run(store: str, process: subprocess.Popen[str], timeout: float = 60.0) -> str:
     from mlflow import MlflowClient
 
     client = MlflowClient(store)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if process.poll() is not None:
+            output, _ = process.communicate()
+            raise AssertionError(
+                f"train exited {process.returncode} before its run started:\n{output}"
+            )
         try:
             experiments = [e.experiment_id for e in client.search_experiments()]
             runs = client.search_runs(experiments, "attributes.status = 'RUNNING'")
@@ -114,7 +119,12 @@ def test_a_signal_kills_the_run_and_exits_without_a_traceback(  # type: ignore[n
 ) -> None:
     from mlflow import MlflowClient
 
+    from mlops_tracking.runs.store import open_store
+
     store = f"sqlite:///{tmp_path / 'signal.db'}"
+    # Create the schema before two processes open the store: a fresh sqlite schema created
+    # concurrently by the test's polling client and by `train` can fail in either of them.
+    open_store(store)
     env = {**os.environ, "MLFLOW_TRACKING_URI": store}
     # An MLP with an epoch budget it will not exhaust: the run is busy when the signal lands.
     command = train_command(
@@ -124,12 +134,14 @@ def test_a_signal_kills_the_run_and_exits_without_a_traceback(  # type: ignore[n
         command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     try:
-        run_id = _wait_for_running_run(store)
+        run_id = _wait_for_running_run(store, process)
         time.sleep(1.0)  # let training start
         process.send_signal(sig)
         output, _ = process.communicate(timeout=60)
     finally:
-        process.kill()
+        if process.poll() is None:
+            process.kill()
+            process.communicate()  # closes the pipe, which garbage collection would warn about
     assert process.returncode == code, output
     assert f"MLflow run {run_id} ended KILLED" in output
     assert "Traceback" not in output
