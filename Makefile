@@ -20,7 +20,7 @@ export DO_NOT_TRACK := true
 export DVC_NO_ANALYTICS := 1
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: help setup demo pipeline pipeline-demo test test-fast lint format ui bench bench-pipeline bench-serving bench-threads docs docs-serve screenshots lock clean
+.PHONY: help setup demo pipeline pipeline-demo test test-fast lint format ui bench bench-pipeline bench-serving bench-threads docs docs-serve screenshots server lock clean
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -59,6 +59,11 @@ lint: setup ## ruff (format check and lint), mypy and the import contracts
 format: setup ## Apply ruff formatting and safe fixes
 	$(BIN)/ruff format $(PY_SOURCES)
 	$(BIN)/ruff check --fix $(PY_SOURCES)
+
+SERVER_ENV ?= .server.env
+server: setup ## Start a team tracking server: PostgreSQL, proxied artifacts, basic-auth (secrets: .server.env)
+	@test -f $(SERVER_ENV) || $(BIN)/mlops-tracking server --new-secrets $(SERVER_ENV)
+	@set -a && . ./$(SERVER_ENV) && set +a && $(BIN)/mlops-tracking server
 
 ui: setup ## Open the MLflow UI on the local store at http://127.0.0.1:$(UI_PORT)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port $(UI_PORT)

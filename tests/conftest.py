@@ -373,3 +373,19 @@ def cli(
         timeout=timeout,
         check=False,
     )
+
+
+@pytest.fixture(scope="session")
+def team_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One real team server per test process: PostgreSQL, proxied artifacts, basic-auth.
+
+    Users ``admin``, ``alice`` and ``bob`` (READ on what others made); ``server.env("alice")``
+    is a client environment. Skips where PostgreSQL is not running. Tests that kill or restart
+    a server start their own with ``team_server.running_team_server``.
+    """
+    from team_server import postgres_running, running_team_server
+
+    if not postgres_running():
+        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432 (.ci/run starts it)")
+    with running_team_server(tmp_path_factory.mktemp("team-server")) as server:
+        yield server

@@ -328,6 +328,36 @@ class ServingConfig(Section):
     extra_columns: Literal["refuse", "ignore_and_report"] = "refuse"
 
 
+class ServerConfig(Section):
+    """A team's tracking server (``mlops-tracking server``): PostgreSQL, proxied artifacts, auth.
+
+    Secrets never live here: the Flask secret key and the first admin password come from the
+    environment (MLFLOW_FLASK_SERVER_SECRET_KEY, MLFLOW_AUTH_ADMIN_PASSWORD), and a database
+    password belongs in MLFLOW_BACKEND_STORE_URI / MLOPS_AUTH_DATABASE_URI, which win over the
+    URIs below when set.
+    """
+
+    host: str = "127.0.0.1"  # 0.0.0.0 listens on every interface (TLS belongs at a proxy)
+    port: int = Field(5050, ge=1, le=65535)
+    workers: int = Field(2, ge=1, le=64)
+    # runs, LoggedModels and the registry; a bare postgresql:// means psycopg 3
+    backend_store_uri: str = "postgresql://postgres@127.0.0.1:5432/mlflow"
+    # where the server keeps artifacts it proxies: a folder, or s3://bucket/prefix, gs://, ...
+    artifacts_destination: str = "build/server/artifacts"
+    auth: bool = True  # MLflow's basic-auth app: users, passwords, permissions
+    auth_database_uri: str = "postgresql://postgres@127.0.0.1:5432/mlflow_auth"
+    # a checked password is trusted this long per worker (0: hash it on every request, ~5x
+    # slower runs); a changed password may be accepted by other workers until it expires
+    auth_cache_ttl_seconds: int = Field(60, ge=0)
+    default_permission: Literal["READ", "EDIT", "MANAGE", "NO_PERMISSIONS"] = "READ"
+    # Host headers the server answers (DNS-rebinding guard); empty: this host's names on `port`
+    allowed_hosts: tuple[str, ...] = ()
+    # browser origins allowed to call the API; empty: the server's own origins only
+    cors_allowed_origins: tuple[str, ...] = ()
+    create_databases: bool = True  # create the PostgreSQL databases when they do not exist
+    state_dir: Path = Path("build/server")  # the generated auth configuration and the log
+
+
 class Config(Section):
     """Everything a run needs; serialised whole as the run's ``config/resolved.yaml``."""
 
@@ -338,6 +368,7 @@ class Config(Section):
     tracking: TrackingConfig = TrackingConfig()
     registry: RegistryConfig = RegistryConfig()
     serving: ServingConfig = ServingConfig()
+    server: ServerConfig = ServerConfig()
 
     def with_overrides(self, overrides: Sequence[str]) -> Config:
         """Return a validated copy with ``key=value`` overrides applied."""
@@ -359,6 +390,7 @@ class Config(Section):
         model = tree.pop("model")
         tree.pop("tracking")
         tree.pop("registry")
+        tree.pop("server")
         tree["model"] = {"name": model["name"], "seed": model["seed"]}
         # An unset n_jobs follows model.threads: the estimator's own n_jobs param says the count.
         family = {k: v for k, v in model[self.model.name].items() if (k, v) != ("n_jobs", None)}
