@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from mlops_tracking.cli import pipeline, registry, runs
+from mlops_tracking.cli import pipeline, registry, runs, sync
 from mlops_tracking.cli.terminal import show_tracebacks
 
 app = typer.Typer(
@@ -20,7 +20,7 @@ app = typer.Typer(
     rich_markup_mode=None,
     help="Run, inspect and audit fully tracked MLflow experiments.",
 )
-for commands in (runs.app, pipeline.reproduce_app, registry.app, pipeline.app):
+for commands in (runs.app, pipeline.reproduce_app, registry.app, pipeline.app, sync.app):
     app.add_typer(commands)
 
 
