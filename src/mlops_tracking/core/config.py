@@ -266,6 +266,12 @@ class TrackingConfig(Section):
     # folder ($XDG_STATE_HOME or ~/.local/state)/mlops-tracking/spool/mlflow.db
     spool_uri: str | None = None
 
+    @field_validator("offline", mode="before")
+    @classmethod
+    def _off_is_not_false(cls, value: Any) -> Any:
+        # YAML 1.1 (PyYAML, --set) reads a bare `off` as False
+        return "off" if value is False else value
+
     @model_validator(mode="after")
     def _formats_listed_once(self) -> TrackingConfig:
         if not self.model_formats or len(set(self.model_formats)) != len(self.model_formats):
