@@ -88,6 +88,8 @@ def isolated_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     monkeypatch.chdir(tmp_path)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    # a run handed off to the offline spool (runs/spool.py) stays in the test's folder
+    monkeypatch.setenv("MLOPS_TRACKING_SPOOL_URI", f"sqlite:///{tmp_path / 'spool' / 'mlflow.db'}")
     yield uri
     if "mlflow" in sys.modules:  # pure-function tests never import it; don't pay ~3 s for it
         _reset_mlflow()

@@ -25,6 +25,8 @@ from conftest import FAST, PARAMS, sets, train_command
 
 pytestmark = pytest.mark.slow
 
+# these tests are about failing: no hand-off to the offline spool (tests/sync/ covers that)
+OFF = "tracking.offline=off"
 UNREACHABLE_SECONDS = 30  # "fails within about 15 s"; the margin is for a busy 2-core machine
 
 
@@ -128,7 +130,11 @@ def closed_port_uri() -> str:
 
 @pytest.mark.parametrize(
     "args",
-    [("runs",), ("audit", "0123456789abcdef"), ("train", "--config", str(PARAMS), *sets(*FAST))],
+    [
+        ("runs",),
+        ("audit", "0123456789abcdef"),
+        ("train", "--config", str(PARAMS), *sets(*FAST, OFF)),
+    ],
     ids=["runs", "audit", "train"],
 )
 def test_a_closed_port_fails_fast_with_the_refused_message(
@@ -146,7 +152,7 @@ def test_a_closed_port_fails_fast_with_the_refused_message(
 
 @pytest.mark.parametrize("command", ["runs", "train"])
 def test_a_server_that_never_answers_fails_within_the_bound(command: str, tmp_path: Path) -> None:
-    args = ("runs",) if command == "runs" else ("train", "--config", str(PARAMS), *sets(*FAST))
+    args = ("runs",) if command == "runs" else ("train", "--config", str(PARAMS), *sets(*FAST, OFF))
     with socket.socket() as silent:  # the kernel accepts connections; nobody ever answers
         silent.bind(("127.0.0.1", 0))
         silent.listen(64)
@@ -161,7 +167,7 @@ def test_a_server_that_never_answers_fails_within_the_bound(command: str, tmp_pa
 def train_until_the_run_exists(server: Server, cwd: Path, *overrides: str) -> subprocess.Popen[str]:
     """Start ``train`` against ``server``; return once its run is in the store."""
     process = subprocess.Popen(
-        train_command(*FAST, "tracking.system_metrics_interval=0.2", *overrides),
+        train_command(*FAST, OFF, "tracking.system_metrics_interval=0.2", *overrides),
         cwd=cwd,
         env=environment(server.url),
         stdout=subprocess.PIPE,

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from mlops_tracking.cli import pipeline, registry, runs, server
+from mlops_tracking.cli import pipeline, registry, runs, server, sync
 from mlops_tracking.cli.terminal import show_tracebacks
 
 app = typer.Typer(
@@ -20,7 +20,15 @@ app = typer.Typer(
     rich_markup_mode=None,
     help="Run, inspect and audit fully tracked MLflow experiments.",
 )
-for commands in (runs.app, pipeline.reproduce_app, registry.app, pipeline.app, server.app):
+commands_of_each_capability = (
+    runs.app,
+    pipeline.reproduce_app,
+    registry.app,
+    pipeline.app,
+    sync.app,
+    server.app,
+)
+for commands in commands_of_each_capability:
     app.add_typer(commands)
 
 

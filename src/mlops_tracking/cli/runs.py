@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -85,11 +86,13 @@ def train(
         from mlops_tracking.audit.checklist import audit_run
         from mlops_tracking.runs.workflow import train_and_log
 
-        settings = load_settings(config, set_)
-        _reap_first(settings)
-        with terminal.progress(1) as progress:
-            outcome = train_and_log(settings, config, experiment, progress)
-        _print_outcome(outcome, audit_run(outcome.run_id))
+        def job(settings: Config) -> None:
+            _reap_first(settings)
+            with terminal.progress(1) as progress:
+                outcome = train_and_log(settings, config, experiment, progress)
+            _print_outcome(outcome, audit_run(outcome.run_id))
+
+        _or_spool(load_settings(config, set_), job)
 
     terminal.run_command(body)
 
@@ -108,18 +111,20 @@ def compare(
     def body() -> None:
         from mlops_tracking.runs.comparison import compare_and_log
 
-        settings = load_settings(config, set_)
-        _reap_first(settings)
-        names = [name.strip() for name in models.split(",") if name.strip()]
-        with terminal.progress(len(names)) as progress:
-            outcome = compare_and_log(settings, names, config, experiment, progress)
-        _print_experiments({outcome.experiment.name: outcome.experiment.id})
-        if outcome.best is not None:
-            terminal.console().print(
-                f"Best: {outcome.best.model_name} ({outcome.best.run_id}) by "
-                f"{outcome.selection_metric}"
-            )
-        terminal.print_pickle_note(settings.tracking.model_formats)
+        def job(settings: Config) -> None:
+            _reap_first(settings)
+            names = [name.strip() for name in models.split(",") if name.strip()]
+            with terminal.progress(len(names)) as progress:
+                outcome = compare_and_log(settings, names, config, experiment, progress)
+            _print_experiments({outcome.experiment.name: outcome.experiment.id})
+            if outcome.best is not None:
+                terminal.console().print(
+                    f"Best: {outcome.best.model_name} ({outcome.best.run_id}) by "
+                    f"{outcome.selection_metric}"
+                )
+            terminal.print_pickle_note(settings.tracking.model_formats)
+
+        _or_spool(load_settings(config, set_), job)
 
     terminal.run_command(body)
 
@@ -164,6 +169,17 @@ def _stale_after(config_file: Path) -> float:
     if not config_file.is_file() and config_file == DEFAULT_CONFIG:
         return DEFAULT_STALE_AFTER_SECONDS  # `runs` works from any folder
     return load_settings(config_file, None).tracking.stale_after_seconds
+
+
+def _or_spool(settings: Config, job: Callable[[Config], None]) -> None:
+    """Run ``job``; when the tracking server cannot be reached, say so and run it into the
+    spool instead (``tracking.offline: auto``, ``runs/spool.py``)."""
+    from mlops_tracking.runs.spool import HandOff, run_or_spool
+
+    def announce(hand_off: HandOff) -> None:
+        terminal.console().print(hand_off.message(), style="yellow", markup=False, soft_wrap=True)
+
+    run_or_spool(settings, job, announce)
 
 
 def _reap_first(settings: Config) -> None:
@@ -253,9 +269,11 @@ def demo(config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Run the main job: a comparison, two more runs, all audited, then the registry tour."""
 
     def body() -> None:
+        _or_spool(load_settings(config, None), demo_job)
+
+    def demo_job(settings: Config) -> None:
         from mlops_tracking.demo import planned_steps, run_demo
 
-        settings = load_settings(config, None)
         _reap_first(settings)
         with terminal.progress(planned_steps()) as progress:
             outcome = run_demo(settings, config, progress)

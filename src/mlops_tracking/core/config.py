@@ -258,6 +258,19 @@ class TrackingConfig(Section):
     stale_after_seconds: float = Field(DEFAULT_STALE_AFTER_SECONDS, ge=10)
     reap_stale_runs: bool = True
     http: HttpConfig = HttpConfig()
+    # auto: train, compare and demo write their runs to the spool store when the tracking server
+    # cannot be reached (refused, unreachable, timeout; never on 401/403), for `sync` to copy
+    # later; off: such a command fails (runs/spool.py)
+    offline: Literal["auto", "off"] = "auto"
+    # the spool store; null: MLOPS_TRACKING_SPOOL_URI, else a SQLite store in the user's state
+    # folder ($XDG_STATE_HOME or ~/.local/state)/mlops-tracking/spool/mlflow.db
+    spool_uri: str | None = None
+
+    @field_validator("offline", mode="before")
+    @classmethod
+    def _off_is_not_false(cls, value: Any) -> Any:
+        # YAML 1.1 (PyYAML, --set) reads a bare `off` as False
+        return "off" if value is False else value
 
     @model_validator(mode="after")
     def _formats_listed_once(self) -> TrackingConfig:

@@ -44,6 +44,9 @@ URLLIB3_BACKOFF_MAX = 120.0
 _applied: dict[str, str] = {}
 # The ``outage`` phase's values of the last config opened with, for ``give_up_retrying``.
 _outage_values: dict[str, str] = {}
+# Runs this process could not end because the store stopped answering: left RUNNING there, for
+# the spool hand-off to name (``runs/spool.py``) and ``sync`` to end KILLED later.
+UNCLOSED_RUNS: list[str] = []
 
 
 def backoff_seconds(retries: int, factor: int) -> float:
@@ -155,6 +158,7 @@ def unclosed_run(run_id: str, error: BaseException | None, ended: str) -> Iterat
         if not is_outage(close_error):
             raise
         give_up_retrying()
+        UNCLOSED_RUNS.append(run_id)
         if error is None:
             close_error.add_note(unclosed_note(run_id))
             raise
