@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import subprocess
+import zipfile
 
 import numpy as np
 import pandas as pd
@@ -176,7 +177,7 @@ def test_artifacts_by_path_and_content(binary_run: StoredRun, client) -> None:  
         "config/params.yaml",
         "config/resolved.yaml",
         "source/command.txt",
-        "source/mlops_tracking/cli/app.py",
+        "source/mlops_tracking.zip",
         "predictions/test_predictions.json",
     }
     assert expected <= paths, sorted(expected - paths)
@@ -199,6 +200,20 @@ def test_artifacts_by_path_and_content(binary_run: StoredRun, client) -> None:  
     assert "mlflow==3.17.2" in freeze
     source = _download(run_id, "custom/expected_calibration_error.py").decode()
     assert source.startswith("def expected_calibration_error(")
+    package = zipfile.ZipFile(io.BytesIO(_download(run_id, "source/mlops_tracking.zip")))
+    assert "mlops_tracking/cli/app.py" in package.namelist()
+    assert not [name for name in package.namelist() if "__pycache__" in name]
+
+
+def test_tables_are_listed_for_the_evaluation_tab(binary_run: StoredRun, client) -> None:  # type: ignore[no-untyped-def]
+    run = client.get_run(binary_run.run_id)
+    assert json.loads(run.data.tags["mlflow.loggedArtifacts"]) == [
+        {"path": "predictions/test_predictions.json", "type": "table"}
+    ]
+    table = client.load_table(
+        run.info.experiment_id, "predictions/test_predictions.json", run_ids=[run.info.run_id]
+    )
+    assert len(table) == 114  # the test split, read back as MLflow reads a logged table
 
 
 def test_four_logged_models_with_signatures_and_linked_metrics(  # type: ignore[no-untyped-def]

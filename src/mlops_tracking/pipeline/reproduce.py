@@ -23,7 +23,13 @@ from typing import TYPE_CHECKING, Any
 from mlops_tracking.core.config import Config
 from mlops_tracking.core.errors import UserError
 from mlops_tracking.runs.rebuild import RebuildError, rebuild_inputs, recorded_config
-from mlops_tracking.runs.recorded import SOURCE_DIR, RecordedRun, download, read_run
+from mlops_tracking.runs.recorded import (
+    SOURCE_DIR,
+    RecordedRun,
+    download,
+    download_source,
+    read_run,
+)
 from mlops_tracking.runs.workflow import ExperimentRef, Progress, SilentProgress
 
 if TYPE_CHECKING:
@@ -276,7 +282,7 @@ def _check_code(run: RecordedRun, scratch: Path) -> list[str]:
     """Refuse when the package source differs from the code the run logged."""
     from mlops_tracking.core.environment import code_version, package_source_dir
 
-    logged = download(run.run_id, SOURCE_DIR, scratch / "source")
+    logged = download_source(run.run_id, scratch / "source")
     commit = run.tags.get("mlflow.source.git.commit", "")
     if logged is None:
         raise ReproductionError(

@@ -1,7 +1,11 @@
 """Stage a run's files in a temporary directory and upload them in one ``log_artifacts`` call.
 
 One upload instead of dozens of ``log_artifact`` calls matters on a remote tracking server,
-where each call is an HTTP round trip.
+where each call is an HTTP round trip. With proxied artifacts (``--serve-artifacts``) MLflow
+still PUTs each file on its own, so the file count matters too: a folder of many small files
+that is read back as a whole (the package source) is staged as one zip archive, and a table is
+written here with the tag MLflow's ``log_table`` would set (``table_tags``), which spares that
+call's listing, run read and tag write.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+import zipfile
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -19,12 +24,16 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
+# mlflow.utils.mlflow_tags.MLFLOW_LOGGED_ARTIFACTS: the run's tables, for the Evaluation tab
+LOGGED_ARTIFACTS_TAG = "mlflow.loggedArtifacts"
+
 
 class ArtifactStage:
     """A scratch directory whose tree becomes the run's artifact tree on ``upload``."""
 
     def __init__(self) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="mlops-artifacts-"))
+        self.tables: list[str] = []
 
     def __enter__(self) -> ArtifactStage:
         return self
@@ -56,6 +65,29 @@ class ArtifactStage:
 
     def figure(self, relative: str, figure: Figure) -> None:
         figure.savefig(self.path(relative))
+
+    def table(self, relative: str, frame: pd.DataFrame) -> None:
+        """A table the UI's Evaluation tab shows, written as ``mlflow.log_table`` writes it."""
+        frame.to_json(self.path(relative), orient="split", index=False, date_format="iso")
+        self.tables.append(relative)
+
+    def table_tags(self) -> dict[str, str]:
+        """The ``mlflow.loggedArtifacts`` tag that lists the staged tables (none: no tag)."""
+        if not self.tables:
+            return {}
+        listed = [{"path": path, "type": "table"} for path in self.tables]
+        return {LOGGED_ARTIFACTS_TAG: json.dumps(listed)}
+
+    def archive(self, relative: str, folder: Path) -> None:
+        """Zip ``folder`` (without caches) as one file, its entries under the folder's name."""
+        files = sorted(
+            path
+            for path in folder.rglob("*")
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
+        )
+        with zipfile.ZipFile(self.path(relative), "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in files:
+                archive.write(path, Path(folder.name, path.relative_to(folder)).as_posix())
 
     def copy(self, relative: str, source: Path) -> None:
         if source.is_dir():

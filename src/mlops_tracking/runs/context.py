@@ -20,6 +20,7 @@ from mlops_tracking.core.environment import (
     python_details,
 )
 from mlops_tracking.runs.artifacts import ArtifactStage
+from mlops_tracking.runs.recorded import SOURCE_ARCHIVE
 
 # MLflow's own tag keys (mlflow.utils.mlflow_tags), spelled out to keep this module import-light.
 GIT_COMMIT = "mlflow.source.git.commit"
@@ -58,8 +59,13 @@ def run_tags(git: GitState | None, base: dict[str, str]) -> dict[str, str]:
 
 
 def stage_source(stage: ArtifactStage, git: GitState | None) -> None:
-    """Copy the code that ran: package source, entry script, notebook and uncommitted diff."""
-    stage.copy("source/mlops_tracking", package_source_dir())
+    """Copy the code that ran: package source, entry script, notebook and uncommitted diff.
+
+    The package source (some 90 modules) is one zip archive, ``source/mlops_tracking.zip``:
+    against a server with proxied artifacts each file is an HTTP upload of its own, and the
+    package is read back whole (``reproduce`` compares it with the checkout).
+    """
+    stage.archive(SOURCE_ARCHIVE, package_source_dir())
     command, script = entry_point()
     stage.text("source/command.txt", command + "\n")
     notebook = notebook_path()

@@ -11,6 +11,7 @@ apart and ended by ``runs --reap`` (``runs/reaper.py``).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import traceback
 from collections.abc import Iterator
@@ -77,6 +78,9 @@ def tracked_run(
 
     from mlops_tracking.runs.http_settings import stop_retrying_after_outage
 
+    # MLflow's end_run prints "View run ... at" and "View experiment at" lines (and reads the
+    # run again to do so) unless this is set; the CLI prints its own links.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     parent = mlflow.active_run()
     forget_active_model()
     run: ActiveRun | None = None

@@ -7,7 +7,17 @@
   running the ONNX graph (when faithful) or the scikit-learn pipeline.
 
 Pip requirements are computed once per process from the installed versions and passed to
-``log_model``; otherwise MLflow infers them per model in a subprocess (~4.5 s each). A pipeline
+``log_model``; otherwise MLflow infers them per model in a subprocess (~4.5 s each).
+
+Each LoggedModel is created first (``initialize_logged_model``, naming the run as its source and
+carrying the run's params as MLflow's ``log_model`` would), the run's outputs list all of them in
+one call, and each flavor's ``log_model`` then fills its model (``model_id=``) with the active
+run hidden. With a run active, MLflow 3.17's ``Model.log`` re-reads the run (twice) and the
+history of every run metric to copy step-0 metrics onto the new model, then logs its outputs:
+about 16 HTTP requests per model against a server for nothing, since this project logs no
+step-0 metric before its models (``recorder.record_training``). The one thing hiding the run
+changes is the ``run_id`` line of the MLmodel file; the LoggedModel's ``source_run_id`` (what
+the UI, the registry and ``logged_models.run_models`` go by) names the run. A pipeline
 with one of the project's own transformers (the calendar step of a table with dates) carries
 that module as the model's code (``code_paths``), so it loads without this package installed.
 """
@@ -20,6 +30,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,19 +67,73 @@ def pip_requirements(model_format: str) -> list[str]:
     return [f"{name}=={package_version(name)}" for name in _REQUIREMENTS[model_format]]
 
 
-def log_model_formats(package: ModelPackage, formats: tuple[str, ...]) -> dict[str, ModelInfo]:
-    """Log ``package`` in each of ``formats``; return the ``ModelInfo`` of each, by format."""
-    loggers: dict[str, Callable[[ModelPackage], ModelInfo]] = {
-        "sklearn": lambda package: _log_sklearn(package, "sklearn"),
-        "pickle": lambda package: _log_sklearn(package, "pickle"),
+def log_model_formats(
+    package: ModelPackage,
+    formats: tuple[str, ...],
+    run: RunRef,
+) -> dict[str, ModelInfo]:
+    """Log ``package`` in each of ``formats`` on ``run``; return each ``ModelInfo``, by format."""
+    import mlflow
+    from mlflow import MlflowClient
+    from mlflow.entities import LoggedModelOutput
+
+    loggers: dict[str, Callable[[ModelPackage, str], ModelInfo]] = {
+        "sklearn": lambda package, model_id: _log_sklearn(package, "sklearn", model_id),
+        "pickle": lambda package, model_id: _log_sklearn(package, "pickle", model_id),
         "onnx": _log_onnx,
         "pyfunc": _log_pyfunc,
     }
-    return {
-        model_format: loggers[model_format](package)
-        for model_format in formats
-        if model_format != "onnx" or package.onnx is not None
+    chosen = [f for f in formats if f != "onnx" or package.onnx is not None]
+    serialization = {"sklearn": "skops", "pickle": "cloudpickle"}
+    models = {
+        model_format: mlflow.initialize_logged_model(
+            name=f"{package.family}-{model_format}",
+            source_run_id=run.run_id,
+            experiment_id=run.experiment_id,
+            # what MLflow's log_model records: the hyperparameters, then the run's params
+            params={
+                key: str(value) for key, value in {**package.hyperparameters, **run.params}.items()
+            },
+            tags=package.tags(serialization.get(model_format, model_format)),
+            model_type=package.model_type,
+        )
+        for model_format in chosen
     }
+    MlflowClient().log_outputs(
+        run.run_id, [LoggedModelOutput(model.model_id, step=0) for model in models.values()]
+    )
+    with _active_run_hidden():
+        return {
+            model_format: loggers[model_format](package, model.model_id)
+            for model_format, model in models.items()
+        }
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """The run a model is logged from: its id, its experiment and the params it has logged."""
+
+    run_id: str
+    experiment_id: str
+    params: dict[str, str]
+
+
+@contextmanager
+def _active_run_hidden() -> Iterator[None]:
+    """Hide this thread's active runs from MLflow for the block, and bring them back after.
+
+    MLflow keeps no public switch for "log this model without its run's metric copying" (see
+    the module docstring); its active-run stack is per thread (``fluent._active_run_stack``).
+    """
+    from mlflow.tracking.fluent import _active_run_stack
+
+    stack = _active_run_stack.get()  # type: ignore[no-untyped-call]
+    hidden = list(stack)
+    stack.clear()
+    try:
+        yield
+    finally:
+        stack[:] = hidden
 
 
 @contextmanager
@@ -106,7 +171,7 @@ def _infer_signature(model_input: Any, model_output: Any) -> Any:
         return infer_signature(model_input, model_output)
 
 
-def _log_sklearn(package: ModelPackage, model_format: str) -> ModelInfo:
+def _log_sklearn(package: ModelPackage, model_format: str, model_id: str) -> ModelInfo:
     """The scikit-learn flavor, saved with skops (``sklearn``) or cloudpickle (``pickle``)."""
     import mlflow
 
@@ -129,20 +194,17 @@ def _log_sklearn(package: ModelPackage, model_format: str) -> ModelInfo:
     with shipped_code(package) as code_paths:
         info: ModelInfo = mlflow.sklearn.log_model(
             package.pipeline,
-            name=f"{package.family}-{model_format}",
+            model_id=model_id,
             signature=_infer_signature(example, package.pipeline.predict(example)),
             input_example=example,
             pip_requirements=pip_requirements(model_format),
-            params=package.hyperparameters,
-            tags=package.tags(str(storage["serialization_format"])),
-            model_type=package.model_type,
             code_paths=code_paths,
             **storage,
         )
     return info
 
 
-def _log_onnx(package: ModelPackage) -> ModelInfo:
+def _log_onnx(package: ModelPackage, model_id: str) -> ModelInfo:
     import mlflow
 
     from mlops_tracking.core.export import onnx_session
@@ -156,7 +218,7 @@ def _log_onnx(package: ModelPackage) -> ModelInfo:
     example: Any = feed["X"] if package.onnx.single_input else feed
     info: ModelInfo = mlflow.onnx.log_model(
         package.onnx.model,
-        name=f"{package.family}-onnx",
+        model_id=model_id,
         signature=_infer_signature(example, outputs),
         input_example=example,
         pip_requirements=pip_requirements("onnx"),
@@ -164,9 +226,6 @@ def _log_onnx(package: ModelPackage) -> ModelInfo:
         # One thread per request: a served single row gains nothing from a thread pool, and
         # the pool's spinning threads compete with the server for the cores.
         onnx_session_options={"intra_op_num_threads": 1},
-        params=package.hyperparameters,
-        tags=package.tags("onnx"),
-        model_type=package.model_type,
     )
     return info
 
@@ -202,7 +261,7 @@ def package_engine(package: ModelPackage) -> str:
     return package.serving_engine if package.onnx is not None else "sklearn"
 
 
-def _log_pyfunc(package: ModelPackage) -> ModelInfo:
+def _log_pyfunc(package: ModelPackage, model_id: str) -> ModelInfo:
     import mlflow
 
     from mlops_tracking.core.features import encoder_categories
@@ -240,15 +299,12 @@ def _log_pyfunc(package: ModelPackage) -> ModelInfo:
         for path, data in files.values():
             path.write_bytes(data)
         info: ModelInfo = mlflow.pyfunc.log_model(
-            name=f"{package.family}-pyfunc",
+            model_id=model_id,
             python_model=str(DEPLOYABLE_MODEL_CODE),
             artifacts={key: str(path) for key, (path, _) in files.items()},
             signature=_pyfunc_signature(package),
             input_example=package.input_example,
             pip_requirements=pip_requirements("pyfunc"),
-            params=package.hyperparameters,
-            tags=package.tags("pyfunc"),
-            model_type=package.model_type,
             code_paths=code_paths,
         )
         return info

@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities import Run
 
-SOURCE_DIR = "source/mlops_tracking"
+SOURCE_DIR = "source/mlops_tracking"  # the package source as runs before the archive kept it
+SOURCE_ARCHIVE = "source/mlops_tracking.zip"
 CONFIG_FILE = "config/resolved.yaml"
 PARENT_TAG = "mlflow.parentRunId"
 
@@ -174,6 +175,21 @@ def _experiments(name: str | None) -> dict[str, str]:
 def runs_with_inputs(max_results: int = 5000) -> list[RecordedRun]:
     """Every run in every experiment that logged at least one dataset, oldest first."""
     return [run for run in search_runs(None, max_results, order="oldest") if run.inputs]
+
+
+def download_source(run_id: str, folder: Path) -> Path | None:
+    """The package source a run logged, unpacked in ``folder``; None if it logged none.
+
+    Runs keep it as ``source/mlops_tracking.zip``; earlier runs kept the tree itself.
+    """
+    import zipfile
+
+    archive = download(run_id, SOURCE_ARCHIVE, folder / "archive")
+    if archive is None:
+        return download(run_id, SOURCE_DIR, folder)
+    with zipfile.ZipFile(archive) as packed:
+        packed.extractall(folder / "unpacked")
+    return folder / "unpacked" / Path(SOURCE_DIR).name
 
 
 def download(run_id: str, path: str, folder: Path) -> Path | None:

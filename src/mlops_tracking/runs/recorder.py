@@ -26,7 +26,7 @@ from mlops_tracking.runs.context import stage_environment, stage_source
 from mlops_tracking.runs.datasets import dvc_sources, log_splits
 from mlops_tracking.runs.lifecycle import forget_active_model
 from mlops_tracking.runs.metrics import log_history, log_metrics, log_params, set_tags
-from mlops_tracking.runs.model_formats import DEPLOYABLE_MODEL_CODE, log_model_formats
+from mlops_tracking.runs.model_formats import DEPLOYABLE_MODEL_CODE, RunRef, log_model_formats
 
 if TYPE_CHECKING:
     from mlflow.data.pandas_dataset import PandasDataset
@@ -50,9 +50,12 @@ def record_inputs(
 
 
 def record_training(
-    run_id: str, record: TrainingRecord, datasets: dict[str, PandasDataset]
+    run_id: str,
+    experiment_id: str,
+    record: TrainingRecord,
+    datasets: dict[str, PandasDataset],
 ) -> dict[str, ModelInfo]:
-    """Write ``record`` to run ``run_id``; return the logged models by format.
+    """Write ``record`` to run ``run_id`` (of ``experiment_id``); return the models by format.
 
     Final metrics are logged last, in one batch linked to every LoggedModel: ``validation_*``
     with the validation dataset, ``test_*`` with the test dataset, measurements such as fit
@@ -62,10 +65,7 @@ def record_training(
     metrics start at step 1 (``lifecycle.system_metrics``). Their values are already in
     ``evaluation/metrics.json`` should model logging fail.
     """
-    import mlflow
-
     log_params(run_id, record.params)
-    set_tags(run_id, record.tags)
     log_history(run_id, record.fit.history)
     with ArtifactStage() as stage:
         _stage_run_files(stage, record)
@@ -73,9 +73,11 @@ def record_training(
         stage_environment(stage)
         for path, figure in record.figures.items():
             stage.figure(path, figure)
+        stage.table(PREDICTIONS_TABLE, record.evaluation.predictions)
         stage.upload(run_id)
-    mlflow.log_table(record.evaluation.predictions, PREDICTIONS_TABLE, run_id=run_id)
-    models = log_model_formats(record.package, record.config.tracking.model_formats)
+        set_tags(run_id, {**record.tags, **stage.table_tags()})
+    run = RunRef(run_id, experiment_id, {**record.config.run_params(), **record.params})
+    models = log_model_formats(record.package, record.config.tracking.model_formats, run)
     forget_active_model()  # logging the pyfunc loads it, which makes it the active model
     set_tags(run_id, {f"model_uri.{fmt}": info.model_uri for fmt, info in models.items()})
     log_metrics(run_id, record.metrics, [info.model_id for info in models.values()], datasets)
@@ -176,8 +178,6 @@ def _stage_objects(stage: ArtifactStage, record: TrainingRecord) -> None:
 
 def record_comparison(run_id: str, record: ComparisonRecord) -> None:
     """Write the outcome of a comparison on its parent run: ranking, chart, best model."""
-    import mlflow
-
     with ArtifactStage() as stage:
         stage.csv("comparison/models.csv", record.table)
         if record.failed:
@@ -186,9 +186,10 @@ def record_comparison(run_id: str, record: ComparisonRecord) -> None:
             stage.figure(path, figure)
         stage_source(stage, record.inputs.code)
         stage_environment(stage)
+        stage.table("comparison/models.json", record.table)
         stage.upload(run_id)
-    mlflow.log_table(record.table, "comparison/models.json", run_id=run_id)
-    tags = {"compare.failed_models": ",".join(record.failed) or "none"}
+        tables = stage.table_tags()
+    tags = {**tables, "compare.failed_models": ",".join(record.failed) or "none"}
     if len(record.table):
         best = record.table.iloc[0]
         tags["compare.best_model"] = str(best["model"])

@@ -202,7 +202,7 @@ def train_run(
     ) as run:
         datasets = record_inputs(run.info.run_id, inputs, inputs.config.run_params())
         record = train_and_evaluate(inputs, family)
-        models = record_training(run.info.run_id, record, datasets)
+        models = record_training(run.info.run_id, experiment.id, record, datasets)
     history = record.fit.history.series
     baseline = record.baseline.all_metrics() if record.baseline else {}
     return RunOutcome(
