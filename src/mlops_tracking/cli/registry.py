@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from mlops_tracking.core.config import Config
+    from mlops_tracking.registry.lease import Holder
 
 app = typer.Typer()
 
@@ -45,6 +46,16 @@ def _author() -> str:
     from mlops_tracking.core.environment import author
 
     return author()
+
+
+def _waiting(holder: Holder) -> None:
+    """Say why a promotion pauses: another one holds the model's lock."""
+    terminal.console().print(f"Waiting for another promotion to finish: {holder.describe()} …")
+
+
+def _print_notes(notes: tuple[str, ...]) -> None:
+    for note in notes:
+        terminal.console().print(f"[yellow]note:[/] {note}")
 
 
 def _open() -> None:
@@ -164,9 +175,11 @@ def promote(
             version=version,
             force_reason=reason if force else None,
             by=_author(),
+            waiting=_waiting,
         )
         entry = decision.entry
         console = terminal.console()
+        _print_notes(decision.notes)
         if decision.unchanged:
             console.print(f"{name}@{to} is already version {entry.version}; nothing to do.")
             return
@@ -195,7 +208,9 @@ def rollback(
 
         settings = _registry_settings(config)
         _open()
-        entry = rollback_alias(settings.registry, name, to, reason, _author()).entry
+        decision = rollback_alias(settings.registry, name, to, reason, _author(), waiting=_waiting)
+        _print_notes(decision.notes)
+        entry = decision.entry
         terminal.console().print(
             f"[yellow]rolled back[/]: {name}@{to} → version {entry.version} (was {entry.previous})"
         )

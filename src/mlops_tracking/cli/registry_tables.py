@@ -63,7 +63,10 @@ def model_versions_table(name: str, rows: list[dict[str, Any]], metrics: list[st
 
 
 def trail_table(name: str, entries: list[TrailEntry], limit: int = 30) -> Table:
-    """The audit trail, newest last: who decided what about which alias, and why."""
+    """The audit trail, newest last: who decided what about which alias, and why.
+
+    "by" is the git author, and in brackets the user a tracking server authenticated.
+    """
     table = Table(title=f"Audit trail of {name}", title_justify="left", header_style="bold")
     for column in ("when (UTC)", "action", "alias", "version", "from", "decision", "by"):
         table.add_column(column, no_wrap=True)
@@ -77,7 +80,7 @@ def trail_table(name: str, entries: list[TrailEntry], limit: int = 30) -> Table:
             entry.version,
             entry.previous or "-",
             f"[{style}]{entry.decision}[/]" if style else entry.decision,
-            entry.by,
+            f"{entry.by} ({entry.user})" if entry.user else entry.by,
             entry.reason or "-",
         )
     return table

@@ -306,6 +306,10 @@ class RegistryConfig(Section):
         "staging": AliasPolicy(),
         "production": AliasPolicy(requires="staging"),
     }
+    # a promotion waits this long for another promotion of the same model to finish
+    lock_timeout_seconds: float = Field(120.0, gt=0)
+    # the promotion lock's lease, renewed while the gate runs; an expired lease may be broken
+    lock_lease_seconds: float = Field(300.0, ge=1)
 
     @model_validator(mode="after")
     def _aliases_are_known(self) -> RegistryConfig:

@@ -43,7 +43,7 @@ class TrailEntry:
     version: str  # the candidate (promote) or the restored version (rollback)
     previous: str | None  # who held the alias before the decision
     decision: str  # promoted, rejected, rolled_back
-    by: str
+    by: str  # the git author (or OS user) who ran the command
     reason: str = ""
     metric: str = ""
     candidate_value: float | None = None
@@ -52,6 +52,9 @@ class TrailEntry:
     dataset_digest: str = ""
     details: dict[str, str] = field(default_factory=dict)
     baseline_value: float | None = None
+    # the user the tracking server authenticated (basic-auth); None on a local store, and in
+    # entries written before it was recorded
+    user: str | None = None
 
     @property
     def moved(self) -> bool:

@@ -8,15 +8,11 @@ is aliases (``models:/name@production``) plus version tags (``lifecycle``, ``pro
 
 from __future__ import annotations
 
-import hashlib
+import os
 import re
 import secrets
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_tracking.core.errors import RunNotFoundError, UserError
@@ -28,6 +24,10 @@ if TYPE_CHECKING:
 
 TRAIL_PREFIX = "audit."
 ONNX_SUFFIX = "-onnx"  # the ONNX form is its own registered model: <name>-onnx
+# A model's promotion lock is a registered model too (registry/lease.py): <name>.promotion-lock.<n>
+LOCK_INFIX = ".promotion-lock."
+LOCK_TAG = "mlops.lock"
+LOCK_NAME = re.compile(r"^(?P<model>.+)\.promotion-lock\.(?P<generation>\d+)$")
 
 
 class RegistryError(UserError):
@@ -54,6 +54,22 @@ def client() -> MlflowClient:
     from mlflow import MlflowClient
 
     return MlflowClient()
+
+
+def authenticated_user() -> str | None:
+    """The user a tracking server authenticates these requests as, if any.
+
+    MLflow sends MLFLOW_TRACKING_USERNAME (basic-auth) only to an http(s) store, and a request
+    that succeeded was accepted under that name; a local store knows no users.
+    """
+    uri = client().tracking_uri
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME", "").strip()
+    return user if user and uri.startswith(("http://", "https://")) else None
+
+
+def is_lock(name: str) -> bool:
+    """Whether a registered model is a promotion lock, which the project's listings hide."""
+    return LOCK_NAME.match(name) is not None
 
 
 # --- references -----------------------------------------------------------------------------
@@ -116,7 +132,8 @@ def aliases_by_version(name: str) -> dict[str, list[str]]:
 
 
 def model_names() -> list[str]:
-    return sorted(model.name for model in client().search_registered_models(max_results=1000))
+    found = client().search_registered_models(max_results=1000)
+    return sorted(model.name for model in found if not is_lock(model.name))
 
 
 def version_numbers(name: str) -> list[str]:
@@ -145,6 +162,11 @@ def check_name(name: str) -> str:
     name) would leave versions behind.
     """
     _check_addressable(name)
+    if LOCK_INFIX in name:
+        raise RegistryError(
+            f"'{name}' cannot be a registered model name here: '{LOCK_INFIX}' marks the "
+            "promotion locks mlops-tracking keeps in the registry"
+        )
     if len(name) > MAX_NAME_LENGTH:
         raise RegistryError(
             f"'{name[:40]}…' ({len(name)} characters) is too long for a registered model name: "
@@ -234,25 +256,29 @@ def read_trail(name: str) -> list[TrailEntry]:
     return [TrailEntry.from_json(tags[key]) for key in keys]
 
 
-@contextmanager
-def registry_lock(name: str) -> Iterator[None]:
-    """Serialise decisions about one registered model between processes on this machine.
+def check_can_edit(name: str) -> None:
+    """Fail now, before a gate runs for seconds, if this user may not change model ``name``.
 
-    A local SQLite store locks a file next to its database; any other store locks a file in the
-    temporary directory (processes on other machines are not covered: see the README).
+    Deleting a registered-model tag needs the same basic-auth permission as moving an alias
+    (EDIT on the model; creating a lock model needs only an account), and deleting a tag that
+    does not exist changes nothing, so it is a write probe that leaves no trace.
     """
-    from mlops_tracking.runs.store import exclusive, sqlite_path
+    from mlflow.exceptions import MlflowException
 
-    uri = client().tracking_uri
-    database = sqlite_path(uri)
-    # the database file, not the URI's spelling: sqlite:///mlflow.db and its absolute form
-    # must take the same lock
-    store = str(database.resolve()) if database else uri
-    digest = hashlib.sha256(f"{store}|{name}".encode()).hexdigest()[:16]
-    folder = database.resolve().parent if database else Path(tempfile.gettempdir())
-    prefix = database.name if database else "mlflow"
-    with exclusive(folder / f"{prefix}.registry-{digest}.lock"):
-        yield
+    try:
+        client().delete_registered_model_tag(name, "mlops.edit-probe")
+    except MlflowException as error:
+        if error.error_code == "RESOURCE_DOES_NOT_EXIST":
+            registered_aliases(name)  # names the models that do exist
+        if error.error_code != "PERMISSION_DENIED":
+            raise
+        who = authenticated_user() or "this client"
+        raise RegistryError(
+            f"{who} may not change the registered model '{name}' on {client().tracking_uri}: "
+            "moving its aliases needs EDIT permission on it. Ask its owner or an admin to grant "
+            f"it (MLflow's basic-auth: create_registered_model_permission('{name}', "
+            f"'{who}', 'EDIT')); nothing was changed."
+        ) from None
 
 
 # --- reading --------------------------------------------------------------------------------
@@ -294,6 +320,8 @@ def model_summaries() -> list[dict[str, Any]]:
     registry = client()
     summaries = []
     for model in registry.search_registered_models(max_results=1000):
+        if is_lock(model.name):
+            continue
         versions = registry.search_model_versions(f"name='{model.name}'")
         serving = [
             f"v{v.version}" for v in versions if v.tags.get("deployment.status") == "serving"

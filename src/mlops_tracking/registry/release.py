@@ -8,7 +8,9 @@ the registered model's audit trail before the command returns.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +23,7 @@ from mlops_tracking.runs.recorded import RecordedRun, read_run
 
 if TYPE_CHECKING:
     from mlops_tracking.core.config import AliasPolicy, Config, RegistryConfig
+    from mlops_tracking.registry.lease import Holder, Lease
     from mlops_tracking.runs.logged_models import RunModel
 
 CARD_FOLDER = "model_cards"
@@ -46,6 +49,7 @@ class Decision:
     entry: TrailEntry
     gate: Gate | None = None
     unchanged: bool = False  # the version already held the alias: nothing to do
+    notes: tuple[str, ...] = ()  # e.g. the expired promotion lock this decision took over
 
     @property
     def moved(self) -> bool:
@@ -277,63 +281,123 @@ def promote(
     version: str | None = None,
     force_reason: str | None = None,
     by: str = "",
+    waiting: Callable[[Holder], None] | None = None,
 ) -> Decision:
     """Move ``alias`` to the version if it passes the alias's gate; record the decision.
 
     Without ``version``, the candidate is the holder of the alias this one requires (production
     takes the staging version), else the latest version. ``force_reason`` skips the gate and
     the ``requires`` rule and is recorded as the reason. Decisions about one model are
-    serialised, so racing promotions see each other's outcome. A candidate the gate cannot judge
-    (its data changed, the holder was tested on other data) is recorded as rejected, and the
-    reason raised.
+    serialised by a lock held in the registry (``registry/lease.py``), so racing promotions,
+    from any machine, see each other's outcome; just before the alias moves, the lock and the
+    holder the gate compared with are checked again. A candidate the gate cannot judge (its
+    data changed, the holder was tested on other data) is recorded as rejected, and the reason
+    raised. ``waiting`` hears once of a live promotion this one waits for.
     """
     settings = config.registry
     policy = _policy(settings, alias)
     candidate = _candidate(name, version, policy.requires if force_reason is None else None)
-    with catalog.registry_lock(name):
-        aliases = catalog.registered_aliases(name)
-        holder = aliases.get(alias)
-
-        def decided(**fields: Any) -> TrailEntry:
-            return TrailEntry(
-                at=now(), alias=alias, version=candidate.version, previous=holder, by=by, **fields
-            )
-
-        if holder == candidate.version:
-            return Decision(decided(action="promote", decision="promoted"), unchanged=True)
-        if force_reason is not None:
-            entry = decided(action="force", decision="promoted", reason=force_reason)
-            return _record(name, entry, settings)
-        if policy.requires and aliases.get(policy.requires) != candidate.version:
-            reason = (
-                f"version {candidate.version} does not hold '{policy.requires}', which "
-                f"'{alias}' requires; promote it to {policy.requires} first"
-            )
-            return _record(
-                name, decided(action="promote", decision="rejected", reason=reason), settings
-            )
-        if policy.gate == "none":
-            entry = decided(action="promote", decision="promoted", reason="no gate")
-            return _record(name, entry, settings)
-        try:
-            gate, digest = evaluate_gate(config, candidate, holder)
-        except RegistryError as refusal:
-            _record(
-                name, decided(action="promote", decision="rejected", reason=str(refusal)), settings
-            )
-            raise
-        entry = decided(
-            action="promote",
-            decision="promoted" if gate.passed else "rejected",
-            reason=gate.explanation,
-            metric=gate.metric,
-            candidate_value=gate.candidate_value,
-            holder_value=gate.holder_value,
-            margin=gate.margin,
-            dataset_digest=digest,
-            baseline_value=gate.baseline_value,
+    catalog.check_can_edit(name)  # before the lock and the gate: a 403 now, not in 15 s
+    with _locked(name, alias, settings, waiting) as lease:
+        decision = _decide(
+            config, lease, candidate, policy=policy, force_reason=force_reason, by=by
         )
-        return _record(name, entry, settings, gate)
+    return replace(decision, notes=_lock_notes(lease))
+
+
+@contextmanager
+def _locked(
+    name: str, alias: str, settings: RegistryConfig, waiting: Callable[[Holder], None] | None
+) -> Iterator[Lease]:
+    from mlops_tracking.registry.lease import promotion_lock
+
+    timeout, lease = settings.lock_timeout_seconds, settings.lock_lease_seconds
+    with promotion_lock(name, alias, timeout, lease, waiting) as held:
+        yield held
+
+
+def _lock_notes(lease: Lease) -> tuple[str, ...]:
+    return tuple(
+        f"took over the expired promotion lock of {old.describe()}" for old in lease.broken
+    )
+
+
+def _entry_base(lease: Lease, by: str) -> dict[str, Any]:
+    """The fields every trail entry written under ``lease`` shares: who, and broken leases."""
+    details = {f"lock.broken.{old.generation}": old.describe() for old in lease.broken}
+    return {"at": now(), "by": by, "user": catalog.authenticated_user(), "details": details}
+
+
+def _fence(lease: Lease, name: str, alias: str, holder: str | None) -> Callable[[], None]:
+    """The check just before a decision is written: the lock is still ours (renewed now) and
+    the alias still has the holder the decision was made against (compare-and-verify)."""
+
+    def check() -> None:
+        lease.verify()
+        held = catalog.registered_aliases(name).get(alias)
+        if held != holder:
+            raise RegistryError(
+                f"'{name}@{alias}' moved from version {holder or 'unset'} to "
+                f"{held or 'unset'} while this promotion held the model's lock, so by a client "
+                "that does not take it (the MLflow UI, plain MLflow calls). This decision was "
+                f"made against version {holder or 'unset'}, so nothing was moved or recorded; "
+                "promote again."
+            )
+
+    return check
+
+
+def _decide(
+    config: Config,
+    lease: Lease,
+    candidate: VersionRef,
+    *,
+    policy: AliasPolicy,
+    force_reason: str | None,
+    by: str,
+) -> Decision:
+    """The decision about ``candidate`` for ``alias``, made and recorded under the lock."""
+    settings, name, alias = config.registry, candidate.name, lease.alias
+    aliases = catalog.registered_aliases(name)
+    holder = aliases.get(alias)
+    fence = _fence(lease, name, alias, holder)
+    base = _entry_base(lease, by)
+
+    def decided(**fields: Any) -> TrailEntry:
+        return TrailEntry(alias=alias, version=candidate.version, previous=holder, **base, **fields)
+
+    def record(entry: TrailEntry, gate: Gate | None = None) -> Decision:
+        return _record(name, entry, settings, gate, fence=fence)
+
+    if holder == candidate.version:
+        return Decision(decided(action="promote", decision="promoted"), unchanged=True)
+    if force_reason is not None:
+        return record(decided(action="force", decision="promoted", reason=force_reason))
+    if policy.requires and aliases.get(policy.requires) != candidate.version:
+        reason = (
+            f"version {candidate.version} does not hold '{policy.requires}', which "
+            f"'{alias}' requires; promote it to {policy.requires} first"
+        )
+        return record(decided(action="promote", decision="rejected", reason=reason))
+    if policy.gate == "none":
+        return record(decided(action="promote", decision="promoted", reason="no gate"))
+    try:
+        gate, digest = evaluate_gate(config, candidate, holder)
+    except RegistryError as refusal:
+        record(decided(action="promote", decision="rejected", reason=str(refusal)))
+        raise
+    entry = decided(
+        action="promote",
+        decision="promoted" if gate.passed else "rejected",
+        reason=gate.explanation,
+        metric=gate.metric,
+        candidate_value=gate.candidate_value,
+        holder_value=gate.holder_value,
+        margin=gate.margin,
+        dataset_digest=digest,
+        baseline_value=gate.baseline_value,
+    )
+    return record(entry, gate)
 
 
 def _policy(settings: RegistryConfig, alias: str) -> AliasPolicy:
@@ -362,13 +426,21 @@ def _candidate(name: str, version: str | None, requires: str | None) -> VersionR
 
 
 def _record(
-    name: str, entry: TrailEntry, settings: RegistryConfig, gate: Gate | None = None
+    name: str,
+    entry: TrailEntry,
+    settings: RegistryConfig,
+    gate: Gate | None = None,
+    *,
+    fence: Callable[[], None],
 ) -> Decision:
     """Write a decision: the alias first (if it moves), then the version's tags and the trail.
 
-    Moving the alias first means a failed alias move records nothing. A failed write after it
-    puts the alias back, so the trail never claims a move that did not happen (or misses one).
+    ``fence`` runs first and raises when the decision no longer holds (the lock was lost, the
+    alias moved meanwhile): then nothing is written. Moving the alias first means a failed
+    alias move records nothing. A failed write after it puts the alias back, so the trail never
+    claims a move that did not happen (or misses one).
     """
+    fence()
     if entry.moved:
         catalog.move_alias(name, entry.alias, entry.version)
     try:
@@ -415,13 +487,22 @@ def _retag_lifecycle(name: str, settings: RegistryConfig, versions: set[str | No
 # --- rollback -------------------------------------------------------------------------------
 
 
-def rollback(settings: RegistryConfig, name: str, alias: str, reason: str, by: str) -> Decision:
+def rollback(
+    settings: RegistryConfig,
+    name: str,
+    alias: str,
+    reason: str,
+    by: str,
+    *,
+    waiting: Callable[[Holder], None] | None = None,
+) -> Decision:
     """Give ``alias`` back to the version that held it before the current one."""
     if alias not in settings.aliases:
         raise RegistryError(
             f"'{alias}' is not a configured alias; use one of {', '.join(settings.aliases)}"
         )
-    with catalog.registry_lock(name):
+    catalog.check_can_edit(name)
+    with _locked(name, alias, settings, waiting) as lease:
         current = catalog.registered_aliases(name).get(alias)
         history = holders(catalog.read_trail(name), alias)
         if current is None or len(history) < 2:
@@ -432,13 +513,13 @@ def rollback(settings: RegistryConfig, name: str, alias: str, reason: str, by: s
         target = history[-2]
         catalog.resolve(f"{name}/{target}")  # fails clearly if that version was deleted
         entry = TrailEntry(
-            at=now(),
             action="rollback",
             alias=alias,
             version=target,
             previous=current,
             decision="rolled_back",
-            by=by,
             reason=reason or f"rollback from version {current}",
+            **_entry_base(lease, by),
         )
-        return _record(name, entry, settings)
+        decision = _record(name, entry, settings, fence=_fence(lease, name, alias, current))
+    return replace(decision, notes=_lock_notes(lease))

@@ -1,0 +1,296 @@
+"""Racing promotions from two simulated machines against a real MLflow server on PostgreSQL.
+
+Each "machine" is a subprocess with its own TMPDIR (no shared local state), its own basic-auth
+user and its own spelling of the server's address (``127.0.0.1`` and ``localhost``), so only a
+lock held in the store can serialise them. Afterwards the trail is replayed: every move names
+the version the previous move left (no fork), and every gated holder was compared with the
+version it replaced. Skipped only where PostgreSQL is absent.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+from mlflow_ui import stop, wait_until_healthy
+
+from conftest import FAST, PARAMS, sets
+
+pytestmark = pytest.mark.slow
+
+PG = ["-h", "127.0.0.1", "-U", "postgres"]
+MODEL = "race"
+USERS = {"alice": "alice-password-1", "bob": "bob-password-22", "carol": "carol-password-3"}
+ADMIN_PASSWORD = "admin-password-for-tests"
+CHEAP_ROUNDS = 10  # two racers each, alias "canary" (no gate)
+GATED_ROUNDS = 2  # two racers each, alias "staging" (the real gate: rebuild data, score both)
+
+
+def _postgres_ready() -> bool:
+    if shutil.which("pg_isready") is None:
+        return False
+    return subprocess.run(["pg_isready", *PG], capture_output=True, check=False).returncode == 0
+
+
+def _port() -> int:
+    """A free port in this work package's range (5600-5649)."""
+    for port in range(5600, 5650):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 5600-5649")
+
+
+@dataclass(frozen=True)
+class Server:
+    port: int
+    folder: Path
+
+    def url(self, host: str = "127.0.0.1") -> str:
+        return f"http://{host}:{self.port}"
+
+    def env(self, user: str, host: str = "127.0.0.1", tmpdir: Path | None = None) -> dict[str, str]:
+        env = {key: value for key, value in os.environ.items() if not key.startswith("MLFLOW_")}
+        env |= {"MLFLOW_TRACKING_URI": self.url(host), "MLFLOW_DISABLE_TELEMETRY": "true"}
+        env |= {"MLFLOW_TRACKING_USERNAME": user}
+        env["MLFLOW_TRACKING_PASSWORD"] = ADMIN_PASSWORD if user == "admin" else USERS[user]
+        if tmpdir is not None:
+            env["TMPDIR"] = str(tmpdir)
+        return env
+
+
+@pytest.fixture(scope="module")
+def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """``mlflow server`` on PostgreSQL with proxied artifacts and basic-auth (its own auth DB)."""
+    if not _postgres_ready():
+        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432 (pg_isready)")
+    folder = tmp_path_factory.mktemp("race-server")
+    suffix = uuid.uuid4().hex[:8]
+    store, auth = f"gate_race_{suffix}", f"gate_race_auth_{suffix}"
+    for database in (store, auth):
+        subprocess.run(["createdb", *PG, database], check=True)
+    ini = folder / "basic_auth.ini"
+    ini.write_text(
+        "[mlflow]\ndefault_permission = READ\n"
+        f"database_uri = postgresql://postgres@127.0.0.1:5432/{auth}\n"
+        "admin_username = admin\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+        "auth_cache_ttl_seconds = 60\n"
+    )
+    port = _port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("MLFLOW_")}
+    env |= {"MLFLOW_AUTH_CONFIG_PATH": str(ini), "MLFLOW_FLASK_SERVER_SECRET_KEY": suffix * 4}
+    env |= {"MLFLOW_AUTH_ADMIN_PASSWORD": ADMIN_PASSWORD, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--workers", "2", "--app-name", "basic-auth"]
+    command += ["--backend-store-uri", f"postgresql://postgres@127.0.0.1:5432/{store}"]
+    command += ["--serve-artifacts", "--artifacts-destination", str(folder / "artifacts")]
+    log = (folder / "server.log").open("w")
+    process = subprocess.Popen(
+        command, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        wait_until_healthy(f"http://127.0.0.1:{port}", process, 180)
+        server = Server(port, folder)
+        auth = _auth(server)
+        for user, password in USERS.items():
+            auth.create_user(user, password)
+        yield server
+    finally:
+        stop(process)
+        log.close()
+        for database in (store, auth):
+            subprocess.run(["dropdb", *PG, "--if-exists", database], check=False)
+
+
+def _as(server: Server, user: str):  # type: ignore[no-untyped-def]
+    """An MlflowClient of ``user`` (credentials come from the environment, as MLflow reads them)."""
+    from mlflow import MlflowClient
+
+    os.environ.update(server.env(user))
+    return MlflowClient(server.url())
+
+
+def _promote_command(server: Server, config: Path, version: str, alias: str) -> list[str]:
+    return [
+        *(sys.executable, "-m", "mlops_tracking", "promote", MODEL, "--to", alias),
+        *("--version", version, "--config", str(config)),
+    ]
+
+
+def _race(server: Server, config: Path, tmp_path: Path, alias: str, versions: list[str]) -> None:
+    """Two machines promote one version each to ``alias`` at the same moment."""
+    machines = [("alice", "127.0.0.1"), ("bob", "localhost")]
+    processes = []
+    for (user, host), version in zip(machines, versions, strict=True):
+        tmpdir = tmp_path / f"tmp-{user}"
+        tmpdir.mkdir(exist_ok=True)
+        processes.append(
+            subprocess.Popen(
+                _promote_command(server, config, version, alias),
+                env=server.env(user, host, tmpdir),
+                cwd=tmp_path,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
+    outputs = [process.communicate(timeout=600)[0] for process in processes]
+    for process, output in zip(processes, outputs, strict=True):
+        assert process.returncode in {0, 1}, output  # 1: the gate rejected
+        assert "Traceback" not in output, output
+
+
+def _registered(server: Server, tmp_path: Path, run_id: str, copies: int) -> list[str]:
+    """Register the one trained run ``copies`` times: versions that tie, so each gate passes."""
+    versions = []
+    for _ in range(copies):
+        done = subprocess.run(
+            [sys.executable, "-m", "mlops_tracking", "register", run_id, "--name", MODEL],
+            env=server.env("alice"),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        versions.append(done.stdout.split(f"Registered {MODEL} version ")[1].split()[0])
+    return versions
+
+
+def _bare_versions(client, count: int, name: str = MODEL) -> list[str]:  # type: ignore[no-untyped-def]
+    experiment = client.create_experiment(f"bare-{uuid.uuid4().hex[:6]}")
+    versions = []
+    for _ in range(count):
+        logged = client.create_logged_model(experiment)
+        made = client.create_model_version(
+            name, f"models:/{logged.model_id}", model_id=logged.model_id
+        )
+        versions.append(str(made.version))
+    return versions
+
+
+def _trained_run(server: Server, tmp_path: Path) -> str:
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "mlops_tracking", "train", "--config", str(PARAMS)),
+            *sets(*FAST, "data.dataset=breast_cancer", "model.name=hist_gradient_boosting"),
+        ],
+        env=server.env("alice"),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    client = _as(server, "alice")
+    (experiment,) = [e for e in client.search_experiments() if e.name != "Default"]
+    (run,) = client.search_runs([experiment.experiment_id])
+    return str(run.info.run_id)
+
+
+def _auth(server: Server):  # type: ignore[no-untyped-def]
+    from mlflow.server import get_app_client
+
+    os.environ.update(server.env("admin"))
+    return get_app_client("basic-auth", tracking_uri=server.url())
+
+
+def _moves(entries, alias: str):  # type: ignore[no-untyped-def]
+    return [entry for entry in entries if entry.alias == alias and entry.moved]
+
+
+def test_racing_promotions_from_two_machines_keep_one_chain(
+    auth_server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlops_tracking.registry import catalog
+
+    for key in [key for key in os.environ if key.startswith("MLFLOW_")]:
+        monkeypatch.delenv(key)
+    run_id = _trained_run(auth_server, tmp_path)
+    admin = _as(auth_server, "admin")
+    admin.create_registered_model(MODEL)
+    for user in ("alice", "bob"):
+        _auth(auth_server).create_registered_model_permission(MODEL, user, "EDIT")
+    gated = _registered(auth_server, tmp_path, run_id, 2 * GATED_ROUNDS)
+    cheap = _bare_versions(admin, 2 * CHEAP_ROUNDS)
+    config = tmp_path / "race.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "registry": {
+                    "aliases": {"staging": {"gate": "evaluate"}, "canary": {"gate": "none"}},
+                    "lock_timeout_seconds": 600,
+                }
+            }
+        )
+    )
+    for round_ in range(CHEAP_ROUNDS):
+        _race(auth_server, config, tmp_path, "canary", cheap[2 * round_ : 2 * round_ + 2])
+    for round_ in range(GATED_ROUNDS):
+        _race(auth_server, config, tmp_path, "staging", gated[2 * round_ : 2 * round_ + 2])
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", auth_server.url())
+    for key, value in auth_server.env("admin").items():
+        monkeypatch.setenv(key, value)
+    trail = catalog.read_trail(MODEL)
+    aliases = catalog.registered_aliases(MODEL)
+    for alias in ("canary", "staging"):
+        moves = _moves(trail, alias)
+        forks = [
+            (before.version, after.previous)
+            for before, after in zip([None, *moves], moves, strict=False)
+            if after.previous != (before.version if before else None)
+        ]
+        assert forks == [], forks
+        assert aliases[alias] == moves[-1].version
+    canary = _moves(trail, "canary")
+    assert len(canary) == 2 * CHEAP_ROUNDS  # no gate: every racer moved it, one after the other
+    assert {entry.user for entry in canary} == {"alice", "bob"}
+    staged = _moves(trail, "staging")
+    ungated = [e for e in staged if e.previous is not None and e.holder_value is None]
+    assert ungated == []
+    assert [e.candidate_value is not None for e in staged] == [True] * len(staged)
+    assert not [name for name in catalog.model_names() if ".promotion-lock." in name]
+    assert not [m.name for m in admin.search_registered_models() if catalog.is_lock(m.name)]
+
+
+def test_a_user_without_edit_permission_learns_it_before_the_gate(
+    auth_server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key in [key for key in os.environ if key.startswith("MLFLOW_")]:
+        monkeypatch.delenv(key)
+    admin = _as(auth_server, "admin")
+    admin.create_registered_model("guarded")
+    (version,) = _bare_versions(admin, 1, "guarded")
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "mlops_tracking", "promote", "guarded"),
+            *("--to", "staging", "--version", version),
+        ],
+        env=auth_server.env("carol", "localhost"),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "carol may not change the registered model 'guarded'" in output, output
+    assert "needs EDIT permission on it" in output and "Traceback" not in output
+    admin = _as(auth_server, "admin")
+    assert admin.get_registered_model("guarded").aliases == {}
+    assert not [m.name for m in admin.search_registered_models() if "promotion-lock" in m.name]
