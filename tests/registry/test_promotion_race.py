@@ -10,8 +10,6 @@ version it replaced. Skipped only where PostgreSQL is absent.
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import uuid
@@ -21,51 +19,31 @@ from pathlib import Path
 
 import pytest
 import yaml
-from mlflow_ui import stop, wait_until_healthy
 
 from conftest import FAST, PARAMS, sets
+from team_server import TeamServer, requires_postgres, running_team_server
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, requires_postgres, pytest.mark.timeout(1800)]
 
-PG = ["-h", "127.0.0.1", "-U", "postgres"]
 MODEL = "race"
-USERS = {"alice": "alice-password-1", "bob": "bob-password-22", "carol": "carol-password-3"}
-ADMIN_PASSWORD = "admin-password-for-tests"
 CHEAP_ROUNDS = 10  # two racers each, alias "canary" (no gate)
 GATED_ROUNDS = 2  # two racers each, alias "staging" (the real gate: rebuild data, score both)
 
 
-def _postgres_ready() -> bool:
-    if shutil.which("pg_isready") is None:
-        return False
-    return subprocess.run(["pg_isready", *PG], capture_output=True, check=False).returncode == 0
-
-
-def _port() -> int:
-    """A free port in this work package's range (5600-5649)."""
-    for port in range(5600, 5650):
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 5600-5649")
-
-
 @dataclass(frozen=True)
 class Server:
-    port: int
-    folder: Path
+    """The team server as two machines see it: each its own spelling of the address."""
+
+    team: TeamServer
 
     def url(self, host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.port}"
+        return f"http://{host}:{self.team.port}"
 
     def env(self, user: str, host: str = "127.0.0.1", tmpdir: Path | None = None) -> dict[str, str]:
         env = {key: value for key, value in os.environ.items() if not key.startswith("MLFLOW_")}
         env |= {"MLFLOW_TRACKING_URI": self.url(host), "MLFLOW_DISABLE_TELEMETRY": "true"}
         env |= {"MLFLOW_TRACKING_USERNAME": user}
-        env["MLFLOW_TRACKING_PASSWORD"] = ADMIN_PASSWORD if user == "admin" else USERS[user]
+        env["MLFLOW_TRACKING_PASSWORD"] = self.team.users[user]
         if tmpdir is not None:
             env["TMPDIR"] = str(tmpdir)
         return env
@@ -73,46 +51,10 @@ class Server:
 
 @pytest.fixture(scope="module")
 def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """``mlflow server`` on PostgreSQL with proxied artifacts and basic-auth (its own auth DB)."""
-    if not _postgres_ready():
-        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432 (pg_isready)")
-    folder = tmp_path_factory.mktemp("race-server")
-    suffix = uuid.uuid4().hex[:8]
-    store, auth = f"gate_race_{suffix}", f"gate_race_auth_{suffix}"
-    for database in (store, auth):
-        subprocess.run(["createdb", *PG, database], check=True)
-    ini = folder / "basic_auth.ini"
-    ini.write_text(
-        "[mlflow]\ndefault_permission = READ\n"
-        f"database_uri = postgresql://postgres@127.0.0.1:5432/{auth}\n"
-        "admin_username = admin\n"
-        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
-        "auth_cache_ttl_seconds = 60\n"
-    )
-    port = _port()
-    env = {key: value for key, value in os.environ.items() if not key.startswith("MLFLOW_")}
-    env |= {"MLFLOW_AUTH_CONFIG_PATH": str(ini), "MLFLOW_FLASK_SERVER_SECRET_KEY": suffix * 4}
-    env |= {"MLFLOW_AUTH_ADMIN_PASSWORD": ADMIN_PASSWORD, "MLFLOW_DISABLE_TELEMETRY": "true"}
-    command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--workers", "2", "--app-name", "basic-auth"]
-    command += ["--backend-store-uri", f"postgresql://postgres@127.0.0.1:5432/{store}"]
-    command += ["--serve-artifacts", "--artifacts-destination", str(folder / "artifacts")]
-    log = (folder / "server.log").open("w")
-    process = subprocess.Popen(
-        command, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    try:
-        wait_until_healthy(f"http://127.0.0.1:{port}", process, 180)
-        server = Server(port, folder)
-        auth = _auth(server)
-        for user, password in USERS.items():
-            auth.create_user(user, password)
-        yield server
-    finally:
-        stop(process)
-        log.close()
-        for database in (store, auth):
-            subprocess.run(["dropdb", *PG, "--if-exists", database], check=False)
+    """``mlops-tracking server``'s setup on PostgreSQL; users alice, bob and carol."""
+    with running_team_server(tmp_path_factory.mktemp("race-server")) as team:
+        team.add_user("carol")
+        yield Server(team)
 
 
 def _as(server: Server, user: str):  # type: ignore[no-untyped-def]
