@@ -360,6 +360,19 @@ def registry_store(
     return RegistryStore(isolated_store, ordered, [losses[run] for run in ordered])
 
 
+@pytest.fixture
+def temp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty temporary directory of this test's own (``TMPDIR``, for child processes too),
+    to list what a command leaves behind."""
+    import tempfile
+
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setenv("TMPDIR", str(folder))
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))  # gettempdir() caches its answer
+    return folder
+
+
 def cli(
     *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: int = 300
 ) -> Any:

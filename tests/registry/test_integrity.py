@@ -24,9 +24,10 @@ from mlops_tracking.core.manifest import (
 def as_a_new_command() -> None:
     """Forget the checked copies this process holds, as the next command (a new process) would:
     a copy checked at registration stays the one loaded, even after the store changes."""
-    from mlops_tracking.runs import integrity, scoring
+    from mlops_tracking.registry import predict
+    from mlops_tracking.runs import scoring
 
-    integrity._checked.cache_clear()
+    predict._load_checked.cache_clear()
     scoring._loaded.cache_clear()
 
 
@@ -263,12 +264,13 @@ def test_reproduce_says_how_the_logged_model_was_checked(
     run = registry_store.runs[0]
     uri = read_run(run).tags["model_uri.pyfunc"]
 
-    _, unregistered = logged_model_copy(uri, run)
-    assert "not registered" in unregistered
+    with logged_model_copy(uri, run) as (source, unregistered):
+        assert (source, "not registered" in unregistered) == (uri, True)
     _register(registry_store)
-    source, registered = logged_model_copy(uri, run)
-    assert registered == "integrity: files match the manifest of breast_cancer-binary version 1"
-    assert Path(source).is_dir()
+    with logged_model_copy(uri, run) as (source, registered):
+        assert registered == "integrity: files match the manifest of breast_cancer-binary version 1"
+        assert Path(source).is_dir()
+    assert not Path(source).exists()  # the checked copy goes when the block ends
 
 
 # --- pickle stays refused -------------------------------------------------------------------

@@ -174,3 +174,23 @@ def test_predict_applies_the_serving_input_policy(
     assert huge.exit_code != 0
     assert "column 'mean area' row 2 holds 1e+39" in " ".join(huge.output.split())
     assert len(_inference_runs(client)) == 1  # refused batches log no inference run
+
+
+def test_the_gate_and_predict_leave_no_model_copy_in_the_temporary_directory(
+    registry_store: RegistryStore, temp_dir: Path, tmp_path: Path
+) -> None:
+    """Each loads from a checked copy in TMPDIR and removes it once the model is in memory."""
+    from mlops_tracking.core.config import Config
+    from mlops_tracking.registry.predict import batch_predict
+    from mlops_tracking.registry.release import promote, register_run
+
+    version = register_run(registry_store.runs[0], Config().registry).version.version
+    assert list(temp_dir.iterdir()) == []
+    promoted = promote(Config(), "breast_cancer-binary", "staging", version=version, by="tester")
+    assert promoted.entry.decision == "promoted"  # the gate scored it: it loaded the version
+    assert list(temp_dir.iterdir()) == []
+    source = _input(tmp_path / "batch.csv")
+    for engine in ("pyfunc", "onnx"):
+        done = batch_predict("breast_cancer-binary@staging", source, None, engine, "tester")
+        assert done.rows == 40
+        assert list(temp_dir.iterdir()) == []

@@ -55,13 +55,23 @@ def _tags(client, ref) -> dict[str, str]:  # type: ignore[no-untyped-def]
     return dict(client.get_model_version(ref.name, ref.version).tags)
 
 
+def _models_output(name: str) -> str:
+    from typer.testing import CliRunner
+
+    from mlops_tracking.cli.app import app
+
+    result = CliRunner().invoke(app, ["models", name])
+    assert result.exit_code == 0, result.output
+    return " ".join(result.output.split())
+
+
 def test_a_served_version_answers_like_in_process_and_refuses_bad_requests(
-    registry_store: RegistryStore, client, monkeypatch: pytest.MonkeyPatch
+    registry_store: RegistryStore, client, monkeypatch: pytest.MonkeyPatch, temp_dir: Path
 ) -> None:  # type: ignore[no-untyped-def]
     import mlflow
 
     from mlops_tracking.registry.catalog import read_trail
-    from mlops_tracking.registry.endpoints import free_port
+    from mlops_tracking.registry.endpoints import MACHINE_VARIABLE, free_port
     from mlops_tracking.registry.serving import ServingError, deployment, launch
 
     ref = _registered(registry_store)
@@ -69,12 +79,18 @@ def test_a_served_version_answers_like_in_process_and_refuses_bad_requests(
     expected = mlflow.pyfunc.load_model(ref.uri).predict(rows)
     # a shell where the environment is not activated: its bin is not on PATH
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    monkeypatch.delenv(MACHINE_VARIABLE, raising=False)
 
     with deployment(launch(ref, "tester", port=free_port())) as served:
         tags = _tags(client, ref)
         assert tags["deployment.status"] == "serving"
-        assert tags["deployment.endpoint"] == served.endpoint
+        assert tags["deployment.endpoint"] == served.endpoint == f"{served.url}/invocations"
+        assert tags["deployment.machine"] == socket.gethostname()
+        # the registry's URI, not the checked copy the server loaded from
+        assert tags["deployment.model_uri"] == served.model_uri == ref.uri
         assert tags["deployment.started_at"]
+        # the checked copy lives in the temporary directory while the server runs
+        assert served.copy.folder.parent == temp_dir and served.copy.path.is_dir()
 
         status, answer = _post(
             served.endpoint, json.dumps({"dataframe_split": rows.to_dict(orient="split")})
@@ -108,16 +124,25 @@ def test_a_served_version_answers_like_in_process_and_refuses_bad_requests(
             served.endpoint, json.dumps({"dataframe_records": rows.head(1).to_dict("records")})
         )
         assert status == 200
+        # `models` here probes the endpoint; on another machine it is that machine's loopback
+        assert f"{ref.version} staging - serving" in _models_output(ref.name)
+        monkeypatch.setenv(MACHINE_VARIABLE, "another-machine")
+        elsewhere = _models_output(ref.name)
+        monkeypatch.delenv(MACHINE_VARIABLE)
+        assert f"{ref.version} staging - unknown" in elsewhere
+        host = socket.gethostname()
+        assert f"deployment unknown: served on {host} at 127.0.0.1, which only {host}" in elsewhere
 
     tags = _tags(client, ref)
     assert tags["deployment.status"] == "stopped"
     assert tags["deployment.stopped_at"] >= tags["deployment.started_at"]
     deploys = [entry.decision for entry in read_trail(ref.name) if entry.action == "deploy"]
     assert deploys == ["serving", "failed", "stopped"]  # the refused second server is in the trail
+    assert list(temp_dir.iterdir()) == []  # no model copy (nor log) left behind
 
 
 def test_a_port_in_use_fails_clearly_and_records_failed(
-    registry_store: RegistryStore, client
+    registry_store: RegistryStore, client, temp_dir: Path
 ) -> None:  # type: ignore[no-untyped-def]
     from mlops_tracking.registry.serving import ServingError, deployment, launch
 
@@ -133,11 +158,13 @@ def test_a_port_in_use_fails_clearly_and_records_failed(
     tags = _tags(client, ref)
     assert tags["deployment.status"] == "failed"
     assert "already in use" in tags["deployment.reason"]
+    assert tags["deployment.model_uri"] == ref.uri
+    assert list(temp_dir.iterdir()) == []  # the checked copy went with the refusal
 
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
 def test_the_serve_command_stops_on_a_signal_and_records_stopped(
-    registry_store: RegistryStore, client, stop: signal.Signals
+    registry_store: RegistryStore, client, stop: signal.Signals, temp_dir: Path
 ) -> None:  # type: ignore[no-untyped-def]
     """SIGTERM (a scheduler) and SIGHUP (the terminal closed) both stop it cleanly, exit 0."""
     from mlops_tracking.registry.endpoints import free_port
@@ -190,6 +217,7 @@ def test_the_serve_command_stops_on_a_signal_and_records_stopped(
     assert _tags(client, ref)["deployment.status"] == "stopped"
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
+    assert list(temp_dir.iterdir()) == []  # the command's TMPDIR: no model copy left behind
 
 
 def test_the_onnx_engine_serves_the_twin_with_scikit_learns_labels(
@@ -210,16 +238,15 @@ def test_the_onnx_engine_serves_the_twin_with_scikit_learns_labels(
     with deployment(launch(ref, "tester", port=free_port(), engine="onnx")) as served:
         # the server loads a local copy of the twin's files, checked against its manifest
         twin_manifest = client.get_model_version("breast_cancer-binary-onnx", twin).tags
-        assert build_manifest(Path(served.model_uri)) == json.loads(
-            twin_manifest["integrity.manifest"]
-        )
-        assert '{"inputs": [[' in example_request(served.model_uri, served.endpoint, "onnx")
+        assert build_manifest(served.copy.path) == json.loads(twin_manifest["integrity.manifest"])
+        assert '{"inputs": [[' in example_request(str(served.copy), served.endpoint, "onnx")
         status, answer = _post(
             served.endpoint, json.dumps({"inputs": rows.to_numpy(dtype=np.float32).tolist()})
         )
         tags = _tags(client, ref)
         assert (tags["deployment.status"], tags["deployment.engine"]) == ("serving", "onnx")
-        assert tags["deployment.model_uri"] == served.model_uri
+        # what it serves, as the registry names it: the twin's URI
+        assert tags["deployment.model_uri"] == f"models:/breast_cancer-binary-onnx/{twin}"
 
     assert status == 200, answer
     codes = np.asarray(answer["predictions"]["label"]).ravel()

@@ -24,9 +24,10 @@ NAME = "breast_cancer-binary"
 def as_a_new_command() -> None:
     """Forget the checked copies this process holds, as the next command (a new process) would:
     a copy checked at registration stays the one loaded, even after the store changes."""
-    from mlops_tracking.runs import integrity, scoring
+    from mlops_tracking.registry import predict
+    from mlops_tracking.runs import scoring
 
-    integrity._checked.cache_clear()
+    predict._load_checked.cache_clear()
     scoring._loaded.cache_clear()
 
 
@@ -156,9 +157,12 @@ def test_predict_serve_and_the_gate_refuse_a_changed_file_naming_it(
     client = MlflowClient()  # of this test's copy of the store
     assert client.get_experiment_by_name(f"{NAME}-inference") is None  # nothing was predicted
     tags = client.get_model_version(NAME, "1").tags
-    assert "deployment.status" not in tags  # no server was started
+    assert tags["deployment.status"] == "failed"  # the refused start is recorded; none started
+    assert changed in tags["deployment.reason"]
     assert dict(client.get_registered_model(NAME).aliases) == {}
-    (entry,) = read_trail(NAME)
+    trail = read_trail(NAME)
+    assert [entry.decision for entry in trail if entry.action == "deploy"] == ["failed"]
+    (entry,) = [entry for entry in trail if entry.action != "deploy"]
     assert entry.decision == "rejected" and changed in entry.reason
 
 
@@ -243,8 +247,11 @@ def test_reproduce_refuses_a_changed_registered_model(
     run = registry_store.runs[0]
     _tamper(registered, "pyfunc", "artifacts/metadata.json")
 
-    with pytest.raises(IntegrityError, match=r"changed: artifacts/metadata\.json"):
-        logged_model_copy(read_run(run).tags["model_uri.pyfunc"], run)
+    with (
+        pytest.raises(IntegrityError, match=r"changed: artifacts/metadata\.json"),
+        logged_model_copy(read_run(run).tags["model_uri.pyfunc"], run),
+    ):
+        pytest.fail("a changed model must not be handed out")
 
 
 @pytest.mark.slow

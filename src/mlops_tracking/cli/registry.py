@@ -18,8 +18,10 @@ from mlops_tracking.cli.options import DEFAULT_CONFIG, ConfigOption, SetOption, 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from mlops_tracking.core.config import Config
+    from mlops_tracking.core.config import Config, ServingConfig
+    from mlops_tracking.registry.catalog import VersionRef
     from mlops_tracking.registry.lease import Holder
+    from mlops_tracking.registry.serving import Deployment
 
 app = typer.Typer()
 
@@ -232,7 +234,7 @@ def models(
         )
         from mlops_tracking.core.evaluation import headline_metrics
         from mlops_tracking.registry import catalog
-        from mlops_tracking.registry.endpoints import answering
+        from mlops_tracking.registry.endpoints import shown_status
 
         _open()
         console = terminal.console()
@@ -244,14 +246,16 @@ def models(
             console.print(models_table(summaries))
             return
         rows = catalog.version_rows(name)
+        notes = []
         for row in rows:  # a server killed with SIGKILL could not record that it stopped
-            tags = row["tags"]
-            if tags.get("deployment.status") == "serving" and not answering(
-                tags.get("deployment.endpoint", "")
-            ):
-                tags["deployment.status"] = "serving? (not answering)"
+            if "deployment.status" in row["tags"]:
+                status, why = shown_status(row["tags"])
+                row["tags"]["deployment.status"] = status
+                notes += [f"version {row['version']}: deployment {status}: {why}"] if why else []
         task = next((row["tags"].get("task") for row in rows if row["tags"].get("task")), "")
         console.print(model_versions_table(name, rows, headline_metrics(task or "binary")))
+        for note in notes:
+            console.print(note, markup=False, highlight=False)
         console.print(trail_table(name, catalog.read_trail(name)))
 
     terminal.run_command(body)
@@ -265,7 +269,7 @@ def print_command(console: Console, command: str) -> None:
 @app.command()
 def serve(
     reference: ReferenceArgument,
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 5001,
+    port: Annotated[int, typer.Option(help="Port on serving.host (127.0.0.1).")] = 5001,
     workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
     engine: Annotated[
         str,
@@ -278,50 +282,36 @@ def serve(
     config: ConfigOption = DEFAULT_CONFIG,
     set_: SetOption = None,
 ) -> None:
-    """Serve a version on 127.0.0.1 until Ctrl-C, recording its deployment status.
+    """Serve a version until Ctrl-C, recording its deployment status and endpoint.
 
-    Requests are checked by the serving section of the config (body cap, input policy).
+    It binds serving.host (127.0.0.1: this machine only) and records serving.public_url as
+    its endpoint when set. Requests are checked by the serving section of the config.
     """
 
     def body() -> None:
         from mlops_tracking.registry.catalog import model_version, resolve
-        from mlops_tracking.registry.endpoints import example_request
-        from mlops_tracking.registry.serving import (
-            SERVE_SIGNALS,
-            ServingError,
-            deployment,
-            launch,
-            served_uri,
-        )
+        from mlops_tracking.registry.serving import SERVE_SIGNALS, ServingError, deployment
         from mlops_tracking.runs.interrupts import RunInterrupted, stop_signals_raise
 
         settings = _registry_settings(config, set_).serving
         _open()
         ref = resolve(reference)
         console = terminal.console()
-        # prepared before the server starts, so it is on screen as soon as the server answers
-        example = example_request(
-            served_uri(ref, engine), f"http://127.0.0.1:{port}/invocations", engine
-        )
         console.print(f"Starting the model server for {ref} …")
         try:
-            with (
-                stop_signals_raise(SERVE_SIGNALS),  # SIGHUP too: the terminal closed
-                deployment(
-                    launch(
-                        ref, _author(), port=port, workers=workers, engine=engine, settings=settings
+            with stop_signals_raise(SERVE_SIGNALS):  # SIGHUP too: the terminal closed
+                started, example = _launch(ref, port, workers, engine, settings)
+                with deployment(started) as up:
+                    console.print(
+                        f"[green]serving[/] {ref} ({up.model_uri}) at {up.endpoint}  "
+                        "(Ctrl-C stops it)"
                     )
-                ) as up,
-            ):
-                console.print(
-                    f"[green]serving[/] {ref} ({up.model_uri}) at {up.endpoint}  (Ctrl-C stops it)"
-                )
-                console.print("Try:")
-                print_command(console, example)
-                labels = model_version(ref).tags.get("labels")
-                if engine == "onnx" and labels:
-                    console.print(f"Label codes: {labels} (code i is the i-th name)")
-                up.process.wait()
+                    console.print("Try:")
+                    print_command(console, example)
+                    labels = model_version(ref).tags.get("labels")
+                    if engine == "onnx" and labels:
+                        console.print(f"Label codes: {labels} (code i is the i-th name)")
+                    up.process.wait()
         except (KeyboardInterrupt, RunInterrupted) as stop:
             # Stopping is how a server's life ends: the status is recorded, exit 0.
             console.print(f"Stopped ({stop or 'interrupted'}); {ref} is recorded as stopped.")
@@ -329,6 +319,21 @@ def serve(
         raise ServingError(f"the model server for {ref} exited on its own; status: failed")
 
     terminal.run_command(body)
+
+
+def _launch(
+    ref: VersionRef, port: int, workers: int, engine: str, settings: ServingConfig
+) -> tuple[Deployment, str]:
+    """Start the server, and prepare the example request while it boots."""
+    from mlops_tracking.registry.endpoints import example_request
+    from mlops_tracking.registry.serving import launch, stop
+
+    started = launch(ref, _author(), port=port, workers=workers, engine=engine, settings=settings)
+    try:
+        return started, example_request(str(started.copy), started.endpoint, engine)
+    except BaseException:
+        stop(started)
+        raise
 
 
 @app.command()

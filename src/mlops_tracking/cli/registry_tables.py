@@ -21,6 +21,7 @@ DECISION_STYLE = {
     "stopped": "dim",
     "failed": "red",
 }
+UNSURE = ("unknown", "serving?")  # a serving record that cannot be confirmed from here
 
 
 def _value(value: float | None) -> str:
@@ -48,7 +49,7 @@ def model_versions_table(name: str, rows: list[dict[str, Any]], metrics: list[st
     for row in rows:
         tags = row["tags"]
         status = tags.get("deployment.status", "-")
-        style = DECISION_STYLE.get(status, "")
+        style = DECISION_STYLE.get(status, "yellow" if status.startswith(UNSURE) else "")
         table.add_row(
             row["version"],
             ", ".join(row["aliases"]) or "-",

@@ -343,6 +343,27 @@ class ServingConfig(Section):
     # refuse: a column the model does not take is an error (the training target and the
     # dropped columns are always ignored and reported); ignore_and_report: ignore and report
     extra_columns: Literal["refuse", "ignore_and_report"] = "refuse"
+    # the address serve binds: 127.0.0.1 answers this machine only; 0.0.0.0 every interface
+    host: str = Field("127.0.0.1", min_length=1)
+    # the URL others reach the server at (a DNS name, a proxy), recorded as its endpoint;
+    # null: http://HOSTNAME:PORT when bound to all interfaces, else the bound address
+    public_url: str | None = None
+
+    @field_validator("public_url")
+    @classmethod
+    def _an_http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from urllib.parse import urlsplit
+
+        text = value.strip().rstrip("/")
+        parts = urlsplit(text)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ValueError(
+                f"serving.public_url must be an http:// or https:// URL such as "
+                f"http://scorer.team:5001 (got {value!r})"
+            )
+        return text
 
 
 class ServerConfig(Section):

@@ -13,6 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _CHUNK = 1 << 20
+# Written by MLflow itself into a registered version's folder whenever ``models:/NAME/V`` is
+# loaded (on a local store: into the store's own copy): two lines naming the model and version,
+# read as YAML, never executed. A file of that name that is not in the manifest is not a change.
+MLFLOW_BOOKKEEPING = frozenset({"registered_model_meta"})
 
 
 class ManifestFormatError(ValueError):
@@ -101,5 +105,5 @@ def compare(recorded: dict[str, str], found: dict[str, str]) -> Differences:
     return Differences(
         changed=tuple(sorted(p for p in recorded.keys() & found.keys() if recorded[p] != found[p])),
         missing=tuple(sorted(recorded.keys() - found.keys())),
-        extra=tuple(sorted(found.keys() - recorded.keys())),
+        extra=tuple(sorted(found.keys() - recorded.keys() - MLFLOW_BOOKKEEPING)),
     )

@@ -223,8 +223,8 @@ def check_logged_model(
     table = download(original.run_id, PREDICTIONS_TABLE, scratch / "predictions")
     if uri is None or table is None:
         return None
-    source, integrity = logged_model_copy(uri, original.run_id)
-    return replace(_agreement(source, uri, _read_table(table), inputs), integrity=integrity)
+    with logged_model_copy(uri, original.run_id) as (source, integrity):
+        return replace(_agreement(source, uri, _read_table(table), inputs), integrity=integrity)
 
 
 def _agreement(source: str, uri: str, recorded: Any, inputs: TrainingInputs) -> ModelCheck:

@@ -66,7 +66,8 @@ def check_twin(ref: VersionRef) -> None:
     if twin is None:
         return
     try:
-        checked_copy(ref.name + ONNX_SUFFIX, twin)
+        with checked_copy(ref.name + ONNX_SUFFIX, twin):
+            pass  # checked, not loaded: the copy goes at once
     except IntegrityError as error:
         raise RegistryError(f"the gate refuses {ref}: {error}") from None
 

@@ -9,6 +9,7 @@ gate scores held-out data through the same loader.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,12 +47,8 @@ class Signature:
 
 
 def signature_of(ref: VersionRef) -> Signature:
-    """Read from the checked copy of the version (``runs/integrity.py``), like the model."""
-    from mlflow.models import get_model_info
-
-    from mlops_tracking.runs.integrity import checked_copy
-
-    signature = get_model_info(str(checked_copy(ref.name, ref.version))).signature
+    """Read from the model loaded from the checked copy (``runs/integrity.py``)."""
+    signature = _loaded(ref).metadata.signature
     if signature is None:
         raise RegistryError(
             f"{ref} has no signature to check input against; log the model with signature= "
@@ -85,7 +82,8 @@ def predict_rows(ref: VersionRef, rows: pd.DataFrame, signature: Signature, engi
 
     from mlops_tracking.runs.integrity import checked_copy
 
-    graph = mlflow.onnx.load_model(str(checked_copy(ref.name + ONNX_SUFFIX, onnx_version)))
+    with checked_copy(ref.name + ONNX_SUFFIX, onnx_version) as copy:
+        graph = mlflow.onnx.load_model(str(copy))
     session = onnxruntime.InferenceSession(
         graph.SerializeToString(), providers=["CPUExecutionProvider"]
     )
@@ -189,12 +187,21 @@ def _loaded(ref: VersionRef) -> Any:
 
     Its files are checked against the manifest recorded at registration and the model is
     loaded from the checked copy (``runs/integrity.py``): a changed file is refused, naming it,
-    before any code of the model runs.
+    before any code of the model runs. The copy is removed once the model is in memory.
     """
+    from mlflow import get_tracking_uri
+
+    return _load_checked(get_tracking_uri(), ref.name, ref.version)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_checked(store: str, name: str, version: str) -> Any:
+    """Keyed by store too: the same name and version in another store is another model."""
     from mlops_tracking.runs.integrity import checked_copy
     from mlops_tracking.runs.scoring import load_deployable
 
-    return load_deployable(str(checked_copy(ref.name, ref.version)))
+    with checked_copy(name, version) as copy:
+        return load_deployable(str(copy))
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,11 @@
 The server is MLflow's own (``mlflow.pyfunc.scoring_server``) behind the project's guard
 (``registry/scoring_app.py``: body cap, content types, no stack traces, the input rules).
 
-The version's tags say whether it is ``serving``, ``stopped`` or ``failed``, where, since when
-and (for a failure) why; each change is also appended to the model's audit trail.
+The version's tags say whether it is ``serving``, ``stopped`` or ``failed``, where (the
+endpoint others reach and the machine it runs on, ``registry/endpoints.py``), what it loaded
+(``models:/NAME/VERSION`` or the ONNX twin's), since when and (for a failure, including a
+start refused by the integrity check) why; each change is also appended to the model's trail.
+The checked local copy the server loads from is removed when it stops or fails to start.
 
 It runs in this interpreter (what ``mlflow models serve --env-manager local`` does), with
 this interpreter's folder first on ``PATH``: ``mlflow models serve`` starts ``uvicorn`` by
@@ -26,6 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlops_tracking.core.config import ServingConfig
 from mlops_tracking.core.errors import UserError
@@ -36,8 +40,17 @@ from mlops_tracking.registry.catalog import (
     model_version,
     set_version_tags,
 )
-from mlops_tracking.registry.endpoints import answering, port_in_use
+from mlops_tracking.registry.endpoints import (
+    local_url,
+    port_in_use,
+    public_endpoint,
+    reach,
+    this_machine,
+)
 from mlops_tracking.runs.interrupts import signals_ignored
+
+if TYPE_CHECKING:
+    from mlops_tracking.runs.integrity import VerifiedCopy
 
 STARTUP_TIMEOUT = 120.0  # seconds; a cold start imports MLflow, pandas and the model (~10 s)
 
@@ -49,21 +62,21 @@ class ServingError(UserError):
 @dataclass(frozen=True)
 class Deployment:
     ref: VersionRef  # the version the alias resolved to (its tags carry the status)
-    host: str
+    host: str  # the address it is bound to
     port: int
     process: subprocess.Popen[bytes]
     log_path: Path
-    model_uri: str  # what the server loaded: the version itself or its ONNX twin
+    model_uri: str  # what the server loaded: models:/ of the version itself or its ONNX twin
+    copy: VerifiedCopy  # the checked local files it loaded them from (removed when it stops)
     engine: str
     by: str  # who started it, as recorded with each status change
+    endpoint: str  # where others reach it (…/invocations), as recorded
+    machine: str  # the machine it runs on, as recorded
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    @property
-    def endpoint(self) -> str:
-        return f"{self.url}/invocations"
+        """Where this machine reaches it (``/ping``), whatever address it is bound to."""
+        return local_url(self.host, self.port)
 
 
 def _now() -> str:
@@ -131,24 +144,23 @@ def server_environment() -> dict[str, str]:
     return env
 
 
-def served_uri(ref: VersionRef, engine: str) -> str:
-    """The model a server loads for ``engine``: the version, or its registered ONNX twin.
+def served_version(ref: VersionRef, engine: str) -> VersionRef:
+    """The version a server loads for ``engine``: ``ref`` itself, or its registered ONNX twin.
 
-    A local copy of its files that matched the manifest recorded at registration
-    (``runs/integrity.py``), not ``models:/...``: the server loads exactly what was checked,
-    and a changed file is refused, naming it, before a server starts.
+    The server loads a local copy of its files that matched the manifest recorded at
+    registration (``runs/integrity.py``): exactly what was checked, and a changed file is
+    refused, naming it, before a server starts; its ``models:/`` URI is what is recorded.
     """
     from mlops_tracking.registry.catalog import ONNX_SUFFIX, RegistryError, model_version
-    from mlops_tracking.runs.integrity import checked_copy
 
     if engine == "pyfunc":
-        return str(checked_copy(ref.name, ref.version))
+        return VersionRef(ref.name, ref.version)
     if engine != "onnx":
         raise RegistryError(f"--engine must be pyfunc or onnx, not '{engine}'")
     twin = model_version(ref).tags.get("onnx.version")
     if twin is None:
         raise RegistryError(f"{ref} has no registered ONNX form; serve it with --engine pyfunc")
-    return str(checked_copy(ref.name + ONNX_SUFFIX, twin))
+    return VersionRef(ref.name + ONNX_SUFFIX, twin)
 
 
 SERVE_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)  # SIGHUP: the terminal closed
@@ -165,12 +177,18 @@ def deployment(served: Deployment) -> Iterator[Deployment]:
     dies with this process (Linux) even if it is killed.
     """
     ref, by = served.ref, served.by
-    started = {"endpoint": served.endpoint, "model_uri": served.model_uri, "engine": served.engine}
+    started = {
+        "endpoint": served.endpoint,
+        "machine": served.machine,
+        "model_uri": served.model_uri,
+        "engine": served.engine,
+    }
     try:
         _wait_until_ready(served)
     except BaseException as error:
         with signals_ignored(SERVE_SIGNALS):
             _stop(served.process)
+            served.copy.remove()
             if isinstance(error, ServingError):
                 record_status(ref, "failed", by, reason=str(error)[:1000], stopped_at=_now())
             else:  # interrupted while starting: a stop, not a failure
@@ -191,52 +209,65 @@ def launch(
     *,
     port: int = 5001,
     workers: int = 1,
-    host: str = "127.0.0.1",
+    host: str | None = None,
     engine: str = "pyfunc",
     settings: ServingConfig | None = None,
 ) -> Deployment:
     """Start the server process without waiting for it; ``deployment`` waits for it.
 
-    ``settings`` (``serving`` in params.yaml, default its defaults) is what requests may hold.
+    ``settings`` (``serving`` in params.yaml, default its defaults) is what requests may hold,
+    the address to bind (``host`` overrides it) and the URL to record (``public_url``).
     Whoever launches must hand the result to ``deployment`` (or ``stop``) even on error.
+    A start refused here (the integrity check, a port in use) is recorded as ``failed``.
     """
-    model_uri = served_uri(ref, engine)
-    if port_in_use(host, port):
-        started = {"endpoint": f"http://{host}:{port}/invocations", "model_uri": model_uri}
-        _refuse(ref, by, f"port {port} on {host} is already in use", started)
-    command = server_command(model_uri, host, port, workers, settings)
-    return _start(ref, host, port, command, model_uri=model_uri, engine=engine, by=by)
+    from mlops_tracking.runs.integrity import IntegrityError, verified_copy
+
+    settings = settings or ServingConfig()
+    host = host or settings.host
+    served = served_version(ref, engine)
+    endpoint, machine = public_endpoint(host, port, settings.public_url), this_machine()
+    where = {"endpoint": endpoint, "machine": machine, "model_uri": served.uri, "engine": engine}
+    try:
+        copy = verified_copy(served.name, served.version)
+    except IntegrityError as error:
+        _record_refusal(ref, by, str(error)[:1000], where)
+        raise
+    try:
+        if port_in_use(host, port):
+            reason = f"port {port} on {host} is already in use"
+            _record_refusal(ref, by, reason, where)
+            raise ServingError(f"{reason}; stop what uses it or pass --port with a free port")
+        process, log_path = _start(server_command(str(copy), host, port, workers, settings))
+    except BaseException:
+        copy.remove()
+        raise
+    return Deployment(
+        ref, host, port, process, log_path, served.uri, copy, engine, by, endpoint, machine
+    )
 
 
 def stop(served: Deployment) -> None:
     """Stop a launched server that never reached ``deployment`` (nothing was recorded)."""
     _stop(served.process)
+    served.copy.remove()
     served.log_path.unlink(missing_ok=True)
 
 
-def _refuse(ref: VersionRef, by: str, reason: str, started: dict[str, str]) -> None:
-    """Record a refused start, unless the version is live elsewhere (keep that status)."""
+def _record_refusal(ref: VersionRef, by: str, reason: str, started: dict[str, str]) -> None:
+    """Record a refused start, unless the version may be live elsewhere (keep that status).
+
+    Live elsewhere: its recorded endpoint answers, or it is on another machine's loopback
+    where this one cannot tell (``registry/endpoints.py``).
+    """
     current = model_version(ref).tags
-    live = current.get("deployment.status") == "serving" and answering(
-        current.get("deployment.endpoint", "")
-    )
-    if live:
+    serving = current.get("deployment.status") == "serving"
+    if serving and reach(current).state != "not answering":
         append_trail(ref.name, _entry(ref, "failed", by, f"{reason} (still serving elsewhere)"))
     else:
         record_status(ref, "failed", by, reason=reason, stopped_at=_now(), **started)
-    raise ServingError(f"{reason}; stop what uses it or pass --port with a free port")
 
 
-def _start(
-    ref: VersionRef,
-    host: str,
-    port: int,
-    command: list[str],
-    *,
-    model_uri: str,
-    engine: str,
-    by: str,
-) -> Deployment:
+def _start(command: list[str]) -> tuple[subprocess.Popen[bytes], Path]:
     descriptor, name = tempfile.mkstemp(prefix="mlops-serve-", suffix=".log")
     os.close(descriptor)
     log_path = Path(name)
@@ -249,7 +280,7 @@ def _start(
             start_new_session=True,  # its own process group: uvicorn's workers stop with it
             preexec_fn=_die_with_parent,  # noqa: PLW1509 (no threads run yet in the child)
         )
-    return Deployment(ref, host, port, process, log_path, model_uri, engine, by)
+    return process, log_path
 
 
 def _die_with_parent() -> None:
@@ -265,6 +296,7 @@ def _finish(served: Deployment) -> None:
     by = served.by
     crashed = served.process.poll() is not None
     _stop(served.process)
+    served.copy.remove()
     if crashed:
         code = served.process.returncode
         reason = f"server exited with code {code}: {_tail(served.log_path)}"

@@ -6,17 +6,18 @@ version tag ``integrity.sha256`` holds the digest of the canonical manifest, and
 MLflow 3.17, ``MAX_MODEL_REGISTRY_TAG_VALUE_LENGTH``); a longer one is a JSON artifact of the
 source run, named by ``integrity.manifest_artifact`` and proven by the digest in the tag.
 
-``predict``, ``serve``, the promotion gate and ``reproduce`` load through ``verified_copy``: the
+``predict``, ``serve``, the promotion gate and ``reproduce`` load through ``checked_copy``: the
 files are downloaded once into a private local folder, hashed and compared with the manifest,
 and the model is loaded from that folder, so nothing read after the check can differ from
 what was checked. A mismatch is an ``IntegrityError`` (exit 2) naming the files, raised before
-any code of the model runs. Lives below ``registry`` and ``pipeline``, which both load models.
+any code of the model runs. The folder is removed when the block that loads from it ends (for
+``serve``: when the server stops); a process that dies before that leaves it to ``atexit``.
+Lives below ``registry`` and ``pipeline``, which both load models.
 """
 
 from __future__ import annotations
 
 import atexit
-import functools
 import json
 import os
 import shutil
@@ -175,13 +176,23 @@ class VerifiedCopy:
     def __str__(self) -> str:
         return str(self.path)
 
+    @property
+    def folder(self) -> Path:
+        """The private folder that holds the copy (what ``remove`` deletes)."""
+        return self.path.parent
+
+    def remove(self) -> None:
+        """Delete the copy; a model loaded from it stays loaded (it is read into memory)."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+
 
 def verified_copy(name: str, version: str) -> VerifiedCopy:
     """Download ``name`` version ``version`` once, check every file, return the checked copy.
 
-    The copy lives in a private temporary folder (mode 0700) until the process exits. A
-    version registered before manifests were recorded is refused: loading it would run code
-    nobody vouched for; the message tells how to record one.
+    The copy lives in a private temporary folder (mode 0700) until the caller ``remove``s it
+    (``checked_copy`` does) or, failing that, until the process exits. A version registered
+    before manifests were recorded is refused: loading it would run code nobody vouched for;
+    the message tells how to record one.
     """
     found = _client().get_model_version(name, version)
     manifest = recorded_manifest(found)
@@ -203,17 +214,14 @@ def verified_copy(name: str, version: str) -> VerifiedCopy:
     return VerifiedCopy(local, name, version, found.tags[DIGEST_TAG])
 
 
-def checked_copy(name: str, version: str) -> VerifiedCopy:
-    """``verified_copy``, once per store, version and process: a checked copy stays checked."""
-    from mlflow import get_tracking_uri
-
-    return _checked(get_tracking_uri(), name, version)
-
-
-@functools.lru_cache(maxsize=16)
-def _checked(store: str, name: str, version: str) -> VerifiedCopy:
-    """Keyed by store too: the same name and version in another store is another model."""
-    return verified_copy(name, version)
+@contextmanager
+def checked_copy(name: str, version: str) -> Iterator[VerifiedCopy]:
+    """``verified_copy`` for the length of the block: load from it inside, it is gone after."""
+    copy = verified_copy(name, version)
+    try:
+        yield copy
+    finally:
+        copy.remove()
 
 
 def check_files(folder: Path, manifest: dict[str, str], what: str) -> None:
@@ -259,19 +267,20 @@ def check_trust_list(folder: Path, what: str) -> None:
 
 def _private_folder() -> Path:
     folder = Path(tempfile.mkdtemp(prefix="mlops-verified-"))
-    atexit.register(shutil.rmtree, folder, True)
+    atexit.register(shutil.rmtree, folder, True)  # in case the process ends before the block
     return folder
 
 
 # --- a run's logged model (reproduce) -------------------------------------------------------
 
 
-def logged_model_copy(model_uri: str, run_id: str) -> tuple[str, str]:
+@contextmanager
+def logged_model_copy(model_uri: str, run_id: str) -> Iterator[tuple[str, str]]:
     """What to load for a run's logged model ``models:/m-…``, and a note on how it was checked.
 
     A registered model is checked against the manifest of its latest version that has one and
-    loaded from the checked copy; one that is not registered has no manifest and is loaded as
-    stored (the note says so).
+    loaded from the checked copy, which is removed when the block ends; one that is not
+    registered has no manifest and is loaded as stored (the note says so).
     """
     model_id = model_uri.removeprefix("models:/")
     versions = [
@@ -281,15 +290,20 @@ def logged_model_copy(model_uri: str, run_id: str) -> tuple[str, str]:
         if model_id in {version.model_id, (version.source or "").removeprefix("models:/")}
     ]
     if not versions:
-        return model_uri, (
-            "integrity: the logged model is not registered, so no manifest vouches for its "
-            "files; it was loaded as stored"
+        yield (
+            model_uri,
+            (
+                "integrity: the logged model is not registered, so no manifest vouches for its "
+                "files; it was loaded as stored"
+            ),
         )
+        return
     latest = max(versions, key=lambda version: int(version.version))
-    copy = checked_copy(latest.name, str(latest.version))
-    return str(
-        copy
-    ), f"integrity: files match the manifest of {latest.name} version {latest.version}"
+    with checked_copy(latest.name, str(latest.version)) as copy:
+        yield (
+            str(copy),
+            (f"integrity: files match the manifest of {latest.name} version {latest.version}"),
+        )
 
 
 # --- pickle ---------------------------------------------------------------------------------
