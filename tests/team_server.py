@@ -128,6 +128,23 @@ class TeamServer:
         self.users[name] = password
         return password
 
+    def grant_model(self, model: str, user: str, permission: str) -> None:
+        """Give ``user`` ``permission`` (READ, EDIT, MANAGE) on a registered model, as the admin."""
+        import requests
+
+        response = requests.post(
+            f"{self.uri}/api/3.0/mlflow/users/permissions/grant",
+            json={
+                "username": user,
+                "resource_type": "registered_model",
+                "resource_id": model,
+                "permission": permission,
+            },
+            auth=("admin", self.users["admin"]),
+            timeout=30,
+        )
+        response.raise_for_status()
+
 
 @contextmanager
 def running_team_server(folder: Path, *, auth: bool = True) -> Iterator[TeamServer]:

@@ -26,7 +26,11 @@ from team_server import TeamServer, requires_postgres, running_team_server
 pytestmark = [pytest.mark.slow, requires_postgres, pytest.mark.timeout(1800)]
 
 MODEL = "race"
-CHEAP_ROUNDS = 10  # two racers each, alias "canary" (no gate)
+# Two machines, each spelling the server its own way and each with its own temporary folder;
+# a cheap round starts two promotions on each machine at once, a gated round one on each.
+MACHINES = [("alice", "127.0.0.1"), ("bob", "localhost")]
+CHEAP_RACERS = 4  # alias "canary" (no gate)
+CHEAP_ROUNDS = 5  # 20 racing promotions
 GATED_ROUNDS = 2  # two racers each, alias "staging" (the real gate: rebuild data, score both)
 
 
@@ -73,10 +77,10 @@ def _promote_command(server: Server, config: Path, version: str, alias: str) -> 
 
 
 def _race(server: Server, config: Path, tmp_path: Path, alias: str, versions: list[str]) -> None:
-    """Two machines promote one version each to ``alias`` at the same moment."""
-    machines = [("alice", "127.0.0.1"), ("bob", "localhost")]
+    """The two machines promote one version per racer to ``alias`` at the same moment."""
+    racers = [MACHINES[index % len(MACHINES)] for index in range(len(versions))]
     processes = []
-    for (user, host), version in zip(machines, versions, strict=True):
+    for (user, host), version in zip(racers, versions, strict=True):
         tmpdir = tmp_path / f"tmp-{user}"
         tmpdir.mkdir(exist_ok=True)
         processes.append(
@@ -143,13 +147,6 @@ def _trained_run(server: Server, tmp_path: Path) -> str:
     return str(run.info.run_id)
 
 
-def _auth(server: Server):  # type: ignore[no-untyped-def]
-    from mlflow.server import get_app_client
-
-    os.environ.update(server.env("admin"))
-    return get_app_client("basic-auth", tracking_uri=server.url())
-
-
 def _moves(entries, alias: str):  # type: ignore[no-untyped-def]
     return [entry for entry in entries if entry.alias == alias and entry.moved]
 
@@ -165,9 +162,9 @@ def test_racing_promotions_from_two_machines_keep_one_chain(
     admin = _as(auth_server, "admin")
     admin.create_registered_model(MODEL)
     for user in ("alice", "bob"):
-        _auth(auth_server).create_registered_model_permission(MODEL, user, "EDIT")
+        auth_server.team.grant_model(MODEL, user, "EDIT")
     gated = _registered(auth_server, tmp_path, run_id, 2 * GATED_ROUNDS)
-    cheap = _bare_versions(admin, 2 * CHEAP_ROUNDS)
+    cheap = _bare_versions(admin, CHEAP_RACERS * CHEAP_ROUNDS)
     config = tmp_path / "race.yaml"
     config.write_text(
         yaml.safe_dump(
@@ -180,7 +177,8 @@ def test_racing_promotions_from_two_machines_keep_one_chain(
         )
     )
     for round_ in range(CHEAP_ROUNDS):
-        _race(auth_server, config, tmp_path, "canary", cheap[2 * round_ : 2 * round_ + 2])
+        first = CHEAP_RACERS * round_
+        _race(auth_server, config, tmp_path, "canary", cheap[first : first + CHEAP_RACERS])
     for round_ in range(GATED_ROUNDS):
         _race(auth_server, config, tmp_path, "staging", gated[2 * round_ : 2 * round_ + 2])
 
@@ -199,7 +197,9 @@ def test_racing_promotions_from_two_machines_keep_one_chain(
         assert forks == [], forks
         assert aliases[alias] == moves[-1].version
     canary = _moves(trail, "canary")
-    assert len(canary) == 2 * CHEAP_ROUNDS  # no gate: every racer moved it, one after the other
+    assert (
+        len(canary) == CHEAP_RACERS * CHEAP_ROUNDS
+    )  # no gate: every racer moved it, one after the other
     assert {entry.user for entry in canary} == {"alice", "bob"}
     staged = _moves(trail, "staging")
     ungated = [e for e in staged if e.previous is not None and e.holder_value is None]
