@@ -5,17 +5,25 @@ goes through (REST calls, artifact uploads and downloads, the heartbeat and syst
 threads): one count per request put on the wire. urllib3's retries happen below it, so a
 retried request counts once; a healthy server retries nothing. Shared by
 ``tests/runs/test_request_count.py`` and ``benchmarks/server.py``.
+
+Run as a script, it counts one CLI command in a process of its own:
+``python tests/request_counter.py OUT.json train --config params.yaml`` runs
+``mlops-tracking train ...`` and writes ``{"exit_code", "seconds", "requests"}`` to OUT.json
+(``seconds``: the command alone, Python's start-up and the CLI's imports excluded).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -91,3 +99,31 @@ def counting_requests() -> Iterator[RequestLog]:
         yield log
     finally:
         HTTPAdapter.send = original  # type: ignore[method-assign]
+
+
+def count_command(out: Path, args: list[str]) -> int:
+    """Run ``mlops-tracking ARGS`` here, counting its requests into ``out``; its exit code."""
+    from mlops_tracking.cli.app import app
+
+    code: int | str | None = 0
+    with counting_requests() as log:
+        started = time.perf_counter()
+        try:
+            app(args=args, prog_name="mlops-tracking")
+        except SystemExit as exit_:
+            code = exit_.code
+        seconds = time.perf_counter() - started
+    exit_code = code if isinstance(code, int) else (0 if code is None else 1)
+    record = {"exit_code": exit_code, "seconds": seconds, "requests": log.requests}
+    out.write_text(json.dumps(record))
+    return exit_code
+
+
+def read_count(out: Path) -> tuple[RequestLog, float]:
+    """What ``count_command`` wrote: the request log and the command's seconds."""
+    record = json.loads(out.read_text())
+    return RequestLog([(kind, caller) for kind, caller in record["requests"]]), record["seconds"]
+
+
+if __name__ == "__main__":
+    sys.exit(count_command(Path(sys.argv[1]), sys.argv[2:]))

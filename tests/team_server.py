@@ -53,6 +53,7 @@ class TeamServer:
     environ: dict[str, str]  # the server's secrets
     auth: bool
     users: dict[str, str] = field(default_factory=dict)  # name -> password
+    auth_cache_ttl_seconds: int = 60
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -72,6 +73,7 @@ class TeamServer:
             backend_store_uri=self.backend_store_uri,
             auth=self.auth,
             auth_database_uri=f"{POSTGRES}/{self.databases[1]}",
+            auth_cache_ttl_seconds=self.auth_cache_ttl_seconds,
             artifacts_destination=str(self.folder / "artifacts"),
             state_dir=self.folder / "server",
         )
@@ -147,7 +149,9 @@ class TeamServer:
 
 
 @contextmanager
-def running_team_server(folder: Path, *, auth: bool = True) -> Iterator[TeamServer]:
+def running_team_server(
+    folder: Path, *, auth: bool = True, auth_cache_ttl_seconds: int = 60
+) -> Iterator[TeamServer]:
     """A server on two fresh PostgreSQL databases; users ``admin``, ``alice`` and ``bob``.
 
     ``bob`` has only the default READ permission on what others made. The databases are
@@ -167,6 +171,7 @@ def running_team_server(folder: Path, *, auth: bool = True) -> Iterator[TeamServ
         },
         auth=auth,
         users={"admin": admin_password} if auth else {},
+        auth_cache_ttl_seconds=auth_cache_ttl_seconds,
     )
     for database in server.databases:
         ensure_database(f"{POSTGRES}/{database}", create=True)
