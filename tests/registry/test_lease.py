@@ -72,7 +72,9 @@ def test_threads_racing_for_the_lock_never_hold_it_together(client) -> None:  # 
 
     def racer() -> None:
         try:
-            with promotion_lock(MODEL, "staging", timeout=60, lease=30):
+            # a lease longer than any hold on a loaded machine (8 racers on one SQLite file):
+            # this is about mutual exclusion; taking over an expired lease is tested below
+            with promotion_lock(MODEL, "staging", timeout=600, lease=600):
                 with guard:
                     inside[0] += 1
                     most[0] = max(most[0], inside[0])
