@@ -175,6 +175,8 @@ PLUMBING = {
     "runs/lifecycle.py",
     "runs/interrupts.py",  # stop signals, raised between store calls
     "core/liveness.py",  # the heartbeat tags and the stale rule
+    "cli/server.py",  # the team server's and sync's commands, registered beside the stages
+    "cli/sync.py",
 }
 RUN_STAGE = """
 import sys

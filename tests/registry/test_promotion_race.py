@@ -31,7 +31,7 @@ MODEL = "race"
 MACHINES = [("alice", "127.0.0.1"), ("bob", "localhost")]
 CHEAP_RACERS = 4  # alias "canary" (no gate)
 CHEAP_ROUNDS = 5  # 20 racing promotions
-GATED_ROUNDS = 2  # two racers each, alias "staging" (the real gate: rebuild data, score both)
+GATED_ROUNDS = 1  # two racers, alias "staging" (the real gate: rebuild data, score both)
 
 
 @dataclass(frozen=True)

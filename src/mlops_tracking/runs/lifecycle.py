@@ -177,6 +177,24 @@ def system_metrics(run_id: str, interval: float | None) -> Iterator[None]:
 
 
 @protected
+def _fail_pending_models(run: ActiveRun) -> None:
+    """Mark the run's half-written models FAILED: models are created before their files are
+    logged (``runs/model_formats.py``), so an interrupted run can leave some PENDING."""
+    import mlflow
+    from mlflow.entities import LoggedModelStatus
+
+    client = mlflow.MlflowClient()
+    try:
+        models = client.search_logged_models(
+            [run.info.experiment_id], filter_string=f"source_run_id = '{run.info.run_id}'"
+        )
+        for model in models:  # by status here: a status filter matched none in MLflow 3.17.2
+            if model.status == LoggedModelStatus.PENDING:
+                client.finalize_logged_model(model.model_id, LoggedModelStatus.FAILED)
+    except Exception:  # the run still ends; the reaper fails what is left of a stale run
+        return
+
+
 def _end(run: ActiveRun, status: str, error: BaseException | None) -> None:
     """Record the error (if any) and end the run; a second Ctrl-C cannot interrupt this."""
     import mlflow
@@ -195,6 +213,7 @@ def _end(run: ActiveRun, status: str, error: BaseException | None) -> None:
                 if failure is None
                 else f"Its traceback could not be recorded on the run: {failure}"
             )
+            _fail_pending_models(run)
         active = mlflow.active_run()
         if active is not None and active.info.run_id == run_id:
             mlflow.end_run(status=status)
