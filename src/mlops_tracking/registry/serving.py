@@ -195,8 +195,10 @@ def deployment(served: Deployment) -> Iterator[Deployment]:
                 reason = f"stopped before it answered ({type(error).__name__})"
                 record_status(ref, "stopped", by, reason=reason, stopped_at=_now())
         raise
-    record_status(ref, "serving", by, started_at=_now(), stopped_at="", reason="", **started)
     try:
+        # inside the block whose clean-up records the end: a signal that lands while this is
+        # written (raised once its store call returns) still ends in ``stopped``
+        record_status(ref, "serving", by, started_at=_now(), stopped_at="", reason="", **started)
         yield served
     finally:
         with signals_ignored(SERVE_SIGNALS):
