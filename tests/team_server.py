@@ -12,7 +12,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -21,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from mlops_tracking.registry.endpoints import free_port
 
 POSTGRES = "postgresql://postgres@127.0.0.1:5432"
 
@@ -35,12 +36,6 @@ requires_postgres = pytest.mark.skipif(
     not postgres_running(),
     reason="PostgreSQL is not running on 127.0.0.1:5432 (.ci/run starts it where it is installed)",
 )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

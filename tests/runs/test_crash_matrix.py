@@ -33,8 +33,12 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGKILL)
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129, signal.SIGKILL: -9}
 
 
-def _train(store: str, folder: str) -> None:
-    """The ``train`` command as a user runs it (in a forked child)."""
+def _train(store: str, folder: str, output: str | None = None) -> None:
+    """The ``train`` command as a user runs it (in a forked child), printing to ``output``."""
+    if output is not None:  # each trial's own file: a wrong exit code shows what it printed
+        sink = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(sink, 1)
+        os.dup2(sink, 2)
     os.environ["MLFLOW_TRACKING_URI"] = store
     os.chdir(folder)
     from mlops_tracking.cli.app import app
@@ -52,6 +56,10 @@ class Trial:
     seconds_to_exit: float  # from the signal to the process's end
     models_at_signal: int  # LoggedModels the run had when the signal was sent
     status: str  # the run's status once the process ended
+    output: str = ""  # the end of what the process printed
+
+    def __str__(self) -> str:
+        return f"{self.sig.name} exit {self.exit_code}, run {self.status}:\n{self.output}"
 
     @property
     def killed_while_running(self) -> bool:
@@ -86,7 +94,8 @@ def _trial(context, store: str, folder: Path, sig: signal.Signals, delay: float)
     from mlflow import MlflowClient
 
     client = MlflowClient(store)
-    process = context.Process(target=_train, args=(store, str(folder)))
+    output = folder / f"trial-{time.monotonic_ns()}.out"
+    process = context.Process(target=_train, args=(store, str(folder), str(output)))
     process.start()
     try:
         run_id = _run_of(client, process.pid)
@@ -99,7 +108,8 @@ def _trial(context, store: str, folder: Path, sig: signal.Signals, delay: float)
         process.join(timeout=120)
         seconds = time.monotonic() - sent
         status = client.get_run(run_id).info.status
-        return Trial(sig, run_id, process.exitcode, seconds, models, status)
+        printed = output.read_text(errors="replace")[-3000:]
+        return Trial(sig, run_id, process.exitcode, seconds, models, status, printed)
     finally:
         if process.is_alive():
             process.kill()
@@ -169,10 +179,12 @@ def test_stop_signals_at_random_moments_never_leave_a_run_running(tmp_path: Path
         f"exit {max(t.seconds_to_exit for t in interrupted):.1f} s after the signal"
     )
     assert len(interrupted) >= 36, "most signals must land while the run is running"
-    assert all(t.exit_code == EXIT_CODES[t.sig] for t in interrupted), [
-        (t.sig.name, t.exit_code) for t in interrupted if t.exit_code != EXIT_CODES[t.sig]
-    ]
-    assert all(t.status == "KILLED" for t in caught), [(t.sig.name, t.status) for t in caught]
+    assert all(t.exit_code == EXIT_CODES[t.sig] for t in interrupted), "\n\n".join(
+        str(t) for t in interrupted if t.exit_code != EXIT_CODES[t.sig]
+    )
+    assert all(t.status == "KILLED" for t in caught), "\n\n".join(
+        str(t) for t in caught if t.status != "KILLED"
+    )
     assert max(t.seconds_to_exit for t in interrupted) < 30, "no lock wait after a signal"
 
     still_running: list[str] = []

@@ -6,15 +6,11 @@ does (plain-text bodies), so MLflow's own client raises the exceptions being cla
 
 from __future__ import annotations
 
-import json
 import socket
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from fake_server import answering, closed_port
 from mlops_tracking.core.config import HttpConfig
 from mlops_tracking.core.errors import StoreError
 from mlops_tracking.runs.http_errors import classify, describe, is_outage
@@ -31,47 +27,6 @@ def restore_http_variables(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, "")
         monkeypatch.delenv(name)
     monkeypatch.setattr(http_settings, "_applied", {})
-
-
-@contextmanager
-def answering(statuses: dict[str, tuple[int, str]]) -> Iterator[str]:
-    """A server answering each path that ends with a key with (status, body); 200 {} otherwise."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def answer(self) -> None:
-            status, body = next(
-                (
-                    reply
-                    for suffix, reply in statuses.items()
-                    if self.path.split("?")[0].endswith(suffix)
-                ),
-                (200, json.dumps({"experiments": []})),
-            )
-            payload = body.encode()
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        do_GET = do_POST = answer  # noqa: N815 (http.server's naming)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def closed_port() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{probe.getsockname()[1]}"
 
 
 AUTH_BODY = "You are not authenticated. Please see https://www.mlflow.org/docs/latest/auth/"

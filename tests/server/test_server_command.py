@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from conftest import PARAMS, cli, sets
-from team_server import POSTGRES, TeamServer, free_port, requires_postgres
+from mlops_tracking.registry.endpoints import free_port
+from team_server import POSTGRES, TeamServer, requires_postgres
 
 pytestmark = [pytest.mark.slow, requires_postgres]
 

@@ -18,7 +18,8 @@ import pytest
 import yaml
 
 from conftest import FAST, PARAMS, cli, sets
-from team_server import TeamServer, free_port, requires_postgres
+from mlops_tracking.registry.endpoints import free_port
+from team_server import TeamServer, requires_postgres
 
 pytestmark = [pytest.mark.slow, requires_postgres, pytest.mark.timeout(1800)]
 

@@ -4,16 +4,14 @@
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from mlflow_ui import free_port
 
 from conftest import FAST, cli, sets
+from fake_server import answering, closed_port
 
 
 def environment(uri: str, spool: str) -> dict[str, str]:
@@ -41,7 +39,7 @@ def test_a_train_whose_server_refuses_is_written_whole_to_the_spool(tmp_path: Pa
 
     from mlops_tracking.audit.checklist import audit_run
 
-    server = f"http://127.0.0.1:{free_port()}"  # nothing listens: connections are refused
+    server = closed_port()  # nothing listens: connections are refused
     spool = f"sqlite:///{tmp_path / 'spool' / 'mlflow.db'}"
     result = train(server, spool)
     said = " ".join(result.stdout.split())
@@ -59,38 +57,20 @@ def test_a_train_whose_server_refuses_is_written_whole_to_the_spool(tmp_path: Pa
 
 
 def test_with_offline_off_a_refused_server_fails_and_nothing_is_spooled(tmp_path: Path) -> None:
-    server = f"http://127.0.0.1:{free_port()}"
+    server = closed_port()
     result = train(server, f"sqlite:///{tmp_path / 'spool.db'}", "tracking.offline=off")
     assert result.returncode == 2, result.stdout
     assert "refused the connection" in result.stdout
     assert not (tmp_path / "spool.db").exists()
 
 
-class _Unauthorised(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        self.send_response(401)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("WWW-Authenticate", 'Basic realm="mlflow"')
-        self.end_headers()
-        self.wfile.write(b'{"error_code": "UNAUTHENTICATED", "message": "login required"}')
-
-    do_POST = do_GET  # noqa: N815 (http.server's naming)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def login_required() -> Iterator[str]:
-    """A server that answers every request with 401."""
-    server = HTTPServer(("127.0.0.1", 0), _Unauthorised)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    """A server that answers every request with 401, as MLflow's basic-auth app does."""
+    body = '{"error_code": "UNAUTHENTICATED", "message": "login required"}'
+    headers = {"Content-Type": "application/json", "WWW-Authenticate": 'Basic realm="mlflow"'}
+    with answering({"": (401, body)}, headers) as url:
+        yield url
 
 
 def test_a_401_is_an_error_not_an_outage(login_required: str, tmp_path: Path) -> None:
@@ -104,7 +84,7 @@ def test_a_401_is_an_error_not_an_outage(login_required: str, tmp_path: Path) ->
 def test_sync_copies_the_spooled_run_to_the_store_it_names(tmp_path: Path) -> None:
     from mlflow import MlflowClient
 
-    server = f"http://127.0.0.1:{free_port()}"
+    server = closed_port()
     spool = f"sqlite:///{tmp_path / 'spool' / 'mlflow.db'}"
     assert train(server, spool).returncode == 0
     [original] = spooled_runs(spool)
