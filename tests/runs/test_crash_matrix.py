@@ -1,8 +1,9 @@
 """A randomized crash test: stop signals at random moments of real training runs.
 
 52 runs of ``train`` (13 each of SIGINT, SIGTERM, SIGHUP and SIGKILL), two at a time, each
-signalled at a random moment after its run appeared in the store: during data logging,
-training, evaluation and, most often, model logging. Afterwards no run may be RUNNING except
+signalled at a random moment: half after its run appeared in the store (during data
+logging, training and evaluation), half after its first LoggedModel did (model logging, the
+longest store calls of a run). Afterwards no run may be RUNNING except
 the SIGKILLed ones, every other interrupted run is KILLED with its traceback, and one reap
 ends the SIGKILLed runs KILLED and fails their PENDING models.
 
@@ -17,6 +18,7 @@ import os
 import random
 import signal
 import time
+import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -33,8 +35,12 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGKILL)
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129, signal.SIGKILL: -9}
 
 
-def _train(store: str, folder: str, output: str | None = None) -> None:
-    """The ``train`` command as a user runs it (in a forked child), printing to ``output``."""
+def _train(store: str, folder: str, experiment: str, output: str | None = None) -> None:
+    """The ``train`` command as a user runs it (in a forked child), printing to ``output``.
+
+    Each trial has an experiment of its own: its run is the one run there (a process id is
+    no name for it: ids are reused, and a reused one would point at an earlier trial's run).
+    """
     if output is not None:  # each trial's own file: a wrong exit code shows what it printed
         sink = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         os.dup2(sink, 1)
@@ -45,7 +51,8 @@ def _train(store: str, folder: str, output: str | None = None) -> None:
 
     # no reaping at the start: the final reap must find every SIGKILLed run
     overrides = sets(*FAST, "tracking.reap_stale_runs=false")
-    app(["train", "-c", str(PARAMS), *overrides], prog_name="mlops-tracking")
+    command = ["train", "-c", str(PARAMS), "--experiment", experiment, *overrides]
+    app(command, prog_name="mlops-tracking")
 
 
 @dataclass(frozen=True)
@@ -67,22 +74,19 @@ class Trial:
         return self.run_id is not None and self.status != "FINISHED"
 
 
-def _run_of(client, pid: int, timeout: float = 90.0) -> str:  # type: ignore[no-untyped-def]
+def _run_of(client, experiment: str, timeout: float = 90.0) -> str:  # type: ignore[no-untyped-def]
+    """The run of the trial whose experiment is ``experiment``, once it is in the store."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            experiments = [e.experiment_id for e in client.search_experiments()]
-            found = (
-                client.search_runs(experiments, f"tags.`mlops.process` LIKE '%:{pid}'")
-                if experiments
-                else []
-            )
+            found = client.get_experiment_by_name(experiment)
+            runs = client.search_runs([found.experiment_id]) if found is not None else []
         except Exception:  # the store is being written: try again
-            found = []
-        if found:
-            return str(found[0].info.run_id)
+            runs = []
+        if runs:
+            return str(runs[0].info.run_id)
         time.sleep(0.05)
-    raise AssertionError(f"process {pid} started no run")
+    raise AssertionError(f"no run in experiment {experiment} after {timeout:.0f} s")
 
 
 def _models_of(client, run_id: str) -> int:  # type: ignore[no-untyped-def]
@@ -90,16 +94,31 @@ def _models_of(client, run_id: str) -> int:  # type: ignore[no-untyped-def]
     return len(client.search_logged_models([run.info.experiment_id], f"source_run_id = '{run_id}'"))
 
 
-def _trial(context, store: str, folder: Path, sig: signal.Signals, delay: float) -> Trial:  # type: ignore[no-untyped-def]
+@dataclass(frozen=True)
+class Moment:
+    """When a trial's signal is sent: ``delay`` seconds after its run appeared, or (during
+    model logging) after its first LoggedModel did. Timed from what the store shows, not from
+    the clock alone, so a trial faster or slower than the calibration run still lands there."""
+
+    delay: float
+    during_model_logging: bool
+
+
+def _trial(context, store: str, folder: Path, sig: signal.Signals, moment: Moment) -> Trial:  # type: ignore[no-untyped-def]
     from mlflow import MlflowClient
 
     client = MlflowClient(store)
-    output = folder / f"trial-{time.monotonic_ns()}.out"
-    process = context.Process(target=_train, args=(store, str(folder), str(output)))
+    experiment = f"trial-{uuid.uuid4().hex[:12]}"
+    output = folder / f"{experiment}.out"
+    process = context.Process(target=_train, args=(store, str(folder), experiment, str(output)))
     process.start()
     try:
-        run_id = _run_of(client, process.pid)
-        time.sleep(delay)
+        run_id = _run_of(client, experiment)
+        while moment.during_model_logging and process.is_alive():
+            if _models_of(client, run_id):
+                break
+            time.sleep(0.05)
+        time.sleep(moment.delay)
         models = _models_of(client, run_id)
         if process.exitcode is not None:  # finished first
             return Trial(sig, None, process.exitcode, 0.0, models, "FINISHED")
@@ -134,9 +153,9 @@ def test_stop_signals_at_random_moments_never_leave_a_run_running(tmp_path: Path
     # calibrate: how long one undisturbed run lasts once it is in the store
     store, folder = lanes[0]
     started = time.monotonic()
-    calibration = context.Process(target=_train, args=(store, str(folder)))
+    calibration = context.Process(target=_train, args=(store, str(folder), "calibration"))
     calibration.start()
-    run_id = _run_of(MlflowClient(store), calibration.pid)
+    run_id = _run_of(MlflowClient(store), "calibration")
     in_store = time.monotonic()
     first_model = None  # when model logging began, after the run appeared
     while calibration.is_alive():
@@ -156,16 +175,16 @@ def test_stop_signals_at_random_moments_never_leave_a_run_running(tmp_path: Path
     chooser.shuffle(plan)
     # half of them while the four models are logged, the rest before
     logging_starts = first_model if first_model is not None else duration / 2
-    delays = [
-        chooser.uniform(logging_starts, duration * 0.95)
+    moments = [
+        Moment(chooser.uniform(0.0, 0.6 * (duration - logging_starts)), True)
         if index % 2
-        else chooser.uniform(0.0, logging_starts)
+        else Moment(chooser.uniform(0.0, 0.8 * logging_starts), False)
         for index in range(len(plan))
     ]
     with ThreadPoolExecutor(max_workers=len(lanes)) as pool:
         trials = list(
             pool.map(
-                lambda index: _trial(context, *lanes[index % 2], plan[index], delays[index]),
+                lambda index: _trial(context, *lanes[index % 2], plan[index], moments[index]),
                 range(len(plan)),
             )
         )
