@@ -168,3 +168,38 @@ def test_an_error_the_store_cannot_record_says_so(  # type: ignore[no-untyped-de
         == "Its traceback could not be recorded on the run: OSError: No space left on device"
     )
     assert client.get_run(run.info.run_id).info.status == "FAILED"
+
+
+def test_system_metrics_are_sampled_without_reading_the_run_and_sent_in_batches(
+    client, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Every sample keeps its own step, but the sampler never reads the run back and sends one
+    request per flush period (and one at the end), not one per sample."""
+    from mlflow.tracking.client import MlflowClient
+
+    from mlops_tracking.runs import lifecycle
+
+    calls = {"get_run": 0, "log_batch": 0}
+    get_run, log_batch = MlflowClient.get_run, MlflowClient.log_batch
+
+    def counted_get_run(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls["get_run"] += 1
+        return get_run(self, *args, **kwargs)
+
+    def counted_log_batch(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls["log_batch"] += 1
+        return log_batch(self, *args, **kwargs)
+
+    monkeypatch.setattr(lifecycle, "SYSTEM_METRICS_FLUSH_SECONDS", 60.0)
+    with _start() as run:
+        monkeypatch.setattr(MlflowClient, "get_run", counted_get_run)
+        monkeypatch.setattr(MlflowClient, "log_batch", counted_log_batch)
+        with lifecycle.system_metrics(run.info.run_id, 0.05):
+            time.sleep(1.0)
+        monkeypatch.setattr(MlflowClient, "get_run", get_run)
+        monkeypatch.setattr(MlflowClient, "log_batch", log_batch)
+    assert calls == {"get_run": 0, "log_batch": 1}  # the final flush only
+    history = client.get_metric_history(run.info.run_id, "system/cpu_utilization_percentage")
+    steps = [metric.step for metric in history]
+    assert len(steps) >= 5 and steps == list(range(1, len(steps) + 1))
+    assert len({metric.timestamp for metric in history}) > 1  # each sample at its own time

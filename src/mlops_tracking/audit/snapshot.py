@@ -17,6 +17,7 @@ from mlops_tracking.runs.recorded import fetch_run
 if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities import LoggedModel, Run
+    from mlflow.store.artifact.artifact_repo import ArtifactRepository
 
 HISTORY_HINTS = ("loss", "accuracy")
 
@@ -82,11 +83,13 @@ class RunSnapshot:
         return self.task != "regression"
 
 
-def _list_artifacts(client: MlflowClient, run_id: str, path: str | None = None) -> list[str]:
+def _list_artifacts(repository: ArtifactRepository, path: str | None = None) -> list[str]:
+    """Every file of the run, listed through its artifact repository: one request a folder
+    (``client.list_artifacts`` reads the run again for each one, three requests a folder)."""
     found: list[str] = []
-    for entry in client.list_artifacts(run_id, path):
+    for entry in repository.list_artifacts(path):
         if entry.is_dir:
-            found.extend(_list_artifacts(client, run_id, entry.path))
+            found.extend(_list_artifacts(repository, entry.path))
         else:
             found.append(entry.path)
     return found
@@ -116,6 +119,7 @@ def _summary_hyperparameters(run_id: str, artifacts: list[str]) -> list[str] | N
 def snapshot(run_id: str) -> RunSnapshot:
     """Read one run and everything hanging off it from the store."""
     from mlflow import MlflowClient
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
     run = fetch_run(run_id)
     client = MlflowClient()
@@ -132,7 +136,7 @@ def snapshot(run_id: str) -> RunSnapshot:
     children = client.search_runs(
         [run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{run_id}'"
     )
-    artifacts = _list_artifacts(client, run_id)
+    artifacts = _list_artifacts(get_artifact_repository(run.info.artifact_uri))
     return RunSnapshot(
         run,
         experiment,
