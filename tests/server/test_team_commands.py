@@ -59,8 +59,6 @@ def test_every_command_works_against_the_team_server(
     trained = run("train", "--config", params, "--experiment", "team", *sets("data.seed=7"))
     first = re.findall(r"[0-9a-f]{32}", trained)[0]
     assert "Audit: PASS" in trained
-    second_out = run("train", "--config", params, "--experiment", "team", *sets("data.seed=7"))
-    second = re.findall(r"[0-9a-f]{32}", second_out)[0]
     assert "PASS" in run("audit", first)
     compared = run(
         "compare",
@@ -74,7 +72,8 @@ def test_every_command_works_against_the_team_server(
     assert "Best:" in compared
     assert "team" in run("runs")
     assert "Registered team version 1" in run("register", first, "--config", params)
-    assert "Registered team version 2" in run("register", second, "--config", params)
+    # the same run again: a version that ties with the first (no second training needed)
+    assert "Registered team version 2" in run("register", first, "--config", params)
     assert "promoted: team@staging → version 1" in run(
         "promote", "team", "--to", "staging", "--version", "1", "--config", params
     )
