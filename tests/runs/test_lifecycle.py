@@ -203,3 +203,42 @@ def test_system_metrics_are_sampled_without_reading_the_run_and_sent_in_batches(
     steps = [metric.step for metric in history]
     assert len(steps) >= 5 and steps == list(range(1, len(steps) + 1))
     assert len({metric.timestamp for metric in history}) > 1  # each sample at its own time
+
+
+def test_a_server_lost_during_run_creation_is_named_with_the_reaper(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The server may have made the run and lost its reply: the error says so, and how the
+    run it may hold gets ended, instead of claiming that no run had started."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from mlops_tracking.runs.lifecycle import CREATION_LOST_NOTE
+
+    def lost(**kwargs: object) -> None:
+        raise MlflowException(
+            "API request to http://h:5000/api/2.0/mlflow/runs/create failed with exception "
+            "HTTPConnectionPool(host='h', port=5000): Read timed out. (read timeout=5)"
+        )
+
+    with _start() as _:
+        pass  # the store and experiment exist; now creation fails
+    monkeypatch.setattr(mlflow, "start_run", lost)
+    with pytest.raises(MlflowException) as raised, _start():
+        pytest.fail("no run was created")
+    assert CREATION_LOST_NOTE in raised.value.__notes__
+    assert "mlops-tracking runs --reap" in CREATION_LOST_NOTE
+
+
+def test_other_errors_at_run_creation_get_no_such_note(monkeypatch: pytest.MonkeyPatch) -> None:
+    import mlflow
+
+    def refused(**kwargs: object) -> None:
+        raise ValueError("experiment id must be a string")
+
+    with _start() as _:
+        pass
+    monkeypatch.setattr(mlflow, "start_run", refused)
+    with pytest.raises(ValueError) as raised, _start():
+        pytest.fail("no run was created")
+    assert getattr(raised.value, "__notes__", []) == []

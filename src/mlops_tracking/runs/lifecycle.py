@@ -88,7 +88,7 @@ def tracked_run(
     # The outermost run owns the signal handlers; nested runs inherit them.
     with stop_signals_raise() if parent is None else nullcontext():
         try:
-            with held():  # a signal during start_run is raised once `run` is known
+            with held(), _creating_run():  # a signal during start_run waits for `run`
                 run = mlflow.start_run(
                     experiment_id=experiment_id,
                     run_name=run_name,
@@ -113,6 +113,27 @@ def tracked_run(
             raise
         else:
             _end(run, "FINISHED", None)
+
+
+CREATION_LOST_NOTE = (
+    "The tracking server stopped answering while the run was being created: it may hold a "
+    "run of this command that stays RUNNING. Once the server answers again, "
+    "`mlops-tracking runs --reap` ends it KILLED (its process is gone)."
+)
+
+
+@contextmanager
+def _creating_run() -> Iterator[None]:
+    """Say so when the server stops answering during run creation: it may have made the run
+    (and a reply lost on the way back leaves the client without its id)."""
+    from mlops_tracking.runs.http_errors import is_outage
+
+    try:
+        yield
+    except Exception as error:
+        if is_outage(error):
+            error.add_note(CREATION_LOST_NOTE)
+        raise
 
 
 @contextmanager
