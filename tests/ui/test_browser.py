@@ -18,24 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mlflow_ui import CHROMIUM, CHROMIUM_ARGS, mlflow_server
+from mlflow_ui import mlflow_server
 
+from browser import PAGE_TIMEOUT_MS, chromium, require_chromium
 from conftest import FAST, PARAMS, cli, sets
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 FAMILIES = ("logistic_regression", "random_forest")
-PAGE_TIMEOUT_MS = 90_000  # a busy 2-core machine takes seconds to render a first page
-
-
-def require_chromium() -> None:
-    """Skip without Debian's Chromium on a developer's machine; under CI it is a failure."""
-    if CHROMIUM.exists():
-        return
-    reason = f"Debian's Chromium is not installed ({CHROMIUM}; apt-get install -y chromium)"
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason}: .ci/run installs it, so CI never skips the browser test")
-    pytest.skip(reason)
 
 
 @dataclass(frozen=True)
@@ -102,18 +92,11 @@ def _open_run_page(page: Any, printed: Printed) -> Any:
 @pytest.fixture
 def page(printed: Printed) -> Iterator[Any]:
     """A page in a fresh browser context: no stored choice of workflow, as on a first visit."""
-    from playwright.sync_api import expect, sync_playwright
-
-    expect.set_options(timeout=PAGE_TIMEOUT_MS)  # expect's own 5 s is a first render's time
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 1500, "height": 1000})
-            tab = context.new_page()
-            tab.set_default_timeout(PAGE_TIMEOUT_MS)
-            yield tab
-        finally:
-            browser.close()
+    with chromium() as browser:
+        context = browser.new_context(viewport={"width": 1500, "height": 1000})
+        tab = context.new_page()
+        tab.set_default_timeout(PAGE_TIMEOUT_MS)
+        yield tab
 
 
 def test_the_printed_address_opens_the_runs_table_with_both_runs(
