@@ -95,11 +95,15 @@ class Holder:
         )
 
     def expired(self, at: datetime) -> bool:
-        """Past ``expires_at`` by this machine's clock (a lock without one is a broken write)."""
+        """Past ``expires_at`` by this machine's clock.
+
+        A lock read without its tags is one deleted between the two reads of a listing (its
+        holder released it): not expired, the next read no longer sees it.
+        """
         try:
             return datetime.fromisoformat(self.expires_at) <= at
         except ValueError:
-            return True
+            return False
 
     def describe(self) -> str:
         who = self.user or "an unauthenticated client"
@@ -143,6 +147,9 @@ class Lease:
             free = top is None or top.expired(datetime.now(UTC))
             # a failed create: someone took that generation first (or holds one we cannot read)
             if free and self._create(top.generation + 1 if top else 1):
+                if not self._highest():  # a racer took a higher generation meanwhile: it wins
+                    self._withdraw()
+                    continue
                 if top is not None:
                     self.broken.append(top)
                     self._sweep()
@@ -216,6 +223,20 @@ class Lease:
         self.generation = generation
         self._deadline = started + self.lease
         return True
+
+    def _highest(self) -> bool:
+        """Whether ours is the highest generation: two racers that both created one (one saw
+        no lock, one an expired lease) hold different names; the highest alone holds it."""
+        top = self._top()
+        return top is not None and top.generation == self.generation
+
+    def _withdraw(self) -> None:
+        """Delete the generation this racer created but does not hold, and start over."""
+        from mlflow.exceptions import MlflowException
+
+        with suppress(MlflowException):
+            client().delete_registered_model(self.name)
+        self.generation = 0
 
     def _sweep(self) -> None:
         """Delete the stale generations below ours where allowed (their creator, an admin)."""
