@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from mlops_tracking.cli import pipeline, registry, runs, server, sync
+from mlops_tracking.cli import pipeline, registry, runs, server, sweeps, sync
 from mlops_tracking.cli.terminal import show_tracebacks
 
 app = typer.Typer(
@@ -22,6 +22,7 @@ app = typer.Typer(
 )
 commands_of_each_capability = (
     runs.app,
+    sweeps.app,
     pipeline.reproduce_app,
     registry.app,
     pipeline.app,

@@ -87,7 +87,7 @@ def train(
         from mlops_tracking.runs.workflow import train_and_log
 
         def job(settings: Config) -> None:
-            _reap_first(settings)
+            reap_first(settings)
             with terminal.progress(1) as progress:
                 outcome = train_and_log(settings, config, experiment, progress)
             _print_outcome(outcome, audit_run(outcome.run_id))
@@ -112,7 +112,7 @@ def compare(
         from mlops_tracking.runs.comparison import compare_and_log
 
         def job(settings: Config) -> None:
-            _reap_first(settings)
+            reap_first(settings)
             names = [name.strip() for name in models.split(",") if name.strip()]
             with terminal.progress(len(names)) as progress:
                 outcome = compare_and_log(settings, names, config, experiment, progress)
@@ -182,7 +182,7 @@ def _or_spool(settings: Config, job: Callable[[Config], None]) -> None:
     run_or_spool(settings, job, announce)
 
 
-def _reap_first(settings: Config) -> None:
+def reap_first(settings: Config) -> None:
     """End stale runs before a new one starts (``tracking.reap_stale_runs``)."""
     if settings.tracking.reap_stale_runs:
         from mlops_tracking.runs.store import open_store
@@ -274,7 +274,7 @@ def demo(config: ConfigOption = DEFAULT_CONFIG) -> None:
     def demo_job(settings: Config) -> None:
         from mlops_tracking.demo import planned_steps, run_demo
 
-        _reap_first(settings)
+        reap_first(settings)
         with terminal.progress(planned_steps()) as progress:
             outcome = run_demo(settings, config, progress)
         _print_experiments(outcome.experiments, outcome.audits)

@@ -27,6 +27,7 @@ from mlops_tracking.core.config_keys import apply_overrides, check_known_keys, d
 from mlops_tracking.core.dialect import normalise_separator
 from mlops_tracking.core.errors import ConfigError
 from mlops_tracking.core.liveness import DEFAULT_STALE_AFTER_SECONDS
+from mlops_tracking.core.search_space import SweepConfig, check_space
 
 ShippedDataset = Literal["breast_cancer", "wine", "iris", "digits", "diabetes"]
 TaskSetting = Literal["auto", "binary", "multiclass", "regression"]
@@ -407,10 +408,25 @@ class Config(Section):
     registry: RegistryConfig = RegistryConfig()
     serving: ServingConfig = ServingConfig()
     server: ServerConfig = ServerConfig()
+    sweep: SweepConfig = SweepConfig()
+
+    @model_validator(mode="after")
+    def _search_spaces_fit_their_families(self) -> Config:
+        check_space(
+            self.sweep.space, {name: type(getattr(self.model, name)) for name in MODEL_NAMES}
+        )
+        return self
 
     def with_overrides(self, overrides: Sequence[str]) -> Config:
         """Return a validated copy with ``key=value`` overrides applied."""
         return _validate(apply_overrides(self.to_dict(), overrides, Config), origin="--set")
+
+    def with_hyperparameters(self, family: str, values: Mapping[str, Any]) -> Config:
+        """A validated copy whose ``model.<family>`` section has ``values`` (a sweep's trial)."""
+        tree = self.to_dict()
+        tree["model"][family] = {**tree["model"][family], **values}
+        tree["model"]["name"] = family
+        return _validate(tree, origin=f"hyperparameters of {family}")
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -429,6 +445,7 @@ class Config(Section):
         tree.pop("tracking")
         tree.pop("registry")
         tree.pop("server")
+        tree.pop("sweep")
         tree["model"] = {"name": model["name"], "seed": model["seed"]}
         # An unset n_jobs follows model.threads: the estimator's own n_jobs param says the count.
         family = {k: v for k, v in model[self.model.name].items() if (k, v) != ("n_jobs", None)}

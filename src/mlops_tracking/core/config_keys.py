@@ -8,6 +8,7 @@ keys of that section. They work on any tree of pydantic models; ``config.py`` ho
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Mapping
 from types import UnionType
 from typing import Any, Union, get_args, get_origin
@@ -109,8 +110,10 @@ def _check_key_path(parts: list[str], model: type[BaseModel], override: str) -> 
     annotation: Any = None
     for depth, part in enumerate(parts):
         if current is None:
-            if depth == len(parts) - 1 and parts[depth - 1] == "tags":
-                return True  # free-form tags: tracking.tags.owner=me
+            if get_origin(annotation) is dict:
+                # a free-form mapping: tracking.tags.owner=me (text), or
+                # sweep.space.mlp.alpha.high=0.01 (validated with the whole config)
+                return depth == len(parts) - 1 and _is_text(get_args(annotation)[1])
             raise ConfigError(f"--set {override}: '{'.'.join(parts[:depth])}' is not a section")
         fields = _section_fields(current)
         if part not in fields:
@@ -143,5 +146,8 @@ def describe(error: ValidationError, origin: str) -> str:
         if item["type"] == "extra_forbidden":
             message = "unknown key"
         shown = "" if item["type"] in {"missing", "value_error"} else f" (got {item['input']!r})"
-        lines.append(f"  {location or 'config'}: {message}{shown}")
+        if not location and re.match(r"[\w.]+: ", message):
+            lines.append(f"  {message}")  # a whole-config check names its own key
+        else:
+            lines.append(f"  {location or 'config'}: {message}{shown}")
     return "\n".join(lines)

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from mlops_tracking.core.export import OnnxExport
     from mlops_tracking.core.models import ModelFamily
     from mlops_tracking.core.records import TrainingRecord
-    from mlops_tracking.core.training import FitResult
+    from mlops_tracking.core.training import FitResult, StepListener
 
 
 def run_threads(inputs: TrainingInputs) -> int:
@@ -139,8 +139,11 @@ def unfitted_pipeline(inputs: TrainingInputs, family: ModelFamily) -> Pipeline:
     return build_pipeline(preprocessor, estimator)
 
 
-def fit_pipeline(inputs: TrainingInputs, family: ModelFamily) -> tuple[Pipeline, FitResult]:
-    """Build the family's pipeline and fit it with its learning history."""
+def fit_pipeline(
+    inputs: TrainingInputs, family: ModelFamily, on_step: StepListener | None = None
+) -> tuple[Pipeline, FitResult]:
+    """Build the family's pipeline and fit it with its learning history (``on_step`` hears
+    each point of the curve as it is traced: a sweep's pruner)."""
     from mlops_tracking.core.threads import limited_threads
     from mlops_tracking.core.training import fit_with_history
 
@@ -155,6 +158,7 @@ def fit_pipeline(inputs: TrainingInputs, family: ModelFamily) -> tuple[Pipeline,
             patience=mlp.patience,
             seed=inputs.config.model.seed,
             stopping_fraction=mlp.early_stopping_fraction,
+            on_step=on_step,
         )
     return pipeline, fit
 

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
 MAX_HISTORY_POINTS = 200
+# Called with each point of a learning curve as it is traced: (step, {"val_loss": ..., ...}).
+StepListener = Callable[[int, dict[str, float]], None]
 # What the step axis counts, for each family's history strategy (models.HistoryStrategy).
 HISTORY_UNITS = {
     "epochs": "epoch",
@@ -55,11 +57,15 @@ class History:
     unit: str
     steps: list[int] = field(default_factory=list)
     series: dict[str, list[float]] = field(default_factory=dict)
+    # told of every point as it is added: a sweep's pruner watches the curve (and may raise)
+    on_step: StepListener | None = field(default=None, repr=False, compare=False)
 
     def add(self, step: int, values: dict[str, float]) -> None:
         self.steps.append(step)
         for key, value in values.items():
             self.series.setdefault(key, []).append(float(value))
+        if self.on_step is not None:
+            self.on_step(step, values)
 
     def insert(self, step: int, values: dict[str, float]) -> None:
         """Add a point at its place on the step axis (no-op if the step is already there)."""
@@ -103,25 +109,28 @@ def fit_with_history(
     patience: int | None = None,
     seed: int = 0,
     stopping_fraction: float = 0.1,
+    on_step: StepListener | None = None,
 ) -> FitResult:
     """Fit ``pipeline`` on the training split and return it with its learning history.
 
     ``n_classes`` is 0 for regression; ``patience`` and ``stopping_fraction`` apply to
     epoch-trained families only (``patience=None`` trains every epoch on the whole training
     split); ``seed`` orders the training rows of a learning curve and draws the early-stopping
-    slice.
+    slice. ``on_step`` hears each point of the curve of an iterative family (epochs, boosting
+    iterations, trees) as it is traced; an exception it raises stops the fit (an MLP stops
+    training there; the others have fitted already and stop tracing).
     """
     scorer = _Scorer(classification=n_classes > 0, n_classes=n_classes)
     if family.history == "epochs":
         stopping = None if patience is None else EarlyStopping(patience, stopping_fraction, seed)
-        return _fit_epochs(pipeline, splits, scorer, stopping)
+        return _fit_epochs(pipeline, splits, scorer, stopping, on_step)
     if family.history == "training_size":
         return _fit_training_size(pipeline, splits, scorer, seed)
-    fitters: dict[str, Callable[[Pipeline, Splits, _Scorer], FitResult]] = {
+    fitters: dict[str, Callable[[Pipeline, Splits, _Scorer, StepListener | None], FitResult]] = {
         "boosting": _fit_boosting,
         "trees": _fit_trees,
     }
-    return fitters[family.history](pipeline, splits, scorer)
+    return fitters[family.history](pipeline, splits, scorer, on_step)
 
 
 class _Scorer:
@@ -210,7 +219,11 @@ def _hold_out_slice(
 
 
 def _fit_epochs(
-    pipeline: Pipeline, splits: Splits, scorer: _Scorer, stopping: EarlyStopping | None
+    pipeline: Pipeline,
+    splits: Splits,
+    scorer: _Scorer,
+    stopping: EarlyStopping | None,
+    on_step: StepListener | None = None,
 ) -> FitResult:
     """One ``partial_fit`` pass per epoch, with early stopping on a slice of the training split.
 
@@ -227,7 +240,7 @@ def _fit_epochs(
     estimator = pipeline[-1]
     X_train, X_val = _fit_preprocessing(pipeline, splits)
     (X_fit, y_fit), watched = _hold_out_slice(X_train, splits.train.y, stopping, scorer)
-    history = History(unit=HISTORY_UNITS["epochs"])
+    history = History(unit=HISTORY_UNITS["epochs"], on_step=on_step)
     extra = {"classes": np.array(scorer.labels)} if scorer.classification else {}
     # the restored best epoch is added at the end if the stride skipped it (one point over)
     stride = max(1, int(np.ceil(estimator.max_iter / MAX_HISTORY_POINTS)))
@@ -266,13 +279,15 @@ def _timed_fit(pipeline: Pipeline, splits: Splits) -> float:
     return time.perf_counter() - started
 
 
-def _fit_boosting(pipeline: Pipeline, splits: Splits, scorer: _Scorer) -> FitResult:
+def _fit_boosting(
+    pipeline: Pipeline, splits: Splits, scorer: _Scorer, on_step: StepListener | None = None
+) -> FitResult:
     fit_seconds = _timed_fit(pipeline, splits)
     estimator, preprocess = pipeline[-1], pipeline[:-1]
     X_train = preprocess.transform(splits.train.X)
     X_val = preprocess.transform(splits.validation.X)
     staged = "staged_predict_proba" if scorer.classification else "staged_predict"
-    history = History(unit=HISTORY_UNITS["boosting"])
+    history = History(unit=HISTORY_UNITS["boosting"], on_step=on_step)
     wanted = set(_checkpoints(int(estimator.n_iter_)))
     stages = zip(
         getattr(estimator, staged)(X_train), getattr(estimator, staged)(X_val), strict=True
@@ -291,10 +306,12 @@ def _fit_boosting(pipeline: Pipeline, splits: Splits, scorer: _Scorer) -> FitRes
     return FitResult(pipeline, history, fit_seconds)
 
 
-def _fit_trees(pipeline: Pipeline, splits: Splits, scorer: _Scorer) -> FitResult:
+def _fit_trees(
+    pipeline: Pipeline, splits: Splits, scorer: _Scorer, on_step: StepListener | None = None
+) -> FitResult:
     fit_seconds = _timed_fit(pipeline, splits)
     estimator, preprocess = pipeline[-1], pipeline[:-1]
-    history = History(unit=HISTORY_UNITS["trees"])
+    history = History(unit=HISTORY_UNITS["trees"], on_step=on_step)
     curves = [
         _running_means(scorer, estimator, preprocess.transform(split.X))
         for split in (splits.train, splits.validation)
