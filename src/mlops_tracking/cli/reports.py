@@ -12,7 +12,7 @@ from mlops_tracking.cli import terminal
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from mlops_tracking.core.run_report import RunReport
+    from mlops_tracking.core.run_report import MetricRow, RunReport
 
 app = typer.Typer()
 
@@ -22,7 +22,8 @@ SUMMARY_ROWS = 12  # rows of each terminal table; the page has every one
 @app.command()
 def report(
     run_ids: Annotated[
-        list[str], typer.Argument(help="Two or more runs; the first is the reference.")
+        list[str],
+        typer.Argument(metavar="RUN_ID", help="Two or more runs; the first is the reference."),
     ],
     out: Annotated[
         Path | None,
@@ -68,10 +69,13 @@ def params_table(report: RunReport) -> Table:
     from rich import box
     from rich.table import Table
 
-    rows = report.params_differing + report.params_partial
-    equal = len(report.params_equal)
+    from mlops_tracking.core.report_text import MISSING
+
+    differing, partial = report.params_differing, report.params_partial
+    rows = differing + partial
     table = Table(
-        title=f"Parameters: {len(rows)} differ, {equal} equal",
+        title=f"Parameters: {len(differing)} differ, {len(partial)} in some runs only, "
+        f"{len(report.params_equal)} equal",
         box=box.SIMPLE_HEAVY,
         title_justify="left",
     )
@@ -79,7 +83,7 @@ def params_table(report: RunReport) -> Table:
     for run in report.runs:
         table.add_column(run.label, overflow="fold")
     for row in rows[:SUMMARY_ROWS]:
-        table.add_row(row.key, *(value if value is not None else "-" for value in row.values))
+        table.add_row(row.key, *(MISSING if value is None else value for value in row.values))
     more = _more(SUMMARY_ROWS, len(rows), "parameters")
     if more:
         table.caption = more
@@ -91,13 +95,11 @@ def metrics_table(report: RunReport) -> Table:
     from rich import box
     from rich.table import Table
 
-    from mlops_tracking.core.report_text import number, signed, verdict
+    from mlops_tracking.core.report_text import MISSING, number, signed
 
-    rows = sorted(
-        (row for row in report.metrics if row.differs), key=lambda row: (row.goal is None, row.key)
-    )
+    rows = sorted((row for row in report.metrics if row.differs), key=_metric_order)
     table = Table(title="Metrics against the reference", box=box.SIMPLE_HEAVY, title_justify="left")
-    table.add_column("metric")
+    table.add_column("metric", overflow="fold")
     table.add_column(f"{report.reference.label}", justify="right")
     for run in report.compared:
         table.add_column(run.label, justify="right")
@@ -107,11 +109,36 @@ def metrics_table(report: RunReport) -> Table:
         cells = [row.key, number(row.values[0])]
         for index, value in enumerate(row.values[1:]):
             change = row.deltas[index]
-            cells += [number(value), "-" if change is None else signed(change)]
-        said = [verdict(report, row, i) for i in range(len(report.compared))]
-        cells.append("; ".join(text for text in said if text))
+            cells += [number(value), MISSING if change is None else signed(change)]
+        cells.append(_better(report, row))
         table.add_row(*cells)
     more = _more(SUMMARY_ROWS, len(rows), "differing metrics")
     if more:
         table.caption = more
     return table
+
+
+def _metric_order(row: MetricRow) -> tuple[int, str]:
+    """Validation metrics (what models are chosen by), test metrics, other scores and losses,
+    then metrics whose name gives no direction."""
+    if row.goal is None:
+        return 3, row.key
+    rank = 0 if row.key.startswith("validation_") else 1 if row.key.startswith("test_") else 2
+    return rank, row.key
+
+
+def _better(report: RunReport, row: MetricRow) -> str:
+    """The better run of each pair by its short id, and which way the metric points."""
+    if row.goal is None:
+        return ""
+    winners = []
+    for index, change in enumerate(row.deltas):
+        if change is None or change.verdict is None:
+            continue
+        if change.verdict == "equal":
+            winners.append("equal")
+            continue
+        winner = report.compared[index] if change.verdict == "better" else report.reference
+        winners.append(winner.run_id[:8])
+    side = "lower" if row.goal == "minimize" else "higher"
+    return f"{', '.join(winners)} ({side} is better)" if winners else ""

@@ -14,6 +14,7 @@ from mlops_tracking.core.report_text import (
     MISSING,
     header_rows,
     number,
+    repeats_reference_diff,
     short_commit,
     shown,
     signed,
@@ -190,6 +191,9 @@ def code_section(report: RunReport) -> str:
             parts.append(
                 f"<p>{e(run.label)}: none logged (a clean work tree, or not recorded).</p>"
             )
+            continue
+        if repeats_reference_diff(report, run):
+            parts.append(f"<p>{e(run.label)}: the same diff as the reference.</p>")
             continue
         text, cut = clip(run.dirty_diff, DIFF_LIMIT)
         note = f" (first {len(text):,} of {len(run.dirty_diff):,} characters)" if cut else ""

@@ -13,6 +13,7 @@ from mlops_tracking.core.report_text import (
     MISSING,
     header_rows,
     number,
+    repeats_reference_diff,
     short_commit,
     shown,
     signed,
@@ -132,7 +133,9 @@ def code_part(report: RunReport) -> list[str]:
     for run, diff in zip(report.compared, report.commit_diffs, strict=True):
         lines += [f"### {cell(report.reference.label)} → {cell(run.label)}", "", *_diff(diff)]
     for run in report.runs:
-        if run.dirty_diff is not None:
+        if repeats_reference_diff(report, run):
+            lines += [f"Uncommitted changes of {cell(run.label)}: the same as the reference's.", ""]
+        elif run.dirty_diff is not None:
             text, cut = clip(run.dirty_diff, DIFF_LIMIT)
             note = f" (first {len(text):,} of {len(run.dirty_diff):,} characters)" if cut else ""
             lines += [

@@ -71,3 +71,12 @@ def shown(value: str | None, missing: str = "not logged") -> str:
 
 def short_commit(commit: str | None) -> str:
     return "not recorded" if commit is None else commit[:12]
+
+
+def repeats_reference_diff(report: RunReport, run: RunFacts) -> bool:
+    """Whether a compared run logged the same uncommitted diff as the reference (shown once)."""
+    return (
+        run is not report.reference
+        and run.dirty_diff is not None
+        and run.dirty_diff == report.reference.dirty_diff
+    )
