@@ -99,7 +99,7 @@ def metrics_table(report: RunReport) -> Table:
 
     rows = sorted((row for row in report.metrics if row.differs), key=_metric_order)
     table = Table(title="Metrics against the reference", box=box.SIMPLE_HEAVY, title_justify="left")
-    table.add_column("metric", overflow="fold")
+    table.add_column("metric", no_wrap=True)
     table.add_column(f"{report.reference.label}", justify="right")
     for run in report.compared:
         table.add_column(run.label, justify="right")
@@ -141,4 +141,4 @@ def _better(report: RunReport, row: MetricRow) -> str:
         winner = report.compared[index] if change.verdict == "better" else report.reference
         winners.append(winner.run_id[:8])
     side = "lower" if row.goal == "minimize" else "higher"
-    return f"{', '.join(winners)} ({side} is better)" if winners else ""
+    return f"{', '.join(winners)} ({side} wins)" if winners else ""
