@@ -12,12 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_tracking.core.tasks import recorded_task
 from mlops_tracking.runs.logged_models import RunModel, run_models
-from mlops_tracking.runs.recorded import fetch_run
+from mlops_tracking.runs.recorded import fetch_run, list_artifact_files
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities import LoggedModel, Run
-    from mlflow.store.artifact.artifact_repo import ArtifactRepository
 
 HISTORY_HINTS = ("loss", "accuracy")
 
@@ -83,18 +82,6 @@ class RunSnapshot:
         return self.task != "regression"
 
 
-def _list_artifacts(repository: ArtifactRepository, path: str | None = None) -> list[str]:
-    """Every file of the run, listed through its artifact repository: one request a folder
-    (``client.list_artifacts`` reads the run again for each one, three requests a folder)."""
-    found: list[str] = []
-    for entry in repository.list_artifacts(path):
-        if entry.is_dir:
-            found.extend(_list_artifacts(repository, entry.path))
-        else:
-            found.append(entry.path)
-    return found
-
-
 def _model_metadata(model: RunModel) -> dict[str, Any]:
     """Flavors of a LoggedModel read from its MLmodel, with its signature and input example
     (empty for a model that was not completely written)."""
@@ -136,7 +123,7 @@ def snapshot(run_id: str) -> RunSnapshot:
     children = client.search_runs(
         [run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{run_id}'"
     )
-    artifacts = _list_artifacts(get_artifact_repository(run.info.artifact_uri))
+    artifacts = list_artifact_files(get_artifact_repository(run.info.artifact_uri))
     return RunSnapshot(
         run,
         experiment,

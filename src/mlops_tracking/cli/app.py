@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from mlops_tracking.cli import pipeline, registry, runs, server, sweeps, sync
+from mlops_tracking.cli import pipeline, registry, reports, runs, server, sweeps, sync
 from mlops_tracking.cli.terminal import show_tracebacks
 
 app = typer.Typer(
@@ -26,6 +26,7 @@ commands_of_each_capability = (
     pipeline.reproduce_app,
     registry.app,
     pipeline.app,
+    reports.app,
     sync.app,
     server.app,
 )

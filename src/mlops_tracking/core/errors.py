@@ -35,3 +35,7 @@ class IncompleteError(Exception):
     """Work finished only in part (e.g. one model of a comparison failed); exit code 1."""
 
     exit_code = 1
+
+
+class ReportError(UserError):
+    """A report was asked for fewer than two runs, or for one run twice."""

@@ -20,6 +20,7 @@ from mlops_tracking.core.tasks import recorded_task
 if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities import Run
+    from mlflow.store.artifact.artifact_repo import ArtifactRepository
 
 SOURCE_DIR = "source/mlops_tracking"  # the package source as runs before the archive kept it
 SOURCE_ARCHIVE = "source/mlops_tracking.zip"
@@ -190,6 +191,18 @@ def download_source(run_id: str, folder: Path) -> Path | None:
     with zipfile.ZipFile(archive) as packed:
         packed.extractall(folder / "unpacked")
     return folder / "unpacked" / Path(SOURCE_DIR).name
+
+
+def list_artifact_files(repository: ArtifactRepository, path: str | None = None) -> list[str]:
+    """Every file of a run, listed through its artifact repository: one request a folder
+    (``client.list_artifacts`` reads the run again for each one, three requests a folder)."""
+    found: list[str] = []
+    for entry in repository.list_artifacts(path):
+        if entry.is_dir:
+            found.extend(list_artifact_files(repository, entry.path))
+        else:
+            found.append(entry.path)
+    return found
 
 
 def download(run_id: str, path: str, folder: Path) -> Path | None:

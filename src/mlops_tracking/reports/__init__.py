@@ -1,0 +1,1 @@
+"""Compare two or more runs on one page: read them from the store, write HTML and Markdown."""
