@@ -1,4 +1,5 @@
-"""The audit's checklist per kind of run (training, comparison), and the audit of one run.
+"""The audit's checklist per kind of run (training, comparison, sweep and sweep trial), and the
+audit of one run.
 
 The audit trusts nothing but the store (``MlflowClient``): no local files, no return values.
 It works on any run: our conventions are checked first, and common alternatives (autolog's
@@ -40,6 +41,9 @@ from mlops_tracking.audit.run_items import (
     run_name,
     run_status,
     system_metrics,
+    trial_curves,
+    trial_score,
+    trials_ended,
 )
 from mlops_tracking.audit.snapshot import snapshot
 
@@ -172,9 +176,40 @@ COMPARISON_CHECKS: list[Check] = [
 ]
 
 
+SWEEP_CHECKS: list[Check] = [
+    metric("1 Metrics", "Best score of the sweep", r"^best_"),
+    trial_curves,
+    params("2 Parameters", "Search space and sampler", "sweep.", 5),
+    artifact("3 Artifacts", "Trials table", r"^sweep/trials\.(csv|json)$"),
+    artifact("3 Artifacts", "Optimisation history plot", r"^plots/sweep_history\.png$"),
+    tags("10 Run details", "Study and best run", "sweep.study", "sweep.best_run_id"),
+    trials_ended,
+]
+
+# A trial is tracked lightly on purpose (no models, datasets or files): what it must have.
+TRIAL_CHECKS: list[Check] = [
+    trial_score,
+    history("1 Metrics", "Training and validation loss per step", "loss"),
+    params("2 Parameters", "Hyperparameters", "model.", 3),
+    params("2 Parameters", "Data processing (dataset, split, seed)", "data.", 4),
+    tags("5 Tags", "Study, trial and state", "sweep.study", "sweep.trial", "sweep.trial_state"),
+    tags(
+        "5 Tags", "Environment (Python, OS, CPU, memory, GPU, CUDA, cloud, CI, versions)", *ENV_TAGS
+    ),
+    git_commit,
+    parent_link,
+    run_name,
+    run_status,
+]
+
+
 def checklist(profile: str) -> list[Check]:
     if profile == "comparison":
         return COMPARISON_CHECKS + COMMON_CHECKS
+    if profile == "sweep":
+        return SWEEP_CHECKS + COMMON_CHECKS
+    if profile == "sweep_trial":
+        return TRIAL_CHECKS
     return TRAINING_CHECKS + REGISTRY_CHECKS + COMMON_CHECKS
 
 

@@ -4,6 +4,7 @@ comparison compared."""
 
 from __future__ import annotations
 
+import math
 import re
 
 from mlops_tracking.audit.rules import (
@@ -187,6 +188,51 @@ def children(s: RunSnapshot) -> AuditItem:
             f"{len(expected) or 'some'} finished child runs (found {states})",
         )
     return AuditItem("10 Run details", item, "present", ", ".join(c.info.run_name for c in done))
+
+
+def trial_curves(s: RunSnapshot) -> AuditItem:
+    """A sweep's score per trial and its best so far, stepped by trial number."""
+    item = "Each trial's score and the best so far, per trial"
+    curves = {k: n for k, n in s.history_steps.items() if k.startswith(("trial_", "best_so_far_"))}
+    if any(k.startswith("trial_") for k in curves) and any(
+        k.startswith("best_so_far_") for k in curves
+    ):
+        shown = ", ".join(f"{k} ({n} steps)" for k, n in sorted(curves.items()))
+        return AuditItem("1 Metrics", item, "present", shown)
+    return AuditItem("1 Metrics", item, "missing", "metrics trial_* and best_so_far_* per trial")
+
+
+def trial_score(s: RunSnapshot) -> AuditItem:
+    """A completed trial's validation metrics; a pruned one stopped before it had any."""
+    item = "Validation score"
+    if s.tags.get("sweep.trial_state") == "pruned":
+        at = s.tags.get("sweep.pruned_at", "?")
+        return not_applicable("1 Metrics", item, f"pruned at step {at}, before it was scored")
+    hits = [k for k, v in s.metrics.items() if k.startswith("validation_") and math.isfinite(v)]
+    return found("1 Metrics", item, hits, "finite validation_* metrics")
+
+
+def trials_ended(s: RunSnapshot) -> AuditItem:
+    """A sweep's trials: as many child runs as it says it ran, none left RUNNING."""
+    item = "Trial runs, all ended"
+    trials = [c for c in s.children if c.data.tags.get("mlops.run_type") == "sweep_trial"]
+    expected = int(s.tags.get("sweep.trials", "0") or 0)
+    running = [c.info.run_name for c in trials if c.info.status == "RUNNING"]
+    if not trials or running or len(trials) < expected:
+        return AuditItem(
+            "10 Run details",
+            item,
+            "missing",
+            f"{expected or 'some'} ended trial runs (found {len(trials)}"
+            + (f"; RUNNING: {', '.join(running)}" if running else "")
+            + ")",
+        )
+    states: dict[str, int] = {}
+    for child in trials:
+        state = child.data.tags.get("sweep.trial_state", "unknown")
+        states[state] = states.get(state, 0) + 1
+    shown = ", ".join(f"{count} {state}" for state, count in sorted(states.items()))
+    return AuditItem("10 Run details", item, "present", f"{len(trials)} trials: {shown}")
 
 
 def system_metrics(s: RunSnapshot) -> AuditItem:

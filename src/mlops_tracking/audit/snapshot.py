@@ -69,7 +69,10 @@ class RunSnapshot:
 
     @property
     def profile(self) -> str:
-        if self.tags.get("mlops.run_type") == "comparison" or (self.children and not self.models):
+        kind = self.tags.get("mlops.run_type")
+        if kind in {"sweep", "sweep_trial"}:
+            return kind
+        if kind == "comparison" or (self.children and not self.models):
             return "comparison"
         return "training"
 

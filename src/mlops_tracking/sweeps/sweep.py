@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     import optuna
 
     from mlops_tracking.core.config import Config
+    from mlops_tracking.core.environment import GitState
     from mlops_tracking.core.records import TrainingInputs
 
 
@@ -157,6 +158,7 @@ def sweep_and_log(
         best = _best(study)
         record_sweep(
             parent_id,
+            code=inputs.code,
             study=study,
             ours=ours,
             metric=metric,
@@ -233,6 +235,7 @@ def _summary(trial: optuna.trial.FrozenTrial) -> TrialSummary:
 def record_sweep(
     run_id: str,
     *,
+    code: GitState | None,
     study: optuna.Study,
     ours: list[optuna.trial.FrozenTrial],
     metric: str,
@@ -244,6 +247,7 @@ def record_sweep(
     from mlflow.entities import Metric
 
     from mlops_tracking.runs.artifacts import ArtifactStage
+    from mlops_tracking.runs.context import stage_environment, stage_source
     from mlops_tracking.runs.metrics import set_tags
     from mlops_tracking.sweeps.figures import study_figures, trials_table
 
@@ -266,6 +270,8 @@ def record_sweep(
                     "run_id": best.user_attrs.get("mlflow_run_id"),
                 },
             )
+        stage_source(stage, code)
+        stage_environment(stage)
         stage.upload(run_id)
         tables = stage.table_tags()
     states = [state_name(trial) for trial in ours]
