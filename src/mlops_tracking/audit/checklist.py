@@ -42,6 +42,7 @@ from mlops_tracking.audit.run_items import (
     run_status,
     system_metrics,
     trial_curves,
+    trial_history,
     trial_score,
     trials_ended,
 )
@@ -189,7 +190,7 @@ SWEEP_CHECKS: list[Check] = [
 # A trial is tracked lightly on purpose (no models, datasets or files): what it must have.
 TRIAL_CHECKS: list[Check] = [
     trial_score,
-    history("1 Metrics", "Training and validation loss per step", "loss"),
+    trial_history,
     params("2 Parameters", "Hyperparameters", "model.", 3),
     params("2 Parameters", "Data processing (dataset, split, seed)", "data.", 4),
     tags("5 Tags", "Study, trial and state", "sweep.study", "sweep.trial", "sweep.trial_state"),

@@ -212,6 +212,17 @@ def trial_score(s: RunSnapshot) -> AuditItem:
     return found("1 Metrics", item, hits, "finite validation_* metrics")
 
 
+def trial_history(s: RunSnapshot) -> AuditItem:
+    """A trial's training and validation loss per step: a pruned one may have stopped after
+    its first step."""
+    item = "Training and validation loss per step"
+    curves = {k: s.history_steps.get(k, 0) for k in ("train_loss", "val_loss")}
+    if all(curves.values()):
+        shown = ", ".join(f"{k} ({n} steps)" for k, n in curves.items())
+        return AuditItem("1 Metrics", item, "present", shown)
+    return AuditItem("1 Metrics", item, "missing", "train_loss and val_loss per step")
+
+
 def trials_ended(s: RunSnapshot) -> AuditItem:
     """A sweep's trials: as many child runs as it says it ran, none left RUNNING."""
     item = "Trial runs, all ended"
