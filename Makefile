@@ -20,7 +20,7 @@ export DO_NOT_TRACK := true
 export DVC_NO_ANALYTICS := 1
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: help setup demo pipeline pipeline-demo test test-fast lint format ui bench bench-pipeline bench-serving bench-server bench-threads docs docs-serve screenshots server lock clean
+.PHONY: help setup demo pipeline pipeline-demo test test-fast lint format ui bench bench-pipeline bench-serving bench-server bench-sweep bench-threads docs docs-serve screenshots server lock clean
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -88,6 +88,9 @@ bench-serving: setup ## Measure serving latency and throughput (REST vs in-proce
 
 bench-server: setup ## Compare train and compare on a local store vs the team server (needs PostgreSQL)
 	$(BIN)/python benchmarks/server.py
+
+bench-sweep: setup ## Trials per minute of one study: untracked vs tracked, 1 vs 2 workers
+	$(BIN)/python benchmarks/sweep.py
 
 bench-threads: setup ## Time histogram gradient boosting on 1 thread vs every core, idle and busy
 	$(BIN)/python benchmarks/threads.py

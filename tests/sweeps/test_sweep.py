@@ -82,7 +82,7 @@ def test_a_sweep_reads_back_as_a_parent_its_trials_and_a_full_best_run(client) -
         if frozen.state.name == "PRUNED":
             # stopped where the pruner said, before it was scored
             assert run.data.tags["sweep.pruned_at"] == str(steps[-1])
-            assert steps[-1] == max(frozen.intermediate_values)
+            assert max(frozen.intermediate_values) <= steps[-1]
             assert not any(k.startswith("validation_") for k in run.data.metrics)
         else:
             assert run.data.metrics["validation_log_loss"] == pytest.approx(frozen.value)

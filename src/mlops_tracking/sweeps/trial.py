@@ -14,6 +14,7 @@ trial's run ends FAILED with the error as a tag; an interrupted one ends KILLED.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,13 @@ if TYPE_CHECKING:
     from mlops_tracking.core.records import TrainingInputs
 
 PARENT_TAG = "mlflow.parentRunId"
+# A trial's logged curve keeps at most this many points per series (always the last): enough to
+# see its shape in the UI, at a fifth of the store writes of the full run's 200 (each metric
+# point is a row; the batch's cost grows with them).
+TRIAL_CURVE_POINTS = 40
+# The steps the pruner hears, the same for every trial whatever its length, so that the median
+# at a step is taken over every trial that got there: 1, 2, 3, 4, 6, 8, 11, 16, 23, 32, ...
+PRUNING_STEPS = sorted({round(1.41**k) for k in range(40)})
 RUN_TYPE = "sweep_trial"
 MAX_TAG_LENGTH = 500
 
@@ -113,22 +121,12 @@ def _fit_and_score(
 ) -> Outcome:
     """Fit with the pruner watching each point of the curve (kept in ``curve``), then score the
     validation split."""
-    import optuna
-
     from mlops_tracking.core.evaluation import compute_metrics, predict
     from mlops_tracking.core.modelling import fit_pipeline
 
     inputs, family = context.inputs, context.family
     prunable = family.history in PRUNABLE_HISTORIES and config.sweep.pruner != "none"
-    sign = -1.0 if context.goal == "maximize" else 1.0
-
-    def watch(step: int, point: dict[str, float]) -> None:
-        curve.append((step, dict(point)))
-        if prunable:
-            trial.report(sign * point["val_loss"], step)
-            if trial.should_prune():
-                raise optuna.TrialPruned(f"pruned at {family.history} step {step}")
-
+    watch = CurveWatch(trial, family.history, context.goal, prune=prunable, curve=curve)
     pipeline, fit = fit_pipeline(_with_config(inputs, config), family, watch)
     predictions = predict(pipeline, inputs.splits.validation, inputs.dataset.is_classification)
     scores = compute_metrics(predictions, inputs.dataset.task, len(inputs.dataset.labels))
@@ -138,6 +136,40 @@ def _fit_and_score(
     if fit.best_step is not None:
         outcome.tags["history.best_step"] = str(fit.best_step)
     return outcome
+
+
+class CurveWatch:
+    """Hears each point of a trial's learning curve: keeps it, and tells the pruner at the
+    shared ``PRUNING_STEPS`` (raising ``TrialPruned`` when it says stop)."""
+
+    def __init__(
+        self,
+        trial: optuna.Trial,
+        unit: str,
+        goal: str,
+        *,
+        prune: bool,
+        curve: list[tuple[int, dict[str, float]]] | None = None,
+    ) -> None:
+        self.trial, self.unit, self.prune = trial, unit, prune
+        self.sign = -1.0 if goal == "maximize" else 1.0
+        self.curve = curve if curve is not None else []
+        self.due = iter(PRUNING_STEPS)
+        self.next_report = next(self.due)
+
+    def __call__(self, step: int, point: dict[str, float]) -> None:
+        import optuna
+
+        self.curve.append((step, dict(point)))
+        if not self.prune or step < self.next_report:
+            return
+        # reported at the grid step it reached (a curve traced every other step reports its
+        # value at 2, 4, 6, ... under the grid's 2, 3, 4, ...: the nearest point it has)
+        while self.next_report <= step:
+            reported, self.next_report = self.next_report, next(self.due, sys.maxsize)
+        self.trial.report(self.sign * point["val_loss"], reported)
+        if self.trial.should_prune():
+            raise optuna.TrialPruned(f"pruned at {self.unit} step {step}")
 
 
 def _ended_by(error: BaseException, curve: list[tuple[int, dict[str, float]]]) -> Outcome:
@@ -192,7 +224,7 @@ def _finish(
     now = int(time.time() * 1000)
     points = [
         Metric(key, float(value), now, step)
-        for step, point in curve
+        for step, point in thinned(curve, TRIAL_CURVE_POINTS)
         for key, value in point.items()
     ]
     points += [Metric(key, float(value), now, 0) for key, value in outcome.metrics.items()]
@@ -213,6 +245,15 @@ def _finish(
             tags=tag_entities if index == 0 else [],
         )
     client.set_terminated(run_id, outcome.status)
+
+
+def thinned(curve: list[tuple[int, dict[str, float]]], points: int) -> list[tuple[int, Any]]:
+    """At most ``points`` evenly spaced points of ``curve``, its last one always kept."""
+    if len(curve) <= points:
+        return curve
+    stride = -(-len(curve) // points)
+    kept = curve[::stride]
+    return kept if kept[-1] is curve[-1] else [*kept, curve[-1]]
 
 
 def sampled_text(values: dict[str, Any]) -> str:
