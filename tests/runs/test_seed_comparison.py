@@ -103,6 +103,7 @@ def test_one_seed_logs_means_and_no_spread(fast_config, client) -> None:  # type
     assert child.info.run_name == "logistic_regression-seed42"
     keys = [k for k in parent.data.metrics if k.startswith("logistic_regression/")]
     assert keys and all(k.endswith("_mean") for k in keys)
+    assert "means only, one seed has no spread" in parent.data.tags["mlflow.note.content"]
     assert parent.data.metrics["logistic_regression/validation_log_loss_mean"] == pytest.approx(
         child.data.metrics["validation_log_loss"]
     )

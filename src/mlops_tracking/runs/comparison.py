@@ -167,6 +167,8 @@ def _what(names: list[str], seeds: int | None, vary_split: bool) -> str:
     if seeds is None:
         return what
     varied = "model.seed and data.seed" if vary_split else "model.seed, the splits fixed"
+    if seeds == 1:
+        return f"{what} at one seed each ({varied}): means only, one seed has no spread"
     return f"{what} over {seeds} seeds each ({varied})"
 
 
