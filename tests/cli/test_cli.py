@@ -215,6 +215,11 @@ def test_compare_with_seeds_prints_each_models_mean_and_interval(client) -> None
         assert f"{mean:.4f} ± " in row and f"[{low:.4f}, " in row and row.rstrip().endswith("2")
     best = parent.data.tags["compare.best_model"]
     assert f"Best: {best} ({parent.data.tags['compare.best_run_id']}) by mean " in result.output
+    # lbfgs does not use its seed; the forest's bootstrap does
+    assert parent.data.metrics["logistic_regression/validation_log_loss_std"] == 0
+    said = " ".join(result.output.split())
+    assert "logistic_regression: the same score at every seed, their fit does not use" in said
+    assert "random_forest: the same" not in said
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ from mlops_tracking.core.seeds import (
     spread,
     summarise,
     summary_table,
+    unmoved_by_seed,
 )
 
 # Student's t quantiles t(0.975, df) from a printed table (df 1 and 2)
@@ -50,11 +51,10 @@ def test_one_value_has_a_mean_and_no_spread_or_interval() -> None:
     assert result.statistics() == {"mean": 0.5}
 
 
-def test_identical_values_have_a_zero_width_interval() -> None:
-    result = spread([0.3, 0.3, 0.3, 0.3])
-    assert result.statistics() == pytest.approx(
-        {"mean": 0.3, "std": 0.0, "ci95_low": 0.3, "ci95_high": 0.3}
-    )
+def test_identical_values_have_exactly_no_spread() -> None:
+    # 0.1 * 3 / 3 is 0.10000000000000002 in floating point: no rounding noise as a spread
+    result = spread([0.1, 0.1, 0.1])
+    assert result.statistics() == {"mean": 0.1, "std": 0.0, "ci95_low": 0.1, "ci95_high": 0.1}
 
 
 def test_no_values_is_a_bug_not_a_spread() -> None:
@@ -145,3 +145,11 @@ def test_the_seed_table_has_one_row_per_run(summaries: list[ModelSeeds]) -> None
         ("linear", 43),
     ]
     assert list(table["validation_log_loss"]) == pytest.approx([0.30, 0.26, 0.25, 0.25])
+
+
+def test_a_model_with_one_score_at_every_seed_is_named_and_one_seed_is_not(
+    summaries: list[ModelSeeds],
+) -> None:
+    assert unmoved_by_seed(summaries, "validation_log_loss") == ["linear"]
+    lone = summarise([_result("linear", 42, 0.25)])
+    assert unmoved_by_seed(lone, "validation_log_loss") == []

@@ -160,6 +160,7 @@ def compare(
 def _print_seeds(outcome: ComparisonOutcome) -> None:
     """A seeded comparison's ranking by the mean, and what one seed cannot say."""
     from mlops_tracking.cli.run_tables import seeds_table
+    from mlops_tracking.core.seeds import unmoved_by_seed
 
     if outcome.seeds is None or not outcome.summaries:
         return
@@ -168,6 +169,12 @@ def _print_seeds(outcome: ComparisonOutcome) -> None:
     if outcome.seeds == 1:
         console.print(
             "One seed: no standard deviation or confidence interval (give --seeds 2 or more)."
+        )
+    unmoved = unmoved_by_seed(outcome.summaries, outcome.selection_metric)
+    if unmoved and not outcome.vary_split:
+        console.print(
+            f"{', '.join(unmoved)}: the same score at every seed, their fit does not use "
+            "model.seed; --vary-split also varies the split."
         )
 
 

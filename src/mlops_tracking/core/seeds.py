@@ -90,6 +90,8 @@ def spread(values: Sequence[float]) -> Spread:
     mean = math.fsum(values) / n
     if n == 1:
         return Spread(1, mean)
+    if min(values) == max(values):  # exactly: a mean rounded off the value leaves a std of 1e-17
+        return Spread(n, values[0], 0.0, values[0], values[0])
     std = math.sqrt(math.fsum((value - mean) ** 2 for value in values) / (n - 1))
     half_width = float(t.ppf((1 + CONFIDENCE) / 2, n - 1)) * std / math.sqrt(n)
     return Spread(n, mean, std, mean - half_width, mean + half_width)
@@ -142,6 +144,17 @@ def summarise(results: Sequence[SeedResult]) -> list[ModelSeeds]:
 def rank_models(summaries: Sequence[ModelSeeds], metric: str, goal: str) -> list[ModelSeeds]:
     """Order models from best to worst on the mean of ``metric`` over their seeds."""
     return sorted(summaries, key=lambda s: s.spreads[metric].mean, reverse=goal == "maximize")
+
+
+def unmoved_by_seed(summaries: Sequence[ModelSeeds], metric: str) -> list[str]:
+    """The models whose ``metric`` was the same at every one of two or more seeds: their fit
+    does not use ``model.seed`` (lbfgs, or gradient boosting without subsampling), so only
+    ``--vary-split`` shows how much their score depends on chance."""
+    return [
+        summary.model
+        for summary in summaries
+        if summary.spreads[metric].n > 1 and summary.spreads[metric].std == 0
+    ]
 
 
 def parent_metrics(summaries: Sequence[ModelSeeds]) -> dict[str, float]:

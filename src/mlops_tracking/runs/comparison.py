@@ -52,6 +52,7 @@ class ComparisonOutcome:
     best: RunOutcome | None = None
     selection_metric: str = ""
     seeds: int | None = None  # seeds per model; None: one run per model, no summary
+    vary_split: bool = False  # data.seed varied with model.seed
     summaries: list[ModelSeeds] = field(default_factory=list)  # per model, best first
 
 
@@ -148,7 +149,9 @@ def compare_and_log(
             )
     outcomes = list(children.values())
     best = _best(outcomes, summaries, metric, goal)
-    return ComparisonOutcome(parent.info.run_id, target, outcomes, best, metric, seeds, summaries)
+    return ComparisonOutcome(
+        parent.info.run_id, target, outcomes, best, metric, seeds, vary_split, summaries
+    )
 
 
 def _check_request(names: list[str], seeds: int | None, vary_split: bool) -> None:
