@@ -128,6 +128,21 @@ def test_a_failed_run_does_not_pass() -> None:
     assert "status FAILED" in item.location
 
 
+def test_a_seeded_comparison_needs_a_finished_child_per_model_and_seed() -> None:
+    import mlflow
+
+    from mlops_tracking.audit.checklist import audit_run
+
+    tags = {"mlops.run_type": "comparison", "compare.models": "mlp,ridge", "compare.seeds": "2"}
+    with mlflow.start_run(tags=tags) as parent:
+        for name in ("mlp-seed42", "mlp-seed43", "ridge-seed42"):
+            with mlflow.start_run(run_name=name, nested=True):
+                pass
+    item = next(i for i in audit_run(parent.info.run_id).items if i.item.startswith("Child runs"))
+    assert item.status == "missing"
+    assert item.location.startswith("4 finished child runs (found ")
+
+
 def test_an_unknown_run_id_is_a_clear_error() -> None:
     from mlops_tracking.audit.checklist import audit_run
     from mlops_tracking.core.errors import RunNotFoundError

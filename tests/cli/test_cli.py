@@ -191,6 +191,51 @@ def test_compare_command_shows_a_ranked_table(client) -> None:  # type: ignore[n
     assert len(client.search_runs([experiment.experiment_id])) == 3
 
 
+def test_compare_with_seeds_prints_each_models_mean_and_interval(client) -> None:  # type: ignore[no-untyped-def]
+    result = _invoke(
+        "compare",
+        "--models",
+        "logistic_regression,random_forest",
+        "--seeds",
+        "2",
+        "--config",
+        str(PARAMS),
+        *_fast_args(),
+    )
+    assert result.exit_code == 0, result.output
+    parent = client.search_runs(
+        [client.get_experiment_by_name("breast_cancer-binary").experiment_id],
+        "attributes.run_name = 'compare-breast_cancer'",
+    )[0]
+    assert "validation_log_loss over 2 seed(s), best first" in result.output
+    for model in ("logistic_regression", "random_forest"):
+        mean = parent.data.metrics[f"{model}/validation_log_loss_mean"]
+        low = parent.data.metrics[f"{model}/validation_log_loss_ci95_low"]
+        row = next(line for line in result.output.splitlines() if line.strip().startswith(model))
+        assert f"{mean:.4f} ± " in row and f"[{low:.4f}, " in row and row.rstrip().endswith("2")
+    best = parent.data.tags["compare.best_model"]
+    assert f"Best: {best} ({parent.data.tags['compare.best_run_id']}) by mean " in result.output
+    # lbfgs does not use its seed; the forest's bootstrap does
+    assert parent.data.metrics["logistic_regression/validation_log_loss_std"] == 0
+    said = " ".join(result.output.split())
+    assert "logistic_regression: the same score at every seed, their fit does not use" in said
+    assert "random_forest: the same" not in said
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--seeds", "0"), "--seeds must be between 1 and 50 (got 0)"),
+        (("--vary-split",), "--vary-split varies the split per seed: give --seeds N with it"),
+    ],
+)
+def test_compare_refuses_bad_seed_options_with_exit_2(args: tuple[str, ...], message: str) -> None:
+    result = _invoke("compare", "--models", "mlp", *args, "--config", str(PARAMS))
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split())
+    assert count_runs() == 0
+
+
 @pytest.mark.slow
 def test_demo_end_to_end(tmp_path: Path) -> None:
     """`mlops-tracking demo` as a user runs it; every run it makes passes the audit."""

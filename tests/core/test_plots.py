@@ -199,3 +199,26 @@ def test_importance_figure_shows_the_top_features(binary: Evaluated) -> None:
     labels = [t.get_text() for t in figure.axes[0].get_yticklabels()]
     top = binary.evaluation.importances["feature"].head(5).tolist()
     assert labels == top[::-1]  # largest at the top of a horizontal bar chart
+
+
+def test_the_seed_figure_draws_each_models_interval_and_a_lone_mean_without_one() -> None:
+    from mlops_tracking.core.seeds import SeedPlan, SeedResult, summarise, summary_table
+
+    results = [
+        SeedResult("forest", SeedPlan(seed, 1), f"f{seed}", {"validation_rmse": value})
+        for seed, value in ((42, 50.0), (43, 54.0), (44, 52.0))
+    ] + [SeedResult("ridge", SeedPlan(42, 1), "r42", {"validation_rmse": 60.0})]
+    table = summary_table(summarise(results))
+    figure = plots.seed_spread_figure(table, "validation_rmse", 3)
+
+    (ax,) = figure.axes
+    assert ax.get_title() == "validation_rmse by model: mean and 95% CI over 3 seeds"
+    assert [label.get_text() for label in ax.get_xticklabels()] == ["forest", "ridge"]
+    points = ax.lines[0].get_ydata()
+    assert list(points) == pytest.approx([52.0, 60.0])
+    # the error bar spans the interval: 52 ± t(0.975, 2) * 2 / sqrt(3) = 52 ± 4.968; none for one
+    (bars,) = ax.collections
+    spans = [segment[:, 1] for segment in bars.get_segments()]
+    assert spans[0] == pytest.approx([52.0 - 4.9682747, 52.0 + 4.9682747])
+    assert spans[1] == pytest.approx([60.0, 60.0])
+    assert _png(figure).startswith(PNG_SIGNATURE)

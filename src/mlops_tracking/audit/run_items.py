@@ -176,16 +176,19 @@ def parent_link(s: RunSnapshot) -> AuditItem:
 
 
 def children(s: RunSnapshot) -> AuditItem:
+    """A finished child for every model compared, at every seed of a seeded comparison."""
     item = "Child runs, all finished"
-    expected = [m for m in s.tags.get("compare.models", "").split(",") if m]
+    models = [m for m in s.tags.get("compare.models", "").split(",") if m]
+    seeds = s.tags.get("compare.seeds", "1")
+    expected = len(models) * (int(seeds) if seeds.isdigit() else 1)
     done = [c for c in s.children if c.info.status == "FINISHED"]
-    if not s.children or len(done) < max(len(expected), 1):
+    if not s.children or len(done) < max(expected, 1):
         states = ", ".join(f"{c.info.run_name}={c.info.status}" for c in s.children) or "none"
         return AuditItem(
             "10 Run details",
             item,
             "missing",
-            f"{len(expected) or 'some'} finished child runs (found {states})",
+            f"{expected or 'some'} finished child runs (found {states})",
         )
     return AuditItem("10 Run details", item, "present", ", ".join(c.info.run_name for c in done))
 

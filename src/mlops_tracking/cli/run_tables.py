@@ -13,6 +13,7 @@ from mlops_tracking.core.liveness import DEFAULT_STALE_AFTER_SECONDS, staleness
 
 if TYPE_CHECKING:
     from mlops_tracking.audit.checklist import AuditReport
+    from mlops_tracking.core.seeds import ModelSeeds
     from mlops_tracking.runs.recorded import RecordedRun
 
 STATUS_STYLE = {"FINISHED": "green", "FAILED": "red", "KILLED": "yellow", "RUNNING": "cyan"}
@@ -198,3 +199,24 @@ def order_runs(rows: Sequence[RecordedRun]) -> list[RecordedRun]:
     seen = {row.run_id for row in ordered}
     ordered.extend(row for row in rows if row.run_id not in seen)
     return ordered
+
+
+def seeds_table(summaries: Sequence[ModelSeeds], metric: str, seeds: int) -> Table:
+    """One row per model of a seeded comparison, best first: the selection metric's mean ±
+    standard deviation and 95% confidence interval, and how many seeds finished."""
+    table = Table(title=f"{metric} over {seeds} seed(s), best first", box=box.SIMPLE_HEAD)
+    table.add_column("model")
+    table.add_column("mean ± std", justify="right")
+    table.add_column("95% CI", justify="right")
+    table.add_column("seeds", justify="right")
+    for summary in summaries:
+        values = summary.spreads[metric]
+        std = "" if values.std is None else f" ± {values.std:.4f}"
+        interval = (
+            "-"
+            if values.ci95_low is None or values.ci95_high is None
+            else f"[{values.ci95_low:.4f}, {values.ci95_high:.4f}]"
+        )
+        finished = "" if values.n == seeds else f" of {seeds}"
+        table.add_row(summary.model, f"{values.mean:.4f}{std}", interval, f"{values.n}{finished}")
+    return table

@@ -23,6 +23,7 @@ from mlops_tracking.core.liveness import DEFAULT_STALE_AFTER_SECONDS
 if TYPE_CHECKING:
     from mlops_tracking.audit.checklist import AuditReport
     from mlops_tracking.core.config import Config
+    from mlops_tracking.runs.comparison import ComparisonOutcome
     from mlops_tracking.runs.workflow import RunOutcome
 
 app = typer.Typer()
@@ -105,6 +106,23 @@ def compare(
     config: ConfigOption = DEFAULT_CONFIG,
     set_: SetOption = None,
     experiment: ExperimentOption = None,
+    *,
+    seeds: Annotated[
+        int | None,
+        typer.Option(
+            help="Train each model at N seeds (model.seed upward, the splits fixed) and rank "
+            "the models by the mean; the parent run holds each metric's mean, std and 95% CI.",
+            show_default=False,
+        ),
+    ] = None,
+    vary_split: Annotated[
+        bool,
+        typer.Option(
+            "--vary-split",
+            help="With --seeds: vary data.seed with model.seed, so the spread includes the "
+            "split's.",
+        ),
+    ] = False,
 ) -> None:
     """Train several model families as child runs of one parent run and rank them."""
 
@@ -114,19 +132,50 @@ def compare(
         def job(settings: Config) -> None:
             reap_first(settings)
             names = [name.strip() for name in models.split(",") if name.strip()]
-            with terminal.progress(len(names)) as progress:
-                outcome = compare_and_log(settings, names, config, experiment, progress)
-            _print_experiments({outcome.experiment.name: outcome.experiment.id})
-            if outcome.best is not None:
-                terminal.console().print(
-                    f"Best: {outcome.best.model_name} ({outcome.best.run_id}) by "
-                    f"{outcome.selection_metric}"
+            with terminal.progress(len(names) * (seeds or 1)) as progress:
+                outcome = compare_and_log(
+                    settings,
+                    names,
+                    config,
+                    experiment,
+                    progress,
+                    seeds=seeds,
+                    vary_split=vary_split,
                 )
+            _print_experiments({outcome.experiment.name: outcome.experiment.id})
+            _print_seeds(outcome)
+            if outcome.best is not None:
+                best = outcome.best
+                by = outcome.selection_metric
+                if outcome.seeds:  # a model's run at its first seed: not its luckiest one
+                    by = f"mean {by}; its run {best.run_name}"
+                terminal.console().print(f"Best: {best.model_name} ({best.run_id}) by {by}")
             terminal.print_pickle_note(settings.tracking.model_formats)
 
         _or_spool(load_settings(config, set_), job)
 
     terminal.run_command(body)
+
+
+def _print_seeds(outcome: ComparisonOutcome) -> None:
+    """A seeded comparison's ranking by the mean, and what one seed cannot say."""
+    from mlops_tracking.cli.run_tables import seeds_table
+    from mlops_tracking.core.seeds import unmoved_by_seed
+
+    if outcome.seeds is None or not outcome.summaries:
+        return
+    console = terminal.console()
+    console.print(seeds_table(outcome.summaries, outcome.selection_metric, outcome.seeds))
+    if outcome.seeds == 1:
+        console.print(
+            "One seed: no standard deviation or confidence interval (give --seeds 2 or more)."
+        )
+    unmoved = unmoved_by_seed(outcome.summaries, outcome.selection_metric)
+    if unmoved and not outcome.vary_split:
+        console.print(
+            f"{', '.join(unmoved)}: the same score at every seed, their fit does not use "
+            "model.seed; --vary-split also varies the split."
+        )
 
 
 @app.command()

@@ -155,6 +155,22 @@ def comparison_figure(table: pd.DataFrame, metric: str) -> Figure:
     return figure
 
 
+def seed_spread_figure(table: pd.DataFrame, metric: str, seeds: int) -> Figure:
+    """The mean of one metric per model with its 95% confidence interval as error bars (a
+    ``core.seeds.summary_table``); a model with one finished seed shows its mean alone."""
+    figure, ax = _figure()
+    figure.subplots_adjust(bottom=0.2)  # room for model names set at a slant
+    means = table[f"{metric}_mean"].astype(float)
+    low = (means - table[f"{metric}_ci95_low"].astype(float)).fillna(0.0)
+    high = (table[f"{metric}_ci95_high"].astype(float) - means).fillna(0.0)
+    positions = range(len(table))
+    ax.errorbar(positions, means, yerr=[low, high], fmt="o", capsize=6, color="tab:blue")
+    ax.set_xticks(positions, [str(model) for model in table["model"]], rotation=20, ha="right")
+    ax.set_xlim(-0.5, len(table) - 0.5)
+    ax.set(ylabel=metric, title=f"{metric} by model: mean and 95% CI over {seeds} seeds")
+    return figure
+
+
 def evaluation_figures(
     evaluation: Evaluation, history: History, labels: Sequence[str]
 ) -> dict[str, Figure]:

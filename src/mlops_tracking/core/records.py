@@ -123,3 +123,6 @@ class ComparisonRecord:
     goal: str
     failed: dict[str, str]
     figures: dict[str, Figure]
+    # more tables by artifact path without suffix (written as .csv and as an MLflow .json table)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)  # logged on the parent as they are

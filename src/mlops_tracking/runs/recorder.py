@@ -177,9 +177,13 @@ def _stage_objects(stage: ArtifactStage, record: TrainingRecord) -> None:
 
 
 def record_comparison(run_id: str, record: ComparisonRecord) -> None:
-    """Write the outcome of a comparison on its parent run: ranking, chart, best model."""
+    """Write the outcome of a comparison on its parent run: ranking, chart, best model, and
+    the record's further tables and metrics (a seeded comparison's statistics)."""
     with ArtifactStage() as stage:
         stage.csv("comparison/models.csv", record.table)
+        for path, table in record.tables.items():
+            stage.csv(f"{path}.csv", table)
+            stage.table(f"{path}.json", table)
         if record.failed:
             stage.json("comparison/failed.json", record.failed)
         for path, figure in record.figures.items():
@@ -199,6 +203,7 @@ def record_comparison(run_id: str, record: ComparisonRecord) -> None:
             {
                 f"best_{record.metric}": float(best[record.metric]),
                 "models_compared": float(len(record.table)),
+                **record.metrics,
             },
         )
     set_tags(run_id, tags)
