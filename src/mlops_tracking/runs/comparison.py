@@ -25,7 +25,7 @@ from mlops_tracking.core.evaluation import headline_metrics, selection_rule
 from mlops_tracking.core.models import family_for
 from mlops_tracking.core.records import ComparisonRecord, TrainingInputs
 from mlops_tracking.core.seeds import ModelSeeds, check_seed_count
-from mlops_tracking.runs.trials import plan_trials, seed_summaries, seeds_record
+from mlops_tracking.runs.comparison_children import plan_trials, seed_summaries, seeds_record
 from mlops_tracking.runs.workflow import (
     ExperimentRef,
     Progress,
