@@ -2,7 +2,7 @@
 
 Optuna's matplotlib plots are marked experimental and warn so on every call; the warning is
 Optuna's note about its own API, not something a user can act on, so it is silenced here (and
-only here). A plot that cannot be drawn (importances need two finished trials that differ) is
+only here), as is matplotlib's note that it widened an axis on which every trial has one value. A plot that cannot be drawn (importances need two finished trials that differ) is
 left out with the reason, never a crash after the trials ran.
 """
 
@@ -81,6 +81,8 @@ def study_figures(study: optuna.Study) -> tuple[dict[str, Figure], dict[str, str
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ExperimentalWarning)
+                # matplotlib widens an axis whose trials all share one value, and says so
+                warnings.simplefilter("ignore", UserWarning)
                 drawn = getattr(optuna_plots, name)(study)
         except Exception as error:  # a study too small or too uniform for this plot
             skipped[path] = f"{type(error).__name__}: {error}"

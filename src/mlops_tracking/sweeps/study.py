@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import socket
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -71,10 +72,10 @@ def storage_url(config: Config, tracking_uri: str) -> str:
     if setting == "auto":
         if tracking_uri.startswith(("http://", "https://")):
             return _beside_server_database(config.server.backend_store_uri)
-        return f"journal:{JOURNAL}"
+        return f"journal:{JOURNAL.absolute()}"
     if "://" in setting:
         return setting
-    return f"journal:{setting.removeprefix('journal:')}"
+    return f"journal:{Path(setting.removeprefix('journal:')).absolute()}"
 
 
 def _beside_server_database(backend_store_uri: str) -> str:
@@ -90,8 +91,28 @@ def _beside_server_database(backend_store_uri: str) -> str:
     return url.set(database=OPTUNA_DATABASE).render_as_string(hide_password=False)
 
 
+# One storage per URL and process: an RDB storage holds a connection pool, which the progress
+# poll would otherwise open anew twice a second.
+_OPEN: dict[str, Any] = {}
+
+
 def open_storage(place: StudyPlace, create_database: bool = True) -> Any:
     """The Optuna storage of ``place``: a journal file, or an RDB storage with heartbeats."""
+    if place.storage not in _OPEN:
+        _OPEN[place.storage] = _new_storage(place, create_database)
+    return _OPEN[place.storage]
+
+
+def close_storages() -> None:
+    """Close the connection pools of the storages this process opened."""
+    for storage in _OPEN.values():
+        engine = getattr(storage, "engine", None)
+        if engine is not None:
+            engine.dispose()
+    _OPEN.clear()
+
+
+def _new_storage(place: StudyPlace, create_database: bool) -> Any:
     import optuna
     from optuna.storages.journal import JournalFileBackend
 
@@ -103,12 +124,15 @@ def open_storage(place: StudyPlace, create_database: bool = True) -> Any:
         from mlops_tracking.server.databases import ensure_database
 
         ensure_database(place.storage, create=True)
-    return optuna.storages.RDBStorage(
-        place.storage,
-        heartbeat_interval=HEARTBEAT_SECONDS,
-        grace_period=GRACE_SECONDS,
-        engine_kwargs={"pool_pre_ping": True},
-    )
+    with warnings.catch_warnings():
+        # Optuna marks heartbeats experimental and says so on every storage it opens
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RDBStorage(
+            place.storage,
+            heartbeat_interval=HEARTBEAT_SECONDS,
+            grace_period=GRACE_SECONDS,
+            engine_kwargs={"pool_pre_ping": True},
+        )
 
 
 def sampler(settings: SweepConfig, worker: int) -> Any:

@@ -35,7 +35,13 @@ from mlops_tracking.runs.workflow import (
     train_run,
 )
 from mlops_tracking.sweeps.figures import state_name
-from mlops_tracking.sweeps.study import StudyPlace, create_or_resume, load_study, storage_url
+from mlops_tracking.sweeps.study import (
+    StudyPlace,
+    close_storages,
+    create_or_resume,
+    load_study,
+    storage_url,
+)
 from mlops_tracking.sweeps.workers import WorkerPlan, WorkerReport, run_workers
 
 if TYPE_CHECKING:
@@ -43,6 +49,7 @@ if TYPE_CHECKING:
 
     from mlops_tracking.core.config import Config
     from mlops_tracking.core.environment import GitState
+    from mlops_tracking.core.models import ModelFamily
     from mlops_tracking.core.records import TrainingInputs
 
 
@@ -87,9 +94,6 @@ def sweep_and_log(
     """Run the configured sweep (``config.sweep``) over ``model.name``'s search space."""
     from mlops_tracking.core.evaluation import selection_rule
     from mlops_tracking.core.models import family_for
-    from mlops_tracking.runs.context import run_tags
-    from mlops_tracking.runs.lifecycle import tracked_run
-    from mlops_tracking.runs.recorder import record_inputs
     from mlops_tracking.runs.store import tracking_uri
 
     report = progress or SilentProgress()
@@ -105,6 +109,41 @@ def sweep_and_log(
     target = open_experiment(config, inputs.dataset, experiment)
     uri = tracking_uri()
     place = StudyPlace(settings.study or f"{target.name}-{family.name}", storage_url(config, uri))
+    setup = _Setup(config, config_file, inputs, family, target, place, metric, goal)
+    try:
+        return _sweep(setup, report, prepare)
+    finally:
+        close_storages()
+
+
+@dataclass(frozen=True)
+class _Setup:
+    """What a sweep checked before its parent run exists."""
+
+    config: Config
+    config_file: Path | None
+    inputs: TrainingInputs
+    family: ModelFamily
+    target: ExperimentRef
+    place: StudyPlace
+    metric: str
+    goal: str
+
+
+def _sweep(setup: _Setup, report: Progress, prepare: Callable[[], None] | None) -> SweepOutcome:
+    from mlops_tracking.runs.context import run_tags
+    from mlops_tracking.runs.lifecycle import tracked_run
+    from mlops_tracking.runs.recorder import record_inputs
+    from mlops_tracking.runs.store import tracking_uri
+
+    config, config_file, inputs, family = (
+        setup.config,
+        setup.config_file,
+        setup.inputs,
+        setup.family,
+    )
+    target, place, metric, goal = setup.target, setup.place, setup.metric, setup.goal
+    settings = config.sweep
     purpose = {
         "model": family.name,
         "metric": metric,
@@ -137,6 +176,7 @@ def sweep_and_log(
     ) as parent:
         parent_id = parent.info.run_id
         record_inputs(parent_id, inputs, sweep_params(config, place, earlier))
+        uri = tracking_uri()
         plan = WorkerPlan(config, config_file, place, target.id, parent_id, uri, metric, goal)
 
         def on_trial(number: int, state: str, value: float | None) -> None:
@@ -312,10 +352,10 @@ def _raise_if_incomplete(reports: list[WorkerReport], ours: list[optuna.trial.Fr
                 for r in died
             )
         )
-    if ours and not any(trial.state.name == "COMPLETE" for trial in ours):
+    if ours and all(trial.state.name == "FAIL" for trial in ours):
         errors = {str(trial.user_attrs["error"]) for trial in ours if "error" in trial.user_attrs}
         raise SweepFailedError(
-            f"no trial completed ({len(ours)} ran)"
+            f"every trial failed ({len(ours)} ran)"
             + (f"; first error: {sorted(errors)[0]}" if errors else "")
         )
 

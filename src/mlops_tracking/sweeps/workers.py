@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from mlops_tracking.runs.interrupts import RunInterrupted, stop_signals_raise
 from mlops_tracking.sweeps.study import (
     StudyPlace,
+    close_storages,
     fail_orphans,
     load_study,
     quiet_optuna,
@@ -211,7 +212,11 @@ def _process_main(
     from mlops_tracking.runs.store import open_store
 
     open_store(plan.tracking_uri, http=plan.config.tracking.http)
-    sys.exit(work(plan, index, quota, deadline))
+    try:
+        code = work(plan, index, quota, deadline)
+    finally:
+        close_storages()
+    sys.exit(code)
 
 
 def work(

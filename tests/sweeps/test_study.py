@@ -1,0 +1,104 @@
+"""Where a sweep's study lives, and a study shared through PostgreSQL (the team's storage)."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from conftest import FAST, PARAMS
+from team_server import POSTGRES, requires_postgres
+
+
+def _config(*overrides: str):  # type: ignore[no-untyped-def]
+    from mlops_tracking.core.config import load_config
+
+    return load_config(PARAMS, list(overrides))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "tracking", "storage"),
+    [
+        ((), "sqlite:///mlflow.db", "journal:build/sweeps/optuna.journal"),
+        ((), "http://team:5050", "postgresql://postgres@127.0.0.1:5432/optuna"),
+        (
+            ("server.backend_store_uri=postgresql://ml:secret@db:5432/mlflow",),
+            "https://team",
+            "postgresql://ml:secret@db:5432/optuna",
+        ),
+        (
+            ("sweep.storage=/shared/study.journal",),
+            "http://team:5050",
+            "journal:/shared/study.journal",
+        ),
+        (("sweep.storage=mysql://u@db/optuna",), "sqlite:///mlflow.db", "mysql://u@db/optuna"),
+    ],
+)
+def test_the_storage_follows_the_tracking_store(overrides, tracking, storage) -> None:  # type: ignore[no-untyped-def]
+    from mlops_tracking.sweeps.study import StudyPlace, storage_url
+
+    url = storage_url(_config(*overrides), tracking)
+    if storage == "journal:build/sweeps/optuna.journal":
+        storage = f"journal:{Path.cwd() / 'build/sweeps/optuna.journal'}"
+    assert url == storage
+    assert "secret" not in StudyPlace("s", url).shown
+
+
+def test_auto_storage_on_a_server_without_postgresql_says_what_to_set() -> None:
+    from mlops_tracking.core.errors import ConfigError
+    from mlops_tracking.sweeps.study import storage_url
+
+    config = _config("server.backend_store_uri=sqlite:///server.db")
+    with pytest.raises(ConfigError, match=r"set sweep\.storage to a postgresql:// URL"):
+        storage_url(config, "http://team:5050")
+
+
+def test_trials_are_shared_evenly_and_exactly() -> None:
+    from mlops_tracking.sweeps.workers import shares
+
+    assert shares(12, 2) == [6, 6]
+    assert shares(7, 3) == [3, 2, 2]
+    assert shares(2, 4) == [1, 1]  # no worker without a trial
+
+
+@pytest.mark.slow
+@requires_postgres
+def test_two_workers_share_a_study_in_postgresql(client) -> None:  # type: ignore[no-untyped-def]
+    import optuna
+    import psycopg
+
+    from mlops_tracking.sweeps.sweep import sweep_and_log
+
+    database = f"mlops_test_{uuid.uuid4().hex[:10]}"
+    storage = f"{POSTGRES}/{database}"
+    try:
+        outcome = sweep_and_log(
+            _config(
+                *FAST,
+                "sweep.space.random_forest.n_estimators.high=30",
+                "sweep.trials=6",
+                "sweep.workers=2",
+                "sweep.retrain_best=false",
+                "tracking.system_metrics=false",
+                f"sweep.storage={storage}",
+            )
+        )
+        assert outcome.place.storage == storage  # the database was created for it
+        rdb = optuna.storages.RDBStorage(storage)
+        study = optuna.load_study(study_name=outcome.place.name, storage=rdb)
+        assert sorted(t.number for t in study.trials) == list(range(6))
+        assert len({t.user_attrs["worker"] for t in study.trials}) == 2
+        assert all(t.state.is_finished() for t in study.trials)
+        runs = client.search_runs(
+            [outcome.experiment.id], f"tags.mlflow.parentRunId = '{outcome.parent_run_id}'"
+        )
+        assert sorted(r.info.run_id for r in runs) == sorted(
+            t.user_attrs["mlflow_run_id"] for t in study.trials
+        )
+        parent = client.get_run(outcome.parent_run_id)
+        assert parent.data.tags["sweep.storage"] == storage
+        rdb.engine.dispose()
+    finally:
+        with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
