@@ -2,7 +2,8 @@
 
 Optuna's matplotlib plots are marked experimental and warn so on every call; the warning is
 Optuna's note about its own API, not something a user can act on, so it is silenced here (and
-only here), as is matplotlib's note that it widened an axis on which every trial has one value. A plot that cannot be drawn (importances need two finished trials that differ) is
+only here), as is matplotlib's note that it widened an axis on which every trial has one
+value. A plot that cannot be drawn (importances need two finished trials that differ) is
 left out with the reason, never a crash after the trials ran.
 """
 
