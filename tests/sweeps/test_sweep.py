@@ -269,3 +269,53 @@ def test_a_killed_worker_leaves_its_trial_failed_and_its_run_ended(client, tmp_p
         t for t in study.trials if t.user_attrs.get("worker") != victim.user_attrs["worker"]
     ]
     assert survivors and all(t.state == TrialState.COMPLETE for t in survivors)
+
+
+@pytest.mark.slow
+def test_a_stopped_sweep_ends_its_trial_and_parent_killed(client) -> None:  # type: ignore[no-untyped-def]
+    import signal
+    import subprocess
+    import sys
+
+    from optuna.trial import TrialState
+
+    from conftest import sets
+
+    slow_trials = [
+        *FOREST,
+        "model.name=mlp",
+        "model.mlp.max_epochs=400",
+        "model.mlp.patience=null",
+        "sweep.pruner=none",
+        "sweep.study=stop",
+    ]
+    command = [sys.executable, "-m", "mlops_tracking", "sweep", "--config", str(PARAMS)]
+    process = subprocess.Popen(
+        [*command, "--trials", "3", *sets(*slow_trials)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+
+        def running_trial() -> Any:
+            try:
+                trials = _study("stop").get_trials(states=(TrialState.RUNNING,))
+            except Exception:  # the study or its journal is not there yet
+                return None
+            return next((t for t in trials if "mlflow_run_id" in t.user_attrs), None)
+
+        victim = _wait_for(running_trial)
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 143, output
+    assert "interrupted by SIGTERM" in output and "[W 20" not in output, output
+    trial = _study("stop").trials[victim.number]
+    assert trial.state == TrialState.FAIL
+    run = client.get_run(victim.user_attrs["mlflow_run_id"])
+    assert (run.info.status, run.data.tags["sweep.trial_state"]) == ("KILLED", "failed")
+    assert client.get_run(run.data.tags["mlflow.parentRunId"]).info.status == "KILLED"
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    assert not client.search_runs(experiments, "attributes.status = 'RUNNING'")

@@ -105,6 +105,14 @@ def _print_sweep(outcome: SweepOutcome) -> None:
             else ""
         )
     )
+    for trial in outcome.trials:
+        if trial.state == "failed":
+            console.print(
+                f"  trial {trial.number} failed: {trial.error or 'no error recorded'} "
+                f"(run {trial.run_id})",
+                style="yellow",
+                markup=False,
+            )
     console.print(f"Study storage: {outcome.place.shown}", soft_wrap=True, markup=False)
     best, run = outcome.best, outcome.best_run
     if best is not None:

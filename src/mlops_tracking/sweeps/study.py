@@ -60,10 +60,11 @@ class StudyPlace:
 
 
 def quiet_optuna() -> None:
-    """Optuna logs each study and trial at INFO; the command reports them in its own words."""
+    """Optuna logs each study and trial at INFO, and a failed trial with its traceback at
+    WARNING; the command reports them in its own words (and the run keeps the error)."""
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
 
 
 def storage_url(config: Config, tracking_uri: str) -> str:

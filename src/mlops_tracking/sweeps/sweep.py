@@ -64,6 +64,7 @@ class TrialSummary:
     value: float | None
     hyperparameters: dict[str, Any]
     run_id: str | None
+    error: str | None = None  # why a failed trial failed
 
 
 @dataclass(frozen=True)
@@ -269,6 +270,7 @@ def _summary(trial: optuna.trial.FrozenTrial) -> TrialSummary:
         value=trial.value,
         hyperparameters=dict(trial.user_attrs.get("hyperparameters", {})),
         run_id=trial.user_attrs.get("mlflow_run_id"),
+        error=trial.user_attrs.get("error"),
     )
 
 
