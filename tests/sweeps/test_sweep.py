@@ -319,3 +319,24 @@ def test_a_stopped_sweep_ends_its_trial_and_parent_killed(client) -> None:  # ty
     assert client.get_run(run.data.tags["mlflow.parentRunId"]).info.status == "KILLED"
     experiments = [e.experiment_id for e in client.search_experiments()]
     assert not client.search_runs(experiments, "attributes.status = 'RUNNING'")
+
+
+def test_failed_trials_are_recorded_and_a_sweep_of_only_failures_fails(client) -> None:  # type: ignore[no-untyped-def]
+    from mlops_tracking.sweeps.sweep import SweepFailedError, sweep_and_log
+
+    # the schema takes any float for max_features; scikit-learn refuses one above 1.0
+    with pytest.raises(SweepFailedError, match=r"every trial failed \(3 ran\).*max_features"):
+        sweep_and_log(
+            _config("sweep.trials=3", "sweep.space.random_forest.max_features.choices=[2.5]")
+        )
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    runs = client.search_runs(experiments)
+    trials = [r for r in runs if r.data.tags.get("mlops.run_type") == "sweep_trial"]
+    assert len(trials) == 3
+    for run in trials:
+        assert (run.info.status, run.data.tags["sweep.trial_state"]) == ("FAILED", "failed")
+        assert "max_features" in run.data.tags["mlops.error"]
+    parent = next(r for r in runs if r.data.tags.get("mlops.run_type") == "sweep")
+    assert parent.info.status == "FAILED"
+    assert parent.data.metrics["trials_failed"] == 3
+    assert all(t.state.name == "FAIL" for t in _study(parent.data.tags["sweep.study"]).trials)
