@@ -66,7 +66,8 @@ def configuration_markdown() -> str:
 def schema_leaves(model: Any, prefix: str) -> list[tuple[str, Any]]:
     """Every leaf field of a pydantic model tree as (dotted key, FieldInfo), in schema order.
 
-    A mapping of sections (``registry.aliases``) is listed once per key of its default.
+    A mapping of sections (``registry.aliases``) is listed once per key of its default, and so
+    is a mapping of mappings of sections (``sweep.space``).
     """
     leaves: list[tuple[str, Any]] = []
     for name, field in model.model_fields.items():
@@ -77,6 +78,11 @@ def schema_leaves(model: Any, prefix: str) -> list[tuple[str, Any]]:
         elif get_origin(annotation) is dict and is_section(get_args(annotation)[1]):
             for entry in field.get_default(call_default_factory=True):
                 leaves.extend(schema_leaves(get_args(annotation)[1], f"{key}.{entry}"))
+        elif get_origin(annotation) is dict and get_origin(get_args(annotation)[1]) is dict:
+            # a mapping of mappings of sections (sweep.space.<family>.<name>): each default one
+            for outer, inner in field.get_default(call_default_factory=True).items():
+                for name, section in inner.items():
+                    leaves.extend(schema_leaves(type(section), f"{key}.{outer}.{name}"))
         else:
             leaves.append((key, field))
     return leaves
