@@ -81,8 +81,8 @@ def schema_leaves(model: Any, prefix: str) -> list[tuple[str, Any]]:
         elif get_origin(annotation) is dict and get_origin(get_args(annotation)[1]) is dict:
             # a mapping of mappings of sections (sweep.space.<family>.<name>): each default one
             for outer, inner in field.get_default(call_default_factory=True).items():
-                for name, section in inner.items():
-                    leaves.extend(schema_leaves(type(section), f"{key}.{outer}.{name}"))
+                for dimension, section in inner.items():
+                    leaves.extend(schema_leaves(type(section), f"{key}.{outer}.{dimension}"))
         else:
             leaves.append((key, field))
     return leaves
