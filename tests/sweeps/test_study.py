@@ -102,3 +102,53 @@ def test_two_workers_share_a_study_in_postgresql(client) -> None:  # type: ignor
     finally:
         with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as connection:
             connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+@pytest.mark.slow
+def test_a_sweep_on_the_team_server_keeps_its_study_in_postgresql(  # type: ignore[no-untyped-def]
+    team_server, tmp_path, monkeypatch
+) -> None:
+    import optuna
+    from mlflow import MlflowClient
+
+    from conftest import cli, sets
+
+    experiment = f"team-sweep-{uuid.uuid4().hex[:8]}"
+    result = cli(
+        "sweep",
+        "--config",
+        str(PARAMS),
+        "--experiment",
+        experiment,
+        "--trials",
+        "4",
+        "--workers",
+        "2",
+        *sets(
+            *FAST,
+            "sweep.space.random_forest.n_estimators.high=30",
+            "tracking.system_metrics=false",
+            f"server.backend_store_uri={team_server.backend_store_uri}",
+        ),
+        env=team_server.env("alice"),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    storage = f"{POSTGRES}/optuna"
+    assert f"Study storage: {storage}" in result.stdout
+    study_name = f"{experiment}-random_forest"
+    rdb = optuna.storages.RDBStorage(storage)
+    try:
+        study = optuna.load_study(study_name=study_name, storage=rdb)
+        assert sorted(t.number for t in study.trials) == [0, 1, 2, 3]
+        monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
+        monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", team_server.users["admin"])
+        client = MlflowClient(team_server.uri)
+        runs = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
+        trial_runs = {r.info.run_id for r in runs if r.data.tags.get("sweep.trial_state")}
+        assert trial_runs == {t.user_attrs["mlflow_run_id"] for t in study.trials}
+        assert {r.info.user_id for r in runs} == {"alice"}
+        assert [r for r in runs if r.data.tags.get("sweep.role") == "best"]
+    finally:
+        optuna.delete_study(study_name=study_name, storage=rdb)
+        rdb.engine.dispose()

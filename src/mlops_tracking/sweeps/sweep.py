@@ -178,7 +178,17 @@ def _sweep(setup: _Setup, report: Progress, prepare: Callable[[], None] | None) 
         parent_id = parent.info.run_id
         record_inputs(parent_id, inputs, sweep_params(config, place, earlier))
         uri = tracking_uri()
-        plan = WorkerPlan(config, config_file, place, target.id, parent_id, uri, metric, goal)
+        plan = WorkerPlan(
+            config,
+            config_file,
+            place,
+            target.id,
+            parent_id,
+            uri,
+            metric,
+            goal,
+            parent.info.user_id,
+        )
 
         def on_trial(number: int, state: str, value: float | None) -> None:
             shown = "" if value is None else f" {metric}={value:.4g}"

@@ -52,6 +52,7 @@ class WorkerPlan:
     tracking_uri: str
     metric: str
     goal: str
+    user: str  # the parent run's user: MlflowClient.create_run records "unknown" without it
 
 
 @dataclass
@@ -256,7 +257,10 @@ def work(
                 metric=plan.metric,
                 goal=plan.goal,
                 worker=me,
-                tags=run_tags(inputs.code, base_tags(inputs, "sweep_trial")),
+                tags={
+                    **run_tags(inputs.code, base_tags(inputs, "sweep_trial")),
+                    "mlflow.user": plan.user,
+                },
             )
             study = load_study(plan.place, plan.config.sweep, index)
             callbacks = [] if on_trial is None else [_telling(on_trial)]
