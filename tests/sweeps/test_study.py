@@ -54,12 +54,27 @@ def test_auto_storage_on_a_server_without_postgresql_says_what_to_set() -> None:
         storage_url(config, "http://team:5050")
 
 
-def test_trials_are_shared_evenly_and_exactly() -> None:
-    from mlops_tracking.sweeps.workers import shares
+def test_workers_taking_tickets_run_exactly_the_sweeps_trials() -> None:
+    import multiprocessing
+    import threading
 
-    assert shares(12, 2) == [6, 6]
-    assert shares(7, 3) == [3, 2, 2]
-    assert shares(2, 4) == [1, 1]  # no worker without a trial
+    from mlops_tracking.sweeps.workers import Tickets
+
+    local = Tickets(3)
+    assert [local.take() for _ in range(5)] == [True, True, True, False, False]
+    shared = Tickets(500, multiprocessing.get_context("spawn").Value("i", 0))
+    taken = [0] * 4
+
+    def worker(index: int) -> None:
+        while shared.take():
+            taken[index] += 1
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(taken) == 500 and not shared.take()
 
 
 @pytest.mark.slow
@@ -76,8 +91,12 @@ def test_two_workers_share_a_study_in_postgresql(client) -> None:  # type: ignor
         outcome = sweep_and_log(
             _config(
                 *FAST,
-                "sweep.space.random_forest.n_estimators.high=30",
-                "sweep.trials=6",
+                # trials of a second or so: the spawned worker joins the command's own
+                "model.name=mlp",
+                "model.mlp.max_epochs=80",
+                "model.mlp.patience=null",
+                "sweep.pruner=none",
+                "sweep.trials=8",
                 "sweep.workers=2",
                 "sweep.retrain_best=false",
                 "tracking.system_metrics=false",
@@ -87,7 +106,7 @@ def test_two_workers_share_a_study_in_postgresql(client) -> None:  # type: ignor
         assert outcome.place.storage == storage  # the database was created for it
         rdb = optuna.storages.RDBStorage(storage)
         study = optuna.load_study(study_name=outcome.place.name, storage=rdb)
-        assert sorted(t.number for t in study.trials) == list(range(6))
+        assert sorted(t.number for t in study.trials) == list(range(8))
         assert len({t.user_attrs["worker"] for t in study.trials}) == 2
         assert all(t.state.is_finished() for t in study.trials)
         runs = client.search_runs(

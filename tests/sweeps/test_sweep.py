@@ -173,26 +173,46 @@ def test_bad_sweeps_fail_before_any_run_exists() -> None:
 def test_two_workers_share_one_study_and_a_second_sweep_resumes_it(client) -> None:  # type: ignore[no-untyped-def]
     from mlops_tracking.sweeps.sweep import sweep_and_log
 
-    first = sweep_and_log(_config("sweep.trials=8", "sweep.workers=2", "sweep.retrain_best=false"))
+    # trials of a second or so each: the spawned worker (ready after its ~5 s start-up) and the
+    # command's own worker run side by side
+    first = sweep_and_log(
+        _config(
+            "model.name=mlp",
+            "model.mlp.max_epochs=80",
+            "model.mlp.patience=null",
+            "sweep.pruner=none",
+            "sweep.trials=10",
+            "sweep.workers=2",
+            "sweep.retrain_best=false",
+        )
+    )
     assert len(first.workers) == 2 and all(w.exit_code == 0 for w in first.workers)
     study = _study(first.place.name)
-    assert [t.number for t in study.trials] == list(range(8))  # no duplicate, none lost
+    assert [t.number for t in study.trials] == list(range(10))  # no duplicate, none lost
     workers = {t.user_attrs["worker"] for t in study.trials}
     assert len(workers) == 2
     runs = _children(client, first)
-    assert sorted(r.data.tags["sweep.trial"] for r in runs) == sorted(map(str, range(8)))
+    assert sorted(r.data.tags["sweep.trial"] for r in runs) == sorted(map(str, range(10)))
     assert {r.data.tags["sweep.worker"] for r in runs} == workers
     assert all(r.info.status == "FINISHED" for r in runs)
     # a second sweep of the same study continues it: new trial numbers, a new parent
-    second = sweep_and_log(_config("sweep.trials=3", "sweep.retrain_best=false"))
-    assert second.place == first.place and second.earlier_trials == 8
-    assert [t.number for t in second.trials] == [8, 9, 10]
-    assert len(_study(first.place.name).trials) == 11
+    second = sweep_and_log(
+        _config(
+            "model.name=mlp",
+            "model.mlp.max_epochs=10",
+            "model.mlp.patience=null",
+            "sweep.trials=3",
+            "sweep.retrain_best=false",
+        )
+    )
+    assert second.place == first.place and second.earlier_trials == 10
+    assert [t.number for t in second.trials] == [10, 11, 12]
+    assert len(_study(first.place.name).trials) == 13
     assert client.get_run(second.parent_run_id).data.tags["sweep.resumed"] == "true"
     table = client.load_table(
         second.experiment.id, "sweep/trials.json", run_ids=[second.parent_run_id]
     )
-    assert len(table) == 11
+    assert len(table) == 13
 
 
 def _wait_for(predicate: Any, timeout: float = 120.0) -> Any:
@@ -241,7 +261,16 @@ def test_a_killed_worker_leaves_its_trial_failed_and_its_run_ended(client, tmp_p
                 trials = _study("kill").get_trials(states=(TrialState.RUNNING,))
             except Exception:  # the study or its journal is not there yet
                 return None
-            return next((t for t in trials if "mlflow_run_id" in t.user_attrs), None)
+            # a trial of a spawned worker: worker 0 is the command itself
+            return next(
+                (
+                    t
+                    for t in trials
+                    if "mlflow_run_id" in t.user_attrs
+                    and not t.user_attrs["worker"].endswith(f":{process.pid}/0")
+                ),
+                None,
+            )
 
         victim = _wait_for(running_trial)
         os.kill(int(victim.user_attrs["worker"].split(":")[1].split("/")[0]), signal.SIGKILL)

@@ -1,9 +1,11 @@
 """Run a sweep's trials in worker processes that share one Optuna study.
 
-Each worker loads the data once, opens the study with its own sampler seed and runs its share
-of the trials (12 trials on 2 workers: 6 each, so the count is exact), stopping early at the
-deadline. One worker runs in the command's own process; more are spawned (``spawn``: a fork of
-a process holding MLflow's and the store's connections is not safe).
+Worker 0 is the command's own process, already warm; the others are spawned (``spawn``: a fork
+of a process holding MLflow's and the store's connections is not safe), each loading its
+libraries and the data once, and join the study as soon as they are ready. Each opens the
+study with its own sampler seed and takes a ticket before each trial (``Tickets``), so the
+sweep runs exactly ``sweep.trials`` trials however they fall between the workers, and starts
+none after the deadline.
 
 A worker stopped by a signal fails the trial it was running and ends its run KILLED before it
 exits. A worker killed outright (SIGKILL, out of memory) cannot: the command sees its exit code,
@@ -65,10 +67,27 @@ class WorkerReport:
     orphans: list[int] = field(default_factory=list)
 
 
-def shares(trials: int, workers: int) -> list[int]:
-    """Split ``trials`` over ``workers`` as evenly as possible (no worker gets zero)."""
-    count = max(1, min(workers, trials))
-    return [trials // count + (1 if index < trials % count else 0) for index in range(count)]
+class Tickets:
+    """How many of the sweep's trials have been started, shared by its worker processes.
+
+    A worker takes a ticket before each trial and stops when none is left, so the count is
+    exact (no worker overshoots) and a worker that starts late or runs slower trials simply
+    takes fewer. Workers of other commands (other machines) count their own.
+    """
+
+    def __init__(self, total: int, counter: Any = None) -> None:
+        self.total = total
+        self.counter = counter  # a multiprocessing Value shared with spawned workers
+
+    def take(self) -> bool:
+        if self.counter is None:
+            self.total -= 1
+            return self.total >= 0
+        with self.counter.get_lock():
+            if self.counter.value >= self.total:
+                return False
+            self.counter.value += 1
+            return True
 
 
 def run_workers(
@@ -82,60 +101,75 @@ def run_workers(
 ) -> list[WorkerReport]:
     """Run ``plan.config.sweep.trials`` trials over ``workers`` workers; report each worker.
 
-    ``prepare`` runs first in each spawned process (the CLI quiets library logging there);
-    ``inputs`` spares the in-process worker loading the data again.
+    Worker 0 is this process (warm: its libraries and data are loaded), the others are
+    spawned and join as soon as they are ready. ``prepare`` runs first in each spawned process
+    (the CLI quiets library logging there); ``inputs`` spares worker 0 loading the data again.
     """
-    quotas = shares(plan.config.sweep.trials, workers)
-    deadline = None if timeout is None else time.time() + timeout
-    if len(quotas) == 1:
-        me = worker_id(0)
-        code = work(plan, 0, quotas[0], deadline, inputs=inputs, on_trial=on_trial, in_process=True)
-        return [WorkerReport(0, me, code)]
-    return _spawned(plan, quotas, deadline, on_trial, prepare)
-
-
-def _spawned(
-    plan: WorkerPlan,
-    quotas: list[int],
-    deadline: float | None,
-    on_trial: TrialListener,
-    prepare: Callable[[], None] | None,
-) -> list[WorkerReport]:
     import multiprocessing
 
+    trials = plan.config.sweep.trials
+    count = max(1, min(workers, trials))
+    deadline = None if timeout is None else time.time() + timeout
+    me = worker_id(0)
+    if count == 1:
+        code = work(plan, 0, Tickets(trials), deadline, inputs=inputs, on_trial=on_trial, here=True)
+        return [WorkerReport(0, me, code)]
     context = multiprocessing.get_context("spawn")
+    tickets = Tickets(trials, context.Value("i", 0))
     processes = [
         context.Process(
             target=_process_main,
-            args=(plan, index, quota, deadline, prepare),
+            args=(plan, index, tickets, deadline, prepare),
             name=f"sweep-worker-{index}",
         )
-        for index, quota in enumerate(quotas)
+        for index in range(1, count)
     ]
     for process in processes:
         process.start()
+    watcher = _Watcher(plan, on_trial)
+    watcher.start()
     try:
-        _watch(plan, processes, on_trial)
+        code = work(plan, 0, tickets, deadline, inputs=inputs, here=True)
+        for process in processes:
+            process.join()
     except BaseException:
         _stop(processes)
         raise
     finally:
-        reports = _reports(plan, processes)
+        watcher.stop()
+        reports = [WorkerReport(0, me, 0), *_reports(plan, processes)]
+    reports[0].exit_code = code
     return reports
 
 
-def _watch(plan: WorkerPlan, processes: list[Any], on_trial: TrialListener) -> None:
-    """Tell ``on_trial`` of each trial the workers finish until every worker has exited."""
-    seen: set[int] = set()
-    while True:
-        alive = any(process.is_alive() for process in processes)
-        for number, state, value in finished_trials(plan.place, plan.parent_run_id):
-            if number not in seen:
-                seen.add(number)
-                on_trial(number, state, value)
-        if not alive:
-            return
-        time.sleep(POLL_SECONDS)
+class _Watcher:
+    """A thread telling ``on_trial`` of each trial any worker of this sweep finishes."""
+
+    def __init__(self, plan: WorkerPlan, on_trial: TrialListener) -> None:
+        import threading
+
+        self.plan, self.on_trial = plan, on_trial
+        self.seen: set[int] = set()
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="sweep-progress", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.done.set()
+        self.thread.join()
+        self._tell()  # the last trials, finished after the final poll
+
+    def _run(self) -> None:
+        while not self.done.wait(POLL_SECONDS):
+            self._tell()
+
+    def _tell(self) -> None:
+        for number, state, value in finished_trials(self.plan.place, self.plan.parent_run_id):
+            if number not in self.seen:
+                self.seen.add(number)
+                self.on_trial(number, state, value)
 
 
 def finished_trials(place: StudyPlace, parent_run_id: str) -> list[tuple[int, str, float | None]]:
@@ -172,7 +206,7 @@ def _stop(processes: list[Any]) -> None:
 def _reports(plan: WorkerPlan, processes: list[Any]) -> list[WorkerReport]:
     """Each worker's exit code; a worker that died leaves no trial RUNNING and no run open."""
     reports = []
-    for index, process in enumerate(processes):
+    for index, process in enumerate(processes, start=1):
         process.join()
         code = process.exitcode
         me = worker_id(index, process.pid)
@@ -203,7 +237,7 @@ def end_orphans(place: StudyPlace, worker: str, why: str) -> list[int]:
 def _process_main(
     plan: WorkerPlan,
     index: int,
-    quota: int,
+    tickets: Tickets,
     deadline: float | None,
     prepare: Callable[[], None] | None,
 ) -> None:
@@ -214,7 +248,7 @@ def _process_main(
 
     open_store(plan.tracking_uri, http=plan.config.tracking.http)
     try:
-        code = work(plan, index, quota, deadline)
+        code = work(plan, index, tickets, deadline)
     finally:
         close_storages()
     sys.exit(code)
@@ -223,18 +257,18 @@ def _process_main(
 def work(
     plan: WorkerPlan,
     index: int,
-    quota: int,
+    tickets: Tickets,
     deadline: float | None,
     *,
     inputs: TrainingInputs | None = None,
     on_trial: TrialListener | None = None,
-    in_process: bool = False,
+    here: bool = False,
 ) -> int:
-    """Run up to ``quota`` trials (none after ``deadline``); return an exit code.
+    """Run trials while ``tickets`` last (none after ``deadline``); return an exit code.
 
     0 when every trial ran (failed trials included: they are recorded), 128 + the signal
-    number when a signal stopped a spawned worker; the in-process worker re-raises it, so the
-    command ends its parent run KILLED.
+    number when a signal stopped a spawned worker; the command's own worker (``here``)
+    re-raises it, so the command ends its parent run KILLED.
     """
     from mlops_tracking.core.models import family_for
     from mlops_tracking.runs.context import run_tags
@@ -264,20 +298,19 @@ def work(
             )
             study = load_study(plan.place, plan.config.sweep, index)
             callbacks = [] if on_trial is None else [_telling(on_trial)]
-            timeout = None if deadline is None else max(0.001, deadline - time.time())
-            study.optimize(
-                lambda trial: run_trial(trial, context),
-                n_trials=quota,
-                timeout=timeout,
-                catch=(Exception,),
-                callbacks=callbacks,
-            )
+            while (deadline is None or time.time() < deadline) and tickets.take():
+                study.optimize(
+                    lambda trial: run_trial(trial, context),
+                    n_trials=1,
+                    catch=(Exception,),
+                    callbacks=callbacks,
+                )
     except (KeyboardInterrupt, RunInterrupted) as stop:
         end_orphans(plan.place, me, str(stop))
         interrupt = context.interrupted if context is not None else None
         if isinstance(stop, RunInterrupted):
             interrupt = stop
-        if in_process:
+        if here:
             raise (interrupt or stop) from None
         return interrupt.exit_code if interrupt is not None else 130
     return 0
