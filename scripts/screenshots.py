@@ -216,9 +216,9 @@ def make_report(demo: Demo) -> None:
             stderr=subprocess.STDOUT,
             check=False,
         )
-    code = done.returncode
-    if code != 0:
-        raise SystemExit(f"mlops-tracking report: exit {code} (see {SCRATCH / 'report.log'})")
+    if done.returncode != 0:
+        log_file = SCRATCH / "report.log"
+        raise SystemExit(f"mlops-tracking report: exit {done.returncode} (see {log_file})")
 
 
 # ----------------------------------------------------------------------------------- the server
@@ -322,7 +322,7 @@ class Stack:
 
         parts = []
         for index, clip in enumerate(self.clips):
-            part = Path(path).with_suffix(f".part{index}.png")
+            part = SCRATCH / f"{Path(path).stem}.part{index}.png"
             clip.screenshot(str(part), **options)
             with Image.open(part) as image:
                 parts.append(image.convert("RGB"))
