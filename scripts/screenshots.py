@@ -1,12 +1,14 @@
 """Regenerate docs/images/*.png: real MLflow UI pages of a scratch demo store, in a real browser.
 
 In build/screenshots (wiped first) this runs ``mlops-tracking demo`` (store ``demo/mlflow.db``)
-and, at the same time, ``scripts/pipeline-demo.sh`` (its own store, ``pipeline/mlflow.db``).
-Each store is served by ``mlflow server`` on a free local port, and Debian's Chromium
-(``/usr/bin/chromium``, driven by Playwright; no browser is downloaded) opens every page in a
-fresh context at a fixed viewport, waits for the page's real content, outlines the element the
-picture is about, crops to the part of the page it documents and writes docs/images/NAME.png as
-a palette PNG under 300 KB. Nothing leaves 127.0.0.1.
+and, at the same time, ``scripts/pipeline-demo.sh`` (its own store, ``pipeline/mlflow.db``) and a
+small ``mlops-tracking sweep`` (``sweep/mlflow.db``); then ``mlops-tracking report`` compares two
+of the demo's comparison children (``report/report.html``, opened from disk). Each store is
+served by ``mlflow server`` on a free local port, and Debian's Chromium (``/usr/bin/chromium``,
+driven by Playwright; no browser is downloaded) opens every page in a fresh context at a fixed
+viewport, waits for the page's real content, outlines the element the picture is about, crops to
+the part of the page it documents and writes docs/images/NAME.png as a palette PNG under 300 KB.
+Nothing leaves 127.0.0.1.
 
     make screenshots                 # the whole job (about 7 minutes on two busy cores)
     python scripts/screenshots.py --reuse      # keep build/screenshots' stores (iterating on shots)
@@ -43,6 +45,22 @@ MAX_BYTES = 300_000
 TRAINING = "workflowType=machine_learning"
 EXPERIMENT = "breast_cancer-binary"
 LOSSES = ("train_loss", "val_loss")
+# a dozen random_forest trials on breast_cancer, small forests: half a minute beside the demo
+SWEEP = [
+    "--trials",
+    "12",
+    "--set",
+    "model.name=random_forest",
+    "--set",
+    "data.dataset=breast_cancer",
+    "--set",
+    "sweep.space.random_forest.n_estimators.high=60",
+]
+SWEEP_CURVES = ("best_so_far_validation_log_loss", "trial_validation_log_loss")
+SWEEP_METRIC = ("validation_log_loss",)  # a column of the runs table: each trial's result
+# the two comparison children the report puts side by side (the first is the reference)
+REPORTED = ("logistic_regression", "random_forest")
+REPORT = SCRATCH / "report" / "report.html"
 HIGHLIGHT = "3px solid #e8590c"
 ENV = {
     **os.environ,
@@ -51,6 +69,17 @@ ENV = {
     "DVC_NO_ANALYTICS": "1",
     "COLUMNS": "150",
 }
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """The sweep store's parent run and its children, read back."""
+
+    experiment_id: str
+    parent_id: str
+    parent_name: str
+    trials: list[str]  # run names, trial-000 ...
+    best_name: str  # the best trial trained again as a full run
 
 
 @dataclass
@@ -64,6 +93,7 @@ class Demo:
     model_id: str  # that run's pyfunc LoggedModel
     pipeline_experiment_id: str = ""
     pipeline_run_id: str = ""
+    sweep: Sweep | None = None
     urls: dict[str, str] = field(default_factory=dict)
 
 
@@ -73,12 +103,16 @@ def log(message: str) -> None:
 
 # ----------------------------------------------------------------------------------- the stores
 def make_stores() -> None:
-    """The demo and the pipeline walk-through, side by side (two cores: about the demo's time)."""
+    """The demo, the pipeline walk-through and a small sweep, side by side (two cores: about the
+    demo's time; the sweep takes half a minute)."""
     shutil.rmtree(SCRATCH, ignore_errors=True)
-    (SCRATCH / "demo").mkdir(parents=True)
+    for folder in ("demo", "sweep"):
+        (SCRATCH / folder).mkdir(parents=True)
     demo_log = (SCRATCH / "demo.log").open("w")
     pipeline_log = (SCRATCH / "pipeline.log").open("w")
+    sweep_log = (SCRATCH / "sweep.log").open("w")
     demo_env = {**ENV, "MLFLOW_TRACKING_URI": f"sqlite:///{SCRATCH / 'demo' / 'mlflow.db'}"}
+    sweep_env = {**ENV, "MLFLOW_TRACKING_URI": f"sqlite:///{SCRATCH / 'sweep' / 'mlflow.db'}"}
     jobs = {
         "mlops-tracking demo": subprocess.Popen(
             ["mlops-tracking", "demo", "--config", str(REPO / "params.yaml")],
@@ -94,6 +128,13 @@ def make_stores() -> None:
             stdout=pipeline_log,
             stderr=subprocess.STDOUT,
         ),
+        "mlops-tracking sweep": subprocess.Popen(
+            ["mlops-tracking", "sweep", "--config", str(REPO / "params.yaml"), *SWEEP],
+            cwd=SCRATCH / "sweep",
+            env=sweep_env,
+            stdout=sweep_log,
+            stderr=subprocess.STDOUT,
+        ),
     }
     started = time.monotonic()
     failed = []
@@ -102,10 +143,10 @@ def make_stores() -> None:
         log(f"  {name}: exit {code} after {time.monotonic() - started:.0f} s")
         if code != 0:
             failed.append(name)
-    demo_log.close()
-    pipeline_log.close()
+    for output in (demo_log, pipeline_log, sweep_log):
+        output.close()
     if failed:
-        for file in ("demo.log", "pipeline.log"):
+        for file in ("demo.log", "pipeline.log", "sweep.log"):
             log(f"--- last lines of {file}:\n" + "".join((SCRATCH / file).open().readlines()[-20:]))
         raise SystemExit(f"failed: {', '.join(failed)}")
 
@@ -139,7 +180,45 @@ def read_ids() -> Demo:
     assert first, "the pipeline walk-through logged no training run"
     demo.pipeline_experiment_id = first[0].info.experiment_id
     demo.pipeline_run_id = first[0].info.run_id
+    demo.sweep = read_sweep()
     return demo
+
+
+def read_sweep() -> Sweep:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{SCRATCH / 'sweep' / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    assert experiment is not None, f"the sweep made no experiment {EXPERIMENT}"
+    runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
+    parent = next(r for r in runs if r.data.tags.get("mlops.run_type") == "sweep")
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    trials = [r.info.run_name for r in children if "sweep.trial_state" in r.data.tags]
+    best = [r.info.run_name for r in children if "-best-trial-" in r.info.run_name]
+    assert trials and best, "the sweep logged no trial runs or no best-trial run"
+    return Sweep(
+        experiment.experiment_id, parent.info.run_id, parent.info.run_name, trials, best[0]
+    )
+
+
+def make_report(demo: Demo) -> None:
+    """``mlops-tracking report`` on two of the comparison's children, from the demo's store."""
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    ids = [demo.children[family] for family in REPORTED]
+    demo_env = {**ENV, "MLFLOW_TRACKING_URI": f"sqlite:///{SCRATCH / 'demo' / 'mlflow.db'}"}
+    command = ["mlops-tracking", "report", *ids, "--out", str(REPORT), "--repo", str(REPO)]
+    with (SCRATCH / "report.log").open("w") as output:
+        done = subprocess.run(
+            command,
+            cwd=SCRATCH / "demo",
+            env=demo_env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
+    if done.returncode != 0:
+        log_file = SCRATCH / "report.log"
+        raise SystemExit(f"mlops-tracking report: exit {done.returncode} (see {log_file})")
 
 
 # ----------------------------------------------------------------------------------- the server
@@ -213,18 +292,54 @@ class Clip:
     page: Any
     parts: list[Any]
     pad: int = 8
+    full_page: bool = False  # page coordinates past the viewport's bottom (a long document)
 
     def screenshot(self, path: str, **options: Any) -> None:
+        scroll = self.page.evaluate("() => window.scrollY") if self.full_page else 0
         boxes = [part.bounding_box() for part in self.parts]
         left = min(b["x"] for b in boxes) - self.pad
-        top = min(b["y"] for b in boxes) - self.pad
+        top = min(b["y"] for b in boxes) - self.pad + scroll
         right = max(b["x"] + b["width"] for b in boxes) + self.pad
-        bottom = max(b["y"] + b["height"] for b in boxes) + self.pad
+        bottom = max(b["y"] + b["height"] for b in boxes) + self.pad + scroll
         left, top = max(left, 0), max(top, 0)
         right = min(right, VIEWPORT["width"])
-        bottom = min(bottom, VIEWPORT["height"])
+        if not self.full_page:
+            bottom = min(bottom, VIEWPORT["height"])
         clip = {"x": left, "y": top, "width": right - left, "height": bottom - top}
-        self.page.screenshot(path=path, clip=clip, **options)
+        self.page.screenshot(path=path, clip=clip, full_page=self.full_page, **options)
+
+
+@dataclass
+class Stack:
+    """Several clips of one long page, one under the other; a dashed line marks what is left out
+    between two of them."""
+
+    clips: list[Clip]
+    gap: int = 14
+
+    def screenshot(self, path: str, **options: Any) -> None:
+        from PIL import Image, ImageDraw
+
+        parts = []
+        for index, clip in enumerate(self.clips):
+            part = SCRATCH / f"{Path(path).stem}.part{index}.png"
+            clip.screenshot(str(part), **options)
+            with Image.open(part) as image:
+                parts.append(image.convert("RGB"))
+            part.unlink()
+        width = max(part.width for part in parts)
+        height = sum(part.height for part in parts) + self.gap * (len(parts) - 1)
+        canvas = Image.new("RGB", (width, height), "white")
+        draw = ImageDraw.Draw(canvas)
+        top = 0
+        for index, part in enumerate(parts):
+            if index:
+                middle = top - self.gap // 2
+                for x in range(8, width - 8, 12):
+                    draw.line([(x, middle), (x + 6, middle)], fill="#8c959f", width=2)
+            canvas.paste(part, (0, top))
+            top += part.height + self.gap
+        canvas.save(path)
 
 
 def to_top(locator: Any) -> None:
@@ -492,7 +607,141 @@ def pipeline_run(page: Any, demo: Demo, base: str) -> Any:
     return Clip(page, [section(page, datasets), section(page, tags)])
 
 
+# ------------------------------------------------------------------------- the sweep and report
+def sweep_of(demo: Demo) -> Sweep:
+    assert demo.sweep is not None, "read_ids reads the sweep store"
+    return demo.sweep
+
+
+def open_sweep(page: Any, demo: Demo, base: str, tail: str = "") -> Any:
+    """The sweep's parent run page (``tail``: one of its tabs)."""
+    sweep = sweep_of(demo)
+    page.goto(run_url(base, sweep.experiment_id, sweep.parent_id, tail))
+    run_heading(page, sweep.parent_name)
+    close_assistant(page)
+    return page.get_by_role("main")
+
+
+def choose_columns(page: Any, names: tuple[str, ...]) -> None:
+    """Tick or untick each named column in the runs table's Columns menu.
+
+    Not through the menu's search box: it highlights the match inside longer names
+    (``baseline_validation_log_loss``), so the first exact text would be the wrong column.
+    """
+    page.get_by_role("button", name="Columns").click()
+    menu = page.get_by_role("dialog").filter(has=page.get_by_role("textbox", name="Search columns"))
+    menu.wait_for()
+    for name in names:
+        menu.get_by_text(name, exact=True).first.click()
+    page.keyboard.press("Escape")
+    menu.wait_for(state="hidden")
+
+
+def widen(page: Any, column: str, pixels: int) -> None:
+    """Drag the resize handle of the runs table's column ``column`` (its col-id's last part)."""
+    handle = page.locator(f'.ag-header-cell[col-id$="`{column}`"] .ag-header-cell-resize')
+    handle.hover()  # the grid starts a resize only from a hovered handle
+    box = handle.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.down()
+    page.mouse.move(x + pixels, y, steps=10)
+    page.mouse.up()
+
+
+@shot("sweep-runs")
+def sweep_runs(page: Any, demo: Demo, base: str) -> Any:
+    sweep = sweep_of(demo)
+    oldest_first = "orderByKey=attributes.start_time&orderByAsc=true"
+    page.goto(f"{base}/experiments/{sweep.experiment_id}/runs?{TRAINING}&{oldest_first}")
+    parent = page.get_by_role("link", name=sweep.parent_name, exact=True)
+    parent.wait_for()
+    close_assistant(page)
+    choose_columns(page, ("Dataset", "Source", "Models", *SWEEP_METRIC, "sweep.trial_state"))
+    for column, pixels in (("Run Name", 110), (SWEEP_METRIC[0], 60), ("sweep.trial_state", 30)):
+        widen(page, column, pixels)
+    page.get_by_role("gridcell").filter(has=parent).get_by_role("button").first.click()
+    for name in (*sweep.trials, sweep.best_name):
+        page.get_by_role("link", name=name, exact=True).first.wait_for()
+    outline(page.get_by_role("link", name=sweep.best_name, exact=True).first)
+    settle(page)
+    return page.get_by_role("main")
+
+
+@shot("sweep-chart")
+def sweep_chart(page: Any, demo: Demo, base: str) -> Any:
+    open_sweep(page, demo, base)
+    page.get_by_role("tab", name="Model metrics").click()
+    # between the two curves: best_validation_log_loss, the final best as one value
+    page.get_by_role("searchbox", name="Search metric charts").fill("_validation_log_loss")
+    for name in SWEEP_CURVES:
+        page.get_by_role("heading", name=name, exact=True).wait_for()
+    settle(page, 3)
+    cards = [
+        section(page, page.get_by_role("heading", name=n, exact=True), 200) for n in SWEEP_CURVES
+    ]
+    cards[0].evaluate("e => e.scrollIntoView({block: 'center'})")
+    return Clip(page, cards)
+
+
+@shot("sweep-plots")
+def sweep_plots(page: Any, demo: Demo, base: str) -> Any:
+    main = open_sweep(page, demo, base, "/artifacts/plots/sweep_history.png")
+    page.get_by_text("sweep_history.png", exact=True).first.wait_for()
+    outline(page.get_by_text("sweep_history.png", exact=True).first)
+    settle(page, 2)
+    return main
+
+
+def open_report(page: Any, base: str) -> None:
+    page.goto(base)
+    page.get_by_role("heading", name=re.compile("^Run report: ")).wait_for()
+    page.locator("img").first.wait_for()
+
+
+@shot("report-page")
+def report_page(page: Any, demo: Demo, base: str) -> Any:
+    """The title, the runs and the differing params; under a dashed line, the metrics table's
+    head and its validation rows (what models are chosen by; the rows above them are cut)."""
+    open_report(page, base)
+    title = page.get_by_role("heading", name=re.compile("^Run report: "))
+    differing = page.locator("h2:text-is('Parameters') + p + table")
+    outline(differing)
+    metrics = page.locator("h2:text-is('Metrics') + table")
+    validation = metrics.locator("tbody tr").filter(
+        has=page.locator("td:first-child code", has_text=re.compile("^validation_"))
+    )
+    outline(validation.filter(has_text="validation_log_loss"))
+    return Stack(
+        [
+            Clip(page, [title, differing], full_page=True),
+            Clip(page, [page.locator("h2:text-is('Metrics')"), metrics.locator("thead")], 1, True),
+            Clip(page, [validation.first, validation.last], 4, True),
+        ]
+    )
+
+
+@shot("report-plots")
+def report_plots(page: Any, demo: Demo, base: str) -> Any:
+    """The plots section's heading and its first plots, one column per run."""
+    open_report(page, base)
+    heading = page.get_by_role("heading", name="Plots", exact=True)
+    grids = page.locator("h2:text-is('Plots') ~ div.plots")
+    to_top(heading)
+    settle(page)
+    return Clip(page, [heading, grids.nth(1)], full_page=True)
+
+
 PIPELINE_SHOTS = {"pipeline-run"}
+SWEEP_SHOTS = {"sweep-runs", "sweep-chart", "sweep-plots"}
+REPORT_SHOTS = {"report-page", "report-plots"}
+
+
+def groups(names: list[str]) -> dict[str, list[str]]:
+    """The shots of each store's folder (``report``: the report page, opened from disk)."""
+    folders = {"pipeline": PIPELINE_SHOTS, "sweep": SWEEP_SHOTS, "report": REPORT_SHOTS}
+    chosen = {folder: [n for n in names if n in shots] for folder, shots in folders.items()}
+    taken = {n for group in chosen.values() for n in group}
+    return {"demo": [n for n in names if n not in taken], **chosen}
 
 
 # ------------------------------------------------------------------------------------ capture
@@ -552,12 +801,15 @@ def main() -> None:
     if not CHROMIUM.exists():
         raise SystemExit(f"{CHROMIUM} is missing: apt-get install -y chromium")
     started = time.monotonic()
-    if options.reuse and (SCRATCH / "pipeline" / "mlflow.db").exists():
+    stores = [SCRATCH / folder / "mlflow.db" for folder in ("demo", "pipeline", "sweep")]
+    if options.reuse and all(store.exists() for store in stores):
         log(f"Reusing the stores in {SCRATCH.relative_to(REPO)}")
     else:
-        log(f"Demo and pipeline walk-through in {SCRATCH.relative_to(REPO)} (a few minutes)")
+        log(f"Demo, pipeline walk-through and sweep in {SCRATCH.relative_to(REPO)} (minutes)")
         make_stores()
     demo = read_ids()
+    if not (options.reuse and REPORT.exists()):
+        make_report(demo)
     IMAGES.mkdir(parents=True, exist_ok=True)
     sizes: dict[str, int] = {}
     failed: list[str] = []
@@ -566,13 +818,14 @@ def main() -> None:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            for folder, group in (
-                ("demo", [n for n in names if n not in PIPELINE_SHOTS]),
-                ("pipeline", [n for n in names if n in PIPELINE_SHOTS]),
-            ):
-                if group:
-                    with ui_server(SCRATCH / folder) as base:
-                        failed += take_shots(group, demo, base, browser, sizes)
+            for folder, group in groups(names).items():
+                if not group:
+                    continue
+                if folder == "report":  # a file, no server
+                    failed += take_shots(group, demo, REPORT.as_uri(), browser, sizes)
+                    continue
+                with ui_server(SCRATCH / folder) as base:
+                    failed += take_shots(group, demo, base, browser, sizes)
         finally:
             browser.close()
     log("\n  shot                          size")

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from mlflow_ui import mlflow_server
 
-from browser import PAGE_TIMEOUT_MS, chromium, require_chromium
-from conftest import FAST, PARAMS, cli, sets
+from browser import fresh_page, printed_after, require_chromium, run_cli
+from conftest import FAST, PARAMS, sets
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -39,19 +39,6 @@ class Printed:
     shots: Path
 
 
-def _cli(env: dict[str, str], cwd: Path, *args: str) -> str:
-    result = cli(*args, env=env, cwd=cwd, timeout=600)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
-
-
-def _printed(output: str, label: str) -> str:
-    """The address printed after ``label`` (one line each: the terminal never folds it)."""
-    found = re.search(rf"{re.escape(label)}\s+(http://\S+)", output)
-    assert found, f"no address after {label!r} in:\n{output}"
-    return found.group(1)
-
-
 @pytest.fixture(scope="module")
 def printed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Printed]:
     """A server on a free port; two runs trained and one version registered through it."""
@@ -61,17 +48,17 @@ def printed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Printed]:
     with mlflow_server(folder, env, artifacts=folder / "mlartifacts") as url:
         env["MLFLOW_TRACKING_URI"] = url
         outputs = [
-            _cli(env, folder, "train", "--config", str(PARAMS), *sets(*FAST, f"model.name={f}"))
+            run_cli(env, folder, "train", "--config", str(PARAMS), *sets(*FAST, f"model.name={f}"))
             for f in FAMILIES
         ]
         run_id = re.findall(r"/runs/([0-9a-f]{32})\?", outputs[-1])[0]
-        registered = _cli(env, folder, "register", run_id, "--config", str(PARAMS))
-        version_page = _printed(registered, "in the UI:")
+        registered = run_cli(env, folder, "register", run_id, "--config", str(PARAMS))
+        version_page = printed_after(registered, "in the UI:")
         name = re.findall(r"#/models/([^/]+)/versions/", version_page)[0]
-        _cli(env, folder, "promote", name, "--to", "staging", "--config", str(PARAMS))
+        run_cli(env, folder, "promote", name, "--to", "staging", "--config", str(PARAMS))
         yield Printed(
-            runs_table=_printed(outputs[-1], "runs table:"),
-            run_page=_printed(outputs[-1], "this run:"),
+            runs_table=printed_after(outputs[-1], "runs table:"),
+            run_page=printed_after(outputs[-1], "this run:"),
             version_page=version_page,
             model_page=re.sub(r"/versions/\d+", "", version_page),
             shots=folder,
@@ -91,11 +78,7 @@ def _open_run_page(page: Any, printed: Printed) -> Any:
 
 @pytest.fixture
 def page(printed: Printed) -> Iterator[Any]:
-    """A page in a fresh browser context: no stored choice of workflow, as on a first visit."""
-    with chromium() as browser:
-        context = browser.new_context(viewport={"width": 1500, "height": 1000})
-        tab = context.new_page()
-        tab.set_default_timeout(PAGE_TIMEOUT_MS)
+    with fresh_page() as tab:
         yield tab
 
 
