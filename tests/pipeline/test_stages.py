@@ -177,6 +177,8 @@ PLUMBING = {
     "core/liveness.py",  # the heartbeat tags and the stale rule
     "cli/server.py",  # the team server's and sync's commands, registered beside the stages
     "cli/sync.py",
+    "cli/sweeps.py",  # the sweep and report commands, registered beside the stages
+    "cli/reports.py",
 }
 RUN_STAGE = """
 import sys

@@ -110,10 +110,13 @@ def _check_key_path(parts: list[str], model: type[BaseModel], override: str) -> 
     annotation: Any = None
     for depth, part in enumerate(parts):
         if current is None:
-            if get_origin(annotation) is dict:
-                # a free-form mapping: tracking.tags.owner=me (text), or
-                # sweep.space.mlp.alpha.high=0.01 (validated with the whole config)
-                return depth == len(parts) - 1 and _is_text(get_args(annotation)[1])
+            text = get_origin(annotation) is dict and _is_text(get_args(annotation)[1])
+            if text and depth == len(parts) - 1:
+                return True  # a free-form mapping of text, one level: tracking.tags.owner=me
+            if get_origin(annotation) is dict and not text:
+                # a mapping of sections, any depth: sweep.space.mlp.alpha.high=0.01 (validated
+                # with the whole config)
+                return False
             raise ConfigError(f"--set {override}: '{'.'.join(parts[:depth])}' is not a section")
         fields = _section_fields(current)
         if part not in fields:
