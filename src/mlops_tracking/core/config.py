@@ -397,6 +397,23 @@ class ServerConfig(Section):
     state_dir: Path = Path("build/server")  # the generated auth configuration and the log
 
 
+class MonitoringConfig(Section):
+    """What ``serve`` records about its requests, and how scored rows are compared with the
+    training split's reference profile (``predict``, ``serve``, ``monitor``)."""
+
+    # serve writes its request figures (and the window's drift) this often, and at stop
+    flush_seconds: float = Field(30.0, gt=0)
+    # rows serve keeps per window to compare with training (a uniform sample; 0: no drift)
+    sample_rows: int = Field(2000, ge=0)
+    # a feature, or the predictions, has drifted when its population stability index reaches
+    # this (0.1: a small shift, 0.25: a large one)
+    psi_threshold: float = Field(0.25, gt=0)
+    # quantile bins of each numeric feature in the reference profile
+    bins: int = Field(10, ge=2, le=100)
+    # a batch or window with fewer rows than this is not judged: too few to tell from noise
+    min_rows: int = Field(30, ge=1)
+
+
 class Config(Section):
     """Everything a run needs; serialised whole as the run's ``config/resolved.yaml``."""
 
@@ -407,6 +424,7 @@ class Config(Section):
     tracking: TrackingConfig = TrackingConfig()
     registry: RegistryConfig = RegistryConfig()
     serving: ServingConfig = ServingConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
     server: ServerConfig = ServerConfig()
     sweep: SweepConfig = SweepConfig()
 
