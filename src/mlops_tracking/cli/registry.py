@@ -18,7 +18,8 @@ from mlops_tracking.cli.options import DEFAULT_CONFIG, ConfigOption, SetOption, 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from mlops_tracking.core.config import Config, ServingConfig
+    from mlops_tracking.core.config import Config, MonitoringConfig, ServingConfig
+    from mlops_tracking.monitoring.serving_run import ServingMonitor
     from mlops_tracking.registry.catalog import VersionRef
     from mlops_tracking.registry.lease import Holder
     from mlops_tracking.registry.serving import Deployment
@@ -230,6 +231,7 @@ def models(
         from mlops_tracking.cli.registry_tables import (
             model_versions_table,
             models_table,
+            serving_table,
             trail_table,
         )
         from mlops_tracking.core.evaluation import headline_metrics
@@ -256,6 +258,8 @@ def models(
         console.print(model_versions_table(name, rows, headline_metrics(task or "binary")))
         for note in notes:
             console.print(note, markup=False, highlight=False)
+        if (watched := serving_table(name, rows)) is not None:
+            console.print(watched)
         console.print(trail_table(name, catalog.read_trail(name)))
 
     terminal.run_command(body)
@@ -293,19 +297,24 @@ def serve(
         from mlops_tracking.registry.serving import SERVE_SIGNALS, ServingError, deployment
         from mlops_tracking.runs.interrupts import RunInterrupted, stop_signals_raise
 
-        settings = _registry_settings(config, set_).serving
+        chosen = _registry_settings(config, set_)
+        settings, monitoring = chosen.serving, chosen.monitoring
         _open()
         ref = resolve(reference)
         console = terminal.console()
         console.print(f"Starting the model server for {ref} …")
         try:
             with stop_signals_raise(SERVE_SIGNALS):  # SIGHUP too: the terminal closed
-                started, example = _launch(ref, port, workers, engine, settings)
+                started, example = _launch(
+                    ref, port, workers, engine, settings, monitoring=monitoring
+                )
                 with deployment(started) as up:
                     console.print(
                         f"[green]serving[/] {ref} ({up.model_uri}) at {up.endpoint}  "
                         "(Ctrl-C stops it)"
                     )
+                    if up.monitor is not None:
+                        _print_monitoring(console, up.monitor, monitoring)
                     console.print("Try:")
                     print_command(console, example)
                     labels = model_version(ref).tags.get("labels")
@@ -321,14 +330,37 @@ def serve(
     terminal.run_command(body)
 
 
+def _print_monitoring(console: Console, monitor: ServingMonitor, every: MonitoringConfig) -> None:
+    from mlops_tracking.runs.ui import run_url
+
+    console.print(
+        f"Request figures go to the monitoring run every {every.flush_seconds:g} s and at stop:"
+    )
+    print_command(console, run_url(monitor.experiment_id, monitor.run_id))
+
+
 def _launch(
-    ref: VersionRef, port: int, workers: int, engine: str, settings: ServingConfig
+    ref: VersionRef,
+    port: int,
+    workers: int,
+    engine: str,
+    settings: ServingConfig,
+    *,
+    monitoring: MonitoringConfig | None = None,
 ) -> tuple[Deployment, str]:
     """Start the server, and prepare the example request while it boots."""
     from mlops_tracking.registry.endpoints import example_request
     from mlops_tracking.registry.serving import launch, stop
 
-    started = launch(ref, _author(), port=port, workers=workers, engine=engine, settings=settings)
+    started = launch(
+        ref,
+        _author(),
+        port=port,
+        workers=workers,
+        engine=engine,
+        settings=settings,
+        monitoring=monitoring,
+    )
     try:
         return started, example_request(str(started.copy), started.endpoint, engine)
     except BaseException:

@@ -63,6 +63,41 @@ def model_versions_table(name: str, rows: list[dict[str, Any]], metrics: list[st
     return table
 
 
+def serving_table(name: str, rows: list[dict[str, Any]]) -> Table | None:
+    """The latest monitoring figures of each version that has been served or checked."""
+    watched = [
+        row
+        for row in rows
+        if "monitoring.run_id" in row["tags"] or "monitoring.drift" in row["tags"]
+    ]
+    if not watched:
+        return None
+    table = Table(
+        title=f"Monitoring of {name} (latest serving run and drift check)",
+        title_justify="left",
+        header_style="bold",
+    )
+    for column in ("version", "requests", "errors", "p50 ms", "p95 ms"):
+        table.add_column(column, justify="left" if column == "version" else "right")
+    table.add_column("drift")
+    table.add_column("monitoring run", no_wrap=True)
+    for row in watched:
+        tags = row["tags"]
+        drift = tags.get("monitoring.drift", "-")
+        features = tags.get("monitoring.drift_features", "")
+        shown = f"[red]drifted[/]: {features}" if drift == "true" else drift
+        table.add_row(
+            row["version"],
+            tags.get("monitoring.requests", "-"),
+            tags.get("monitoring.errors", "-"),
+            tags.get("monitoring.latency_p50_ms", "-"),
+            tags.get("monitoring.latency_p95_ms", "-"),
+            shown.replace("false", "none"),
+            tags.get("monitoring.run_id", "-")[:12],
+        )
+    return table
+
+
 def trail_table(name: str, entries: list[TrailEntry], limit: int = 30) -> Table:
     """The audit trail, newest last: who decided what about which alias, and why.
 

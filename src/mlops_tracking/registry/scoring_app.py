@@ -31,10 +31,12 @@ import json
 import os
 import re
 import sys
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from mlops_tracking.core.config import ServingConfig
+from mlops_tracking.registry.request_log import RequestLog
 from mlops_tracking.registry.scoring_requests import (
     DisconnectedError,
     ModelFacts,
@@ -102,7 +104,7 @@ def guarded_app(model_uri: str, settings: ServingConfig) -> ASGIApp:
     model = load_model(model_uri)
     facts = model_facts(model)
     _configure(model, settings)
-    return ScoringGuard(scoring_server.init(model), settings, facts)
+    return ScoringGuard(scoring_server.init(model), settings, facts, RequestLog.from_environment())
 
 
 def model_facts(model: Any) -> ModelFacts:
@@ -139,25 +141,49 @@ def _configure(model: Any, settings: ServingConfig) -> None:
 class ScoringGuard:
     """The ASGI layer in front of MLflow's scoring app (see the module docstring)."""
 
-    def __init__(self, app: ASGIApp, settings: ServingConfig, facts: ModelFacts) -> None:
-        self.app, self.settings, self.facts = app, settings, facts
+    def __init__(
+        self,
+        app: ASGIApp,
+        settings: ServingConfig,
+        facts: ModelFacts,
+        log: RequestLog | None = None,
+    ) -> None:
+        self.app, self.settings, self.facts, self.log = app, settings, facts, log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan" and self.log is not None:
+            await self.app(scope, _watching_lifespan(receive, self.log), send)
+            return
         if scope["type"] != "http" or scope["path"] != "/invocations" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
+        request: Request | None = None
         try:
             mime = content_type(scope)
             body = await read_body(scope, receive, self.settings.max_body_bytes)
             request = check_body(body, mime, self.facts, self.settings)
         except RefusedError as refusal:
-            await _answer(send, refusal.status, _error(refusal.error_code, refusal.message))
-            return
+            status, payload = refusal.status, _error(refusal.error_code, refusal.message)
         except DisconnectedError:
             return
-        await self._forward(scope, body, request, send)
+        else:
+            status, payload = await self._forward(scope, body, request)
+        await _answer(send, status, payload)
+        if self.log is not None:
+            self._record(status, started, request, payload)
 
-    async def _forward(self, scope: Scope, body: bytes, request: Request, send: Send) -> None:
+    def _record(self, status: int, started: float, request: Request | None, payload: bytes) -> None:
+        assert self.log is not None
+        latency_ms = (time.perf_counter() - started) * 1000
+        if status != 200 or request is None:
+            self.log.record(status, latency_ms)
+            return
+        sampled = self.log.wants_sample and bool(request.rows)
+        predictions = _predictions(payload) if sampled else None
+        self.log.record(status, latency_ms, request.size, request.rows, predictions)
+
+    async def _forward(self, scope: Scope, body: bytes, request: Request) -> tuple[int, bytes]:
         sent = False
 
         async def replay() -> Message:
@@ -173,10 +199,32 @@ class ScoringGuard:
         except Exception as error:  # a request must never see a traceback
             print(f"scoring failed: {type(error).__name__}: {error}", file=sys.stderr)
             message = "the model server failed on this request; its log says why"
-            await _answer(send, 500, _error("INTERNAL_ERROR", message))
-            return
-        status, payload = _reviewed(response, request, self.facts)
-        await _answer(send, status, payload)
+            return 500, _error("INTERNAL_ERROR", message)
+        return _reviewed(response, request, self.facts)
+
+
+def _watching_lifespan(receive: Receive, log: RequestLog) -> Receive:
+    """The lifespan's messages, starting the request log at start-up and writing it at shutdown."""
+
+    async def watched() -> Message:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            log.start()
+        elif message["type"] == "lifespan.shutdown":
+            log.close()
+        return message
+
+    return watched
+
+
+def _predictions(payload: bytes) -> list[Any] | None:
+    """The answer's predictions, one per row (None when the answer holds no such list)."""
+    try:
+        answer = json.loads(payload)
+    except ValueError:
+        return None
+    predictions = answer.get("predictions") if isinstance(answer, dict) else None
+    return predictions if isinstance(predictions, list) else None
 
 
 class _Captured:

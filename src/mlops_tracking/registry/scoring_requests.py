@@ -55,6 +55,7 @@ class Request:
 
     rows: list[dict[str, Any]] = field(default_factory=list)  # cells by column (JSON tables)
     ignored: list[str] = field(default_factory=list)  # columns left out, reported back
+    size: int = 0  # rows to score
 
 
 class DisconnectedError(Exception):
@@ -161,6 +162,7 @@ def _check_json(text: str, facts: ModelFacts, settings: ServingConfig) -> Reques
         for column, value in row.items():
             _check_cell(value, column, index + 1, tensor=facts.columns is None)
     request.rows = rows if facts.columns is not None else []
+    request.size = len(rows)
     return request
 
 
@@ -310,6 +312,7 @@ def _check_csv(text: str, facts: ModelFacts, settings: ServingConfig) -> Request
         raise RefusedError(400, "the body is not a CSV table") from None
     if count == 0:
         raise RefusedError(400, "the CSV body holds no rows to score")
+    request.size = count
     return request
 
 

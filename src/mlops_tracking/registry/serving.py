@@ -17,6 +17,7 @@ name and exited 127 where the environment's ``bin`` was not on ``PATH``.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,12 +27,12 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlops_tracking.core.config import ServingConfig
+from mlops_tracking.core.config import MonitoringConfig, ServingConfig
 from mlops_tracking.core.errors import UserError
 from mlops_tracking.core.promotion import TrailEntry
 from mlops_tracking.registry.catalog import (
@@ -47,11 +48,14 @@ from mlops_tracking.registry.endpoints import (
     reach,
     this_machine,
 )
+from mlops_tracking.registry.request_log import LOG_VARIABLE
 from mlops_tracking.runs.interrupts import signals_ignored
 
 if TYPE_CHECKING:
+    from mlops_tracking.monitoring.serving_run import ServingMonitor
     from mlops_tracking.runs.integrity import VerifiedCopy
 
+WORKER_WRITE_SECONDS = 2.0  # how often a worker writes its requests down (at most)
 STARTUP_TIMEOUT = 120.0  # seconds; a cold start imports MLflow, pandas and the model (~10 s)
 
 
@@ -72,6 +76,10 @@ class Deployment:
     by: str  # who started it, as recorded with each status change
     endpoint: str  # where others reach it (…/invocations), as recorded
     machine: str  # the machine it runs on, as recorded
+    workers: int = 1
+    monitoring: MonitoringConfig | None = None  # None: no request figures are recorded
+    request_log: Path | None = None  # where its workers write their request figures
+    monitor: ServingMonitor | None = None  # its monitoring run, once it answers
 
     @property
     def url(self) -> str:
@@ -199,10 +207,37 @@ def deployment(served: Deployment) -> Iterator[Deployment]:
         # inside the block whose clean-up records the end: a signal that lands while this is
         # written (raised once its store call returns) still ends in ``stopped``
         record_status(ref, "serving", by, started_at=_now(), stopped_at="", reason="", **started)
+        served = replace(served, monitor=_monitor(served))
         yield served
     finally:
         with signals_ignored(SERVE_SIGNALS):
             _finish(served)
+
+
+def _monitor(served: Deployment) -> ServingMonitor | None:
+    """Open and start the monitoring run of this server's life (``monitoring/serving_run.py``)."""
+    if served.monitoring is None or served.request_log is None:
+        return None
+    from mlops_tracking.monitoring.serving_run import Served, ServingMonitor
+
+    ref = served.ref
+    about = Served(
+        name=ref.name,
+        version=ref.version,
+        source_run_id=model_version(ref).run_id or "",
+        model_uri=served.model_uri,
+        endpoint=served.endpoint,
+        engine=served.engine,
+        workers=served.workers,
+        by=served.by,
+    )
+
+    def on_figures(tags: dict[str, str]) -> None:
+        set_version_tags(ref, tags)
+
+    monitor = ServingMonitor.open(about, served.request_log, served.monitoring, on_figures)
+    monitor.start()
+    return monitor
 
 
 def launch(
@@ -214,8 +249,12 @@ def launch(
     host: str | None = None,
     engine: str = "pyfunc",
     settings: ServingConfig | None = None,
+    monitoring: MonitoringConfig | None = None,
 ) -> Deployment:
     """Start the server process without waiting for it; ``deployment`` waits for it.
+
+    With ``monitoring`` (``monitoring`` in params.yaml) the workers count their requests and
+    ``deployment`` logs them to a monitoring run; without it nothing is counted.
 
     ``settings`` (``serving`` in params.yaml, default its defaults) is what requests may hold,
     the address to bind (``host`` overrides it) and the URL to record (``public_url``).
@@ -234,17 +273,53 @@ def launch(
     except IntegrityError as error:
         _record_refusal(ref, by, str(error)[:1000], where)
         raise
+    request_log = None
     try:
         if port_in_use(host, port):
             reason = f"port {port} on {host} is already in use"
             _record_refusal(ref, by, reason, where)
             raise ServingError(f"{reason}; stop what uses it or pass --port with a free port")
-        process, log_path = _start(server_command(str(copy), host, port, workers, settings))
+        extra = {}
+        if monitoring is not None:
+            request_log = Path(tempfile.mkdtemp(prefix="mlops-requests-"))
+            extra[LOG_VARIABLE] = request_log_settings(request_log, monitoring)
+        command = server_command(str(copy), host, port, workers, settings)
+        process, log_path = _start(command, extra)
     except BaseException:
         copy.remove()
+        if request_log is not None:
+            shutil.rmtree(request_log, ignore_errors=True)
         raise
     return Deployment(
-        ref, host, port, process, log_path, served.uri, copy, engine, by, endpoint, machine
+        ref,
+        host,
+        port,
+        process,
+        log_path,
+        served.uri,
+        copy,
+        engine,
+        by,
+        endpoint,
+        machine,
+        workers=workers,
+        monitoring=monitoring,
+        request_log=request_log,
+    )
+
+
+def request_log_settings(directory: Path, monitoring: MonitoringConfig) -> str:
+    """``MLOPS_SCORING_REQUEST_LOG`` for the workers: where and how often they write."""
+    import json
+
+    # the workers write several times per flush, so a flush lags the requests by seconds
+    write_seconds = min(WORKER_WRITE_SECONDS, monitoring.flush_seconds / 3)
+    return json.dumps(
+        {
+            "directory": str(directory),
+            "write_seconds": write_seconds,
+            "sample_rows": monitoring.sample_rows,
+        }
     )
 
 
@@ -253,6 +328,8 @@ def stop(served: Deployment) -> None:
     _stop(served.process)
     served.copy.remove()
     served.log_path.unlink(missing_ok=True)
+    if served.request_log is not None:
+        shutil.rmtree(served.request_log, ignore_errors=True)
 
 
 def _record_refusal(ref: VersionRef, by: str, reason: str, started: dict[str, str]) -> None:
@@ -269,7 +346,9 @@ def _record_refusal(ref: VersionRef, by: str, reason: str, started: dict[str, st
         record_status(ref, "failed", by, reason=reason, stopped_at=_now(), **started)
 
 
-def _start(command: list[str]) -> tuple[subprocess.Popen[bytes], Path]:
+def _start(
+    command: list[str], extra_environment: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], Path]:
     descriptor, name = tempfile.mkstemp(prefix="mlops-serve-", suffix=".log")
     os.close(descriptor)
     log_path = Path(name)
@@ -278,7 +357,7 @@ def _start(command: list[str]) -> tuple[subprocess.Popen[bytes], Path]:
             command,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=server_environment(),
+            env={**server_environment(), **(extra_environment or {})},
             start_new_session=True,  # its own process group: uvicorn's workers stop with it
             preexec_fn=_die_with_parent,  # noqa: PLW1509 (no threads run yet in the child)
         )
@@ -297,15 +376,21 @@ def _die_with_parent() -> None:
 def _finish(served: Deployment) -> None:
     by = served.by
     crashed = served.process.poll() is not None
-    _stop(served.process)
+    _stop(served.process)  # its workers write their last requests as they shut down
     served.copy.remove()
-    if crashed:
-        code = served.process.returncode
-        reason = f"server exited with code {code}: {_tail(served.log_path)}"
-        record_status(served.ref, "failed", by, reason=reason[:1000], stopped_at=_now())
-    else:
-        record_status(served.ref, "stopped", by, stopped_at=_now())
-        served.log_path.unlink(missing_ok=True)
+    try:
+        if served.monitor is not None:
+            served.monitor.close("FAILED" if crashed else "FINISHED")
+    finally:
+        if served.request_log is not None:
+            shutil.rmtree(served.request_log, ignore_errors=True)
+        if crashed:
+            code = served.process.returncode
+            reason = f"server exited with code {code}: {_tail(served.log_path)}"
+            record_status(served.ref, "failed", by, reason=reason[:1000], stopped_at=_now())
+        else:
+            record_status(served.ref, "stopped", by, stopped_at=_now())
+            served.log_path.unlink(missing_ok=True)
 
 
 def _wait_until_ready(served: Deployment, timeout: float = STARTUP_TIMEOUT) -> None:
