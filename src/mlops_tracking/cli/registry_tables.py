@@ -219,12 +219,21 @@ def _key_params(params: dict[str, str], limit: int = 12) -> str:
 def print_tour(console: Console, tour: LifecycleTour) -> None:
     """The demo's registry tour: registrations, the trail, the served answer, the lineage."""
     from mlops_tracking.core.model_card import key_metrics
+    from mlops_tracking.runs.ui import run_url
 
     console.print(f"\n[bold]Registry lifecycle of {tour.name}[/]")
     for done in tour.registered:
         console.print(f"  registered version {done.version.version} (card: {done.card_artifact})")
     console.print(trail_table(tour.name, [decision.entry for decision in tour.decisions]))
     console.print(f"Served production at {tour.served}; one request answered:\n  {tour.response}")
+    if tour.figures:
+        figures = tour.figures
+        console.print(
+            f"Its monitoring run counted {figures.get('monitoring.requests', '0')} request(s), "
+            f"{figures.get('monitoring.errors', '0')} error(s), "
+            f"p50 {figures.get('monitoring.latency_p50_ms', '-')} ms inside the server:"
+        )
+        console.print(f"  {run_url(*tour.monitoring_run)}", soft_wrap=True, highlight=False)
     console.print(f"\n[bold]Lineage of {tour.name}@production[/]")
     metrics = key_metrics(tour.lineage["metrics"], tour.lineage["run"]["task"])
     for line in lineage_lines(tour.lineage, metrics):

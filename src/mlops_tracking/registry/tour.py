@@ -1,5 +1,6 @@
 """The registry tour the demo takes: register, promote through both gates, reject a weaker
-candidate, serve production for one real request, and trace its lineage."""
+candidate, serve production for one real request (counted in its monitoring run), and trace
+its lineage."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ class LifecycleTour:
     decisions: list[Decision] = field(default_factory=list)
     served: str = ""  # the endpoint that answered
     response: str = ""  # its answer to one real request
+    figures: dict[str, str] = field(default_factory=dict)  # its request figures, as the tags say
+    monitoring_run: tuple[str, str] = ("", "")  # (experiment id, run id) of its monitoring run
     lineage: dict[str, Any] = field(default_factory=dict)
 
 
@@ -51,7 +54,8 @@ def lifecycle_tour(
     for alias in ("staging", "production"):
         tour.decisions.append(promote(config, name, alias, version=best.version.version, by=by))
     production = catalog.resolve(f"{name}@production")
-    launched = launch(production, by, port=free_port())  # it boots while the gate works
+    # it boots while the gate works; its requests are counted in a monitoring run
+    launched = launch(production, by, port=free_port(), monitoring=config.monitoring)
     try:
         weaker = register_run(weaker_run, config.registry, name)
         tour.registered.append(weaker)
@@ -66,5 +70,13 @@ def lifecycle_tour(
     with deployment(launched) as served:
         tour.served = served.endpoint
         tour.response = invoke(served.endpoint, inputs.splits.test.X.head(1))
+        if served.monitor is not None:
+            tour.monitoring_run = (served.monitor.experiment_id, served.monitor.run_id)
+    # written by the monitoring run's last flush, once the server stopped
+    tour.figures = {
+        key: value
+        for key, value in catalog.model_version(production).tags.items()
+        if key.startswith("monitoring.")
+    }
     tour.lineage = lineage(f"{name}@production")
     return tour
