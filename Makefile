@@ -20,7 +20,7 @@ export DO_NOT_TRACK := true
 export DVC_NO_ANALYTICS := 1
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: help setup demo pipeline pipeline-demo test test-fast lint format ui bench bench-pipeline bench-serving bench-server bench-sweep bench-threads docs docs-serve screenshots server lock clean
+.PHONY: help setup demo pipeline pipeline-demo test test-fast lint format ui bench bench-pipeline bench-serving bench-monitoring bench-server bench-sweep bench-threads docs docs-serve screenshots server lock clean
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -85,6 +85,9 @@ bench-pipeline: setup ## Measure the DVC pipeline: fresh and no-op repro, a para
 
 bench-serving: setup ## Measure serving latency and throughput (REST vs in-process, pyfunc vs ONNX)
 	$(BIN)/python benchmarks/serving.py
+
+bench-monitoring: setup ## What counting requests costs a served model: single-row p50 with and without
+	$(BIN)/python benchmarks/monitoring.py
 
 bench-server: setup ## Compare train and compare on a local store vs the team server (needs PostgreSQL)
 	$(BIN)/python benchmarks/server.py

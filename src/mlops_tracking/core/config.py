@@ -429,6 +429,17 @@ class Config(Section):
     sweep: SweepConfig = SweepConfig()
 
     @model_validator(mode="after")
+    def _monitoring_steps_keep_the_run_alive(self) -> Config:
+        # a serving run's step is its heartbeat: a longer gap would make the reaper end it
+        if self.monitoring.flush_seconds >= self.tracking.stale_after_seconds:
+            raise ValueError(
+                f"monitoring.flush_seconds ({self.monitoring.flush_seconds:g}) must be below "
+                f"tracking.stale_after_seconds ({self.tracking.stale_after_seconds:g}): each "
+                "flush is the monitoring run's heartbeat"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _search_spaces_fit_their_families(self) -> Config:
         check_space(
             self.sweep.space, {name: type(getattr(self.model, name)) for name in MODEL_NAMES}
