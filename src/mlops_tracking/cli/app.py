@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from mlops_tracking.cli import pipeline, registry, reports, runs, server, sweeps, sync
+from mlops_tracking.cli import monitoring, pipeline, registry, reports, runs, server, sweeps, sync
 from mlops_tracking.cli.terminal import show_tracebacks
 
 app = typer.Typer(
@@ -25,6 +25,7 @@ commands_of_each_capability = (
     sweeps.app,
     pipeline.reproduce_app,
     registry.app,
+    monitoring.app,
     pipeline.app,
     reports.app,
     sync.app,

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 app = typer.Typer()
 
 
-def _registry_settings(config_file: Path, overrides: list[str] | None = None) -> Config:
+def registry_settings(config_file: Path, overrides: list[str] | None = None) -> Config:
     """The config for registry commands: the defaults when ``params.yaml`` is absent.
 
     Promotion rebuilds held-out data from the candidate run's own recorded config, so these
@@ -45,7 +45,7 @@ ReferenceArgument = Annotated[
 ]
 
 
-def _author() -> str:
+def author() -> str:
     from mlops_tracking.core.environment import author
 
     return author()
@@ -126,7 +126,7 @@ def register(
                 "--name is empty: give the registered model a name, or leave --name out to "
                 "use registry.model_name (default: the run's experiment)"
             )
-        settings = _registry_settings(config)
+        settings = registry_settings(config)
         _open()
         done = register_run(run_id, settings.registry, name, model)
         console = terminal.console()
@@ -169,7 +169,7 @@ def promote(
 
         if force and not (reason or "").strip():
             raise ConfigError("--force needs --reason TEXT: a forced promotion must say why")
-        settings = _registry_settings(config, set_)
+        settings = registry_settings(config, set_)
         _open()
         decision = promote_version(
             settings,
@@ -177,7 +177,7 @@ def promote(
             to,
             version=version,
             force_reason=reason if force else None,
-            by=_author(),
+            by=author(),
             waiting=_waiting,
         )
         entry = decision.entry
@@ -209,9 +209,9 @@ def rollback(
     def body() -> None:
         from mlops_tracking.registry.release import rollback as rollback_alias
 
-        settings = _registry_settings(config)
+        settings = registry_settings(config)
         _open()
-        decision = rollback_alias(settings.registry, name, to, reason, _author(), waiting=_waiting)
+        decision = rollback_alias(settings.registry, name, to, reason, author(), waiting=_waiting)
         _print_notes(decision.notes)
         entry = decision.entry
         terminal.console().print(
@@ -297,7 +297,7 @@ def serve(
         from mlops_tracking.registry.serving import SERVE_SIGNALS, ServingError, deployment
         from mlops_tracking.runs.interrupts import RunInterrupted, stop_signals_raise
 
-        chosen = _registry_settings(config, set_)
+        chosen = registry_settings(config, set_)
         settings, monitoring = chosen.serving, chosen.monitoring
         _open()
         ref = resolve(reference)
@@ -354,7 +354,7 @@ def _launch(
 
     started = launch(
         ref,
-        _author(),
+        author(),
         port=port,
         workers=workers,
         engine=engine,
@@ -387,16 +387,37 @@ def predict(
 
     def body() -> None:
         from mlops_tracking.core.model_input import UNSEEN_COLUMN
+        from mlops_tracking.registry.drift_check import record_drift
         from mlops_tracking.registry.predict import batch_predict
 
-        settings = _registry_settings(config, set_).serving
+        chosen = registry_settings(config, set_)
         _open()
-        done = batch_predict(reference, input_file, output, engine, _author(), settings=settings)
+        done = batch_predict(
+            reference, input_file, output, engine, author(), settings=chosen.serving
+        )
         console = terminal.console()
         console.print(
             f"Wrote {done.rows} predictions by {done.ref} ({engine}, {done.seconds:.3f} s) to "
             f"{done.output}\nInference run: {done.run_id}"
         )
+        if done.scored is not None:
+            title = f"Drift of {input_file.name}"
+            drift = record_drift(
+                done.ref,
+                done.scored.rows,
+                done.scored.outputs,
+                done.run_id,
+                chosen.monitoring,
+                title=title,
+            )
+            if drift.report is None:
+                console.print(f"[yellow]note:[/] no drift check: {drift.problem}")
+            else:
+                style = "red" if drift.report.drifted else "green"
+                console.print(
+                    f"[{style}]{drift.report.summary()}[/] (artifact {drift.page} of the run)",
+                    highlight=False,
+                )
         for note in done.notes:
             console.print(f"[yellow]note:[/] {note}")
         if done.unseen is not None and done.unseen.rows:

@@ -408,6 +408,9 @@ class MonitoringConfig(Section):
     # a feature, or the predictions, has drifted when its population stability index reaches
     # this (0.1: a small shift, 0.25: a large one)
     psi_threshold: float = Field(0.25, gt=0)
+    # ... and, for a numeric feature, its Kolmogorov-Smirnov p-value is below this (a large
+    # shift that is not the noise of a small batch)
+    ks_alpha: float = Field(0.01, gt=0, le=1)
     # quantile bins of each numeric feature in the reference profile
     bins: int = Field(10, ge=2, le=100)
     # a batch or window with fewer rows than this is not judged: too few to tell from noise

@@ -7,7 +7,7 @@ Pure composition of the core; the run's MLflow shell (``runs/recorder.py``) reco
 from __future__ import annotations
 
 import inspect
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -107,6 +107,26 @@ def _train_and_evaluate(inputs: TrainingInputs, family: ModelFamily) -> Training
         custom_sources=custom_sources(dataset.task),
         code=inputs.code,
         baseline=baseline,
+        reference_profile=reference_profile(pipeline, inputs),
+    )
+
+
+def reference_profile(pipeline: Pipeline, inputs: TrainingInputs) -> dict[str, Any]:
+    """The train split as the model receives rows, with its predictions (``core/drift.py``)."""
+    from mlops_tracking.core.drift import build_profile
+
+    dataset, train = inputs.dataset, inputs.splits.train
+    predicted = pipeline.predict(train.X)
+    regression = dataset.task == "regression"
+    predictions = (
+        [float(value) for value in predicted]
+        if regression
+        else [dataset.labels[int(code)] for code in predicted]
+    )
+    kinds = {str(c): dataset.kind(str(c)) for c in dataset.features.columns}
+    bins = inputs.config.monitoring.bins
+    return build_profile(
+        raw_rows(train.X, dataset), kinds, predictions, bins, regression=regression
     )
 
 

@@ -111,6 +111,8 @@ class TrainingRecord:
     custom_sources: dict[str, str] = field(default_factory=dict)
     code: GitState | None = None
     baseline: Baseline | None = None  # the task's trivial baseline on the same splits
+    # the train split's reference profile for drift checks (core/drift.py)
+    reference_profile: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -213,21 +213,25 @@ class BatchPrediction:
     seconds: float
     unseen: UnseenReport | None  # None: the model recorded no categories to compare with
     notes: tuple[str, ...] = ()  # what the input policy ignored or imputed, for people
+    scored: ScoredFile | None = None  # the checked rows and their predictions
 
 
-def batch_predict(
-    reference: str,
-    input_path: Path,
-    output_path: Path | None,
-    engine: str,
-    by: str,
-    *,
-    settings: ServingConfig | None = None,
-) -> BatchPrediction:
-    """Check ``input_path`` against the signature, predict, write a CSV, log an inference run.
+@dataclass(frozen=True)
+class ScoredFile:
+    """A CSV checked against a version's signature and scored (nothing written yet)."""
 
-    ``settings`` (``serving`` in params.yaml) is the input policy ``serve`` applies too.
-    """
+    ref: VersionRef
+    rows: pd.DataFrame
+    outputs: pd.DataFrame
+    seconds: float
+    unseen: UnseenReport | None
+    notes: list[str]
+
+
+def score_file(
+    reference: str, input_path: Path, engine: str, settings: ServingConfig | None = None
+) -> ScoredFile:
+    """Check ``input_path`` against the signature and the input policy, and predict."""
     import time
 
     from mlops_tracking.core.rows import check_rows, read_rows, unseen_report
@@ -259,21 +263,48 @@ def batch_predict(
             f"missing values imputed: {describe_imputed(imputed)} (column {IMPUTED_COLUMN} of "
             "the predictions names them per row; serving.missing_values: refuse refuses them)"
         )
-    output = output_path or input_path.with_name(f"{input_path.stem}.predictions.csv")
     outputs.index = rows.index
-    outputs.to_csv(output, index=False)
+    return ScoredFile(ref, rows, outputs, seconds, unseen, notes)
+
+
+def batch_predict(
+    reference: str,
+    input_path: Path,
+    output_path: Path | None,
+    engine: str,
+    by: str,
+    *,
+    settings: ServingConfig | None = None,
+) -> BatchPrediction:
+    """Check ``input_path`` against the signature, predict, write a CSV, log an inference run.
+
+    ``settings`` (``serving`` in params.yaml) is the input policy ``serve`` applies too. The
+    result keeps the scored rows, for the drift check (``drift_check.record_drift``).
+    """
+    scored = score_file(reference, input_path, engine, settings)
+    output = output_path or input_path.with_name(f"{input_path.stem}.predictions.csv")
+    scored.outputs.to_csv(output, index=False)
     run_id = log_inference(
-        ref,
-        rows,
-        outputs,
+        scored.ref,
+        scored.rows,
+        scored.outputs,
         input_path=input_path,
         output_path=output,
         engine=engine,
-        seconds=seconds,
+        seconds=scored.seconds,
         tags={"author": by},
-        unseen=unseen,
+        unseen=scored.unseen,
     )
-    return BatchPrediction(ref, len(rows), output, run_id, seconds, unseen, tuple(notes))
+    return BatchPrediction(
+        scored.ref,
+        len(scored.rows),
+        output,
+        run_id,
+        scored.seconds,
+        scored.unseen,
+        tuple(scored.notes),
+        scored,
+    )
 
 
 def _recorded(model: Any, name: str) -> Any:

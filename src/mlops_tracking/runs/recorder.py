@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from mlops_tracking.core.drift import PROFILE_ARTIFACT
 from mlops_tracking.runs.artifacts import ArtifactStage
 from mlops_tracking.runs.context import stage_environment, stage_source
 from mlops_tracking.runs.datasets import dvc_sources, log_splits
@@ -112,6 +113,8 @@ def _stage_run_files(stage: ArtifactStage, record: TrainingRecord) -> None:
     for path, source in record.custom_sources.items():
         stage.text(path, source)
     stage.text("custom/deployable_model.py", DEPLOYABLE_MODEL_CODE.read_text(encoding="utf-8"))
+    if record.reference_profile:  # what predict, serve and monitor compare scored rows with
+        stage.json(PROFILE_ARTIFACT, record.reference_profile)
 
 
 def _stage_data(stage: ArtifactStage, record: TrainingRecord) -> None:
