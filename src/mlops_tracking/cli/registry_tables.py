@@ -238,4 +238,14 @@ def print_tour(console: Console, tour: LifecycleTour) -> None:
     metrics = key_metrics(tour.lineage["metrics"], tour.lineage["run"]["task"])
     for line in lineage_lines(tour.lineage, metrics):
         console.print(line, soft_wrap=True)
+    if tour.drift is not None and tour.drift.report is not None:
+        report = tour.drift.report
+        style = "red" if report.drifted else "green"
+        console.print(
+            f"Drift check of a test-split copy with {tour.shifted!r} moved 2 sd: "
+            f"[{style}]{report.summary()}[/]",
+            highlight=False,
+        )
+        url = run_url(tour.drift.experiment_id, tour.drift.run_id)
+        console.print(f"  {url}", soft_wrap=True, highlight=False)
     console.print(f"More: mlops-tracking models {tour.name}")

@@ -1,6 +1,6 @@
 """The registry tour the demo takes: register, promote through both gates, reject a weaker
-candidate, serve production for one real request (counted in its monitoring run), and trace
-its lineage."""
+candidate, serve production for one real request (counted in its monitoring run), trace its
+lineage, and check a shifted copy of the test split for drift."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mlops_tracking.core.config import Config
+    from mlops_tracking.registry.drift_check import DriftCheck
     from mlops_tracking.registry.release import Decision, Registration
 
 
@@ -25,6 +26,8 @@ class LifecycleTour:
     figures: dict[str, str] = field(default_factory=dict)  # its request figures, as the tags say
     monitoring_run: tuple[str, str] = ("", "")  # (experiment id, run id) of its monitoring run
     lineage: dict[str, Any] = field(default_factory=dict)
+    drift: DriftCheck | None = None  # a shifted copy of the test split against training
+    shifted: str = ""  # the column moved
 
 
 def lifecycle_tour(
@@ -79,4 +82,24 @@ def lifecycle_tour(
         if key.startswith("monitoring.")
     }
     tour.lineage = lineage(f"{name}@production")
+    tour.shifted, tour.drift = _shifted_check(config, name, inputs, by)
     return tour
+
+
+def _shifted_check(config: Config, name: str, inputs: Any, by: str) -> tuple[str, DriftCheck]:
+    """``monitor`` on a copy of the test split with its first numeric column moved 2 sd."""
+    import tempfile
+    from pathlib import Path
+
+    from mlops_tracking.core.drift import NUMERIC_KINDS, shifted_copy
+    from mlops_tracking.core.modelling import raw_rows
+    from mlops_tracking.registry.drift_check import check_batch
+
+    dataset = inputs.dataset
+    rows = raw_rows(inputs.splits.test.X, dataset)
+    column = next(str(c) for c in rows.columns if dataset.kind(str(c)) in NUMERIC_KINDS)
+    with tempfile.TemporaryDirectory(prefix="mlops-drift-") as folder:
+        path = Path(folder) / "test_split_shifted.csv"
+        shifted_copy(rows, column, by_std=2.0).to_csv(path, index=False)
+        check = check_batch(f"{name}@production", path, by, config.monitoring)
+    return column, check
