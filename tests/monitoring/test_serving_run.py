@@ -43,7 +43,7 @@ def test_a_burst_of_requests_is_counted_in_the_monitoring_run(
 
     version = register_run(registry_store.runs[0], Config().registry).version
     ref = VersionRef(version.name, version.version)
-    every = MonitoringConfig(flush_seconds=1.0, sample_rows=50)
+    every = MonitoringConfig(flush_seconds=1.0, sample_rows=50, min_rows=5)
     one, three = _records(1), _records(3)
     with deployment(launch(ref, "tester", port=free_port(), monitoring=every)) as served:
         assert served.monitor is not None
@@ -97,5 +97,11 @@ def test_a_burst_of_requests_is_counted_in_the_monitoring_run(
     assert result.exit_code == 0, result.output
     words = " ".join(result.output.replace("│", " ").split())
     assert f"{ref.version} 35 5 {version_tags['monitoring.latency_p50_ms']}" in words
+    # the scored rows were compared with training: 25 copies of one row are not its split
+    assert metrics["drift/rows"] >= 5 and metrics["drift/features_drifted"] >= 1
+    assert version_tags["monitoring.drift"] == "true"
+    assert version_tags["monitoring.drift_run_id"] == run_id
+    pages = {a.path for a in client.list_artifacts(run_id, "monitoring")}
+    assert "monitoring/drift_report.html" in pages
     # the workers' request logs are removed with the server
     assert not [path for path in temp_dir.iterdir() if path.name.startswith("mlops-requests-")]

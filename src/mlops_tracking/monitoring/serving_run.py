@@ -11,6 +11,9 @@ merges the lines into one window and logs, at step 0, 1, 2 …:
 * the running totals: ``serving/requests_total``, ``serving/errors_total``,
   ``serving/status_<code>_total``, ``serving/rows_scored_total`` and whole-life latency
   percentiles (``serving/latency_p50_ms_total`` …);
+* the drift of the window's sample of scored rows against the training run's reference
+  profile (``drift/…`` at the same step, the latest window's HTML page), once the sample
+  holds ``monitoring.min_rows`` rows;
 * the run's heartbeat (``mlops.heartbeat``), so a server killed with SIGKILL leaves a run the
   reaper ends KILLED rather than one RUNNING forever.
 
@@ -33,7 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlops_tracking.core.liveness import HEARTBEAT_TAG, liveness_tags, now, stamp
 from mlops_tracking.core.serving_stats import (
@@ -44,9 +47,11 @@ from mlops_tracking.core.serving_stats import (
     total_figures,
     window_figures,
 )
+from mlops_tracking.monitoring.drift import log_drift, reference_profile
 
 if TYPE_CHECKING:
     from mlops_tracking.core.config import MonitoringConfig
+    from mlops_tracking.core.drift import DriftReport
 
 RUN_TYPE = "serving"
 
@@ -105,6 +110,9 @@ class ServingMonitor:
         self.on_figures = on_figures
         self.totals = Totals()
         self.last_window = Window()
+        self.profile: dict[str, Any] | None = None  # the training run's, for the drift check
+        self.served: Served | None = None
+        self.drift: DriftReport | None = None  # the latest judged window's
         self.steps = 0
         self._reader = _Reader(log_directory)
         self._draw = random.Random(0)
@@ -160,7 +168,11 @@ class ServingMonitor:
                 "monitoring.sample_rows": str(settings.sample_rows),
             },
         )
-        return cls(run_id, experiment_id, log_directory, settings, on_figures)
+        monitor = cls(run_id, experiment_id, log_directory, settings, on_figures)
+        monitor.served = served
+        if settings.sample_rows > 0 and served.source_run_id:
+            monitor.profile = reference_profile(served.source_run_id)
+        return monitor
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="serving-monitor", daemon=True)
@@ -194,11 +206,36 @@ class ServingMonitor:
             MlflowClient().log_batch(
                 self.run_id, metrics=metrics, tags=[RunTag(HEARTBEAT_TAG, stamp(moment))]
             )
+            drift = self._drift(window, self.steps)
             self.steps += 1
             self.last_window = window
         if self.on_figures is not None:
-            self.on_figures({**summary_tags(self.totals), "monitoring.run_id": self.run_id})
+            self.on_figures(
+                {**summary_tags(self.totals), "monitoring.run_id": self.run_id, **drift}
+            )
         return window
+
+    def _drift(self, window: Window, step: int) -> dict[str, str]:
+        """The window's sample against the training profile, logged at ``step``; the tags."""
+        if self.profile is None or len(window.sample) < self.settings.min_rows:
+            return {}
+        import pandas as pd
+
+        from mlops_tracking.core.drift import compare, drift_tags
+
+        rows = pd.DataFrame(window.sample)
+        predictions = [_label(value) for value in window.predictions]
+        report = compare(self.profile, rows, predictions, self.settings)
+        served = self.served
+        about = {
+            "model": f"{served.name} version {served.version}" if served else "",
+            "training run": served.source_run_id if served else "",
+            "serving run": self.run_id,
+            "window": f"step {step}, a sample of {len(rows)} of {window.offered} scored rows",
+        }
+        log_drift(self.run_id, report, "Drift of the rows served", about, step=step)
+        self.drift = report
+        return drift_tags(report, self.run_id, stamp(now()))
 
     def _run(self) -> None:
         while not self._stop.wait(self.settings.flush_seconds):
@@ -206,3 +243,10 @@ class ServingMonitor:
                 self.flush()
             except Exception as error:
                 print(f"monitoring: could not log the request figures: {error}", flush=True)
+
+
+def _label(prediction: Any) -> Any:
+    """A deployable model answers a row as ``{"label": …, "proba_…": …}``; the rest as values."""
+    if isinstance(prediction, dict):
+        return prediction.get("label", prediction.get("prediction"))
+    return prediction
