@@ -11,7 +11,17 @@ from typing import Annotated
 
 import typer
 
-from mlops_tracking.cli import monitoring, pipeline, registry, reports, runs, server, sweeps, sync
+from mlops_tracking.cli import (
+    monitoring,
+    packaging,
+    pipeline,
+    registry,
+    reports,
+    runs,
+    server,
+    sweeps,
+    sync,
+)
 from mlops_tracking.cli.terminal import show_tracebacks
 
 app = typer.Typer(
@@ -26,6 +36,7 @@ commands_of_each_capability = (
     pipeline.reproduce_app,
     registry.app,
     monitoring.app,
+    packaging.app,
     pipeline.app,
     reports.app,
     sync.app,
