@@ -61,6 +61,7 @@ SWEEP_METRIC = ("validation_log_loss",)  # a column of the runs table: each tria
 # the two comparison children the report puts side by side (the first is the reference)
 REPORTED = ("logistic_regression", "random_forest")
 REPORT = SCRATCH / "report" / "report.html"
+DRIFT = SCRATCH / "report" / "drift_report.html"
 HIGHLIGHT = "3px solid #e8590c"
 ENV = {
     **os.environ,
@@ -95,6 +96,9 @@ class Demo:
     pipeline_run_id: str = ""
     sweep: Sweep | None = None
     urls: dict[str, str] = field(default_factory=dict)
+    monitoring_experiment_id: str = ""  # NAME-monitoring: the tour's serving run and drift check
+    serving_run: tuple[str, str] = ("", "")  # (run id, run name)
+    drift_run_id: str = ""
 
 
 def log(message: str) -> None:
@@ -181,7 +185,26 @@ def read_ids() -> Demo:
     demo.pipeline_experiment_id = first[0].info.experiment_id
     demo.pipeline_run_id = first[0].info.run_id
     demo.sweep = read_sweep()
+    monitoring = client.get_experiment_by_name(f"{EXPERIMENT}-monitoring")
+    assert monitoring is not None, "the demo's tour logged no monitoring run"
+    demo.monitoring_experiment_id = monitoring.experiment_id
+    watched = client.search_runs([monitoring.experiment_id])
+    serving = next(r for r in watched if r.data.tags.get("mlops.run_type") == "serving")
+    demo.serving_run = (serving.info.run_id, serving.info.run_name)
+    demo.drift_run_id = next(
+        r.info.run_id for r in watched if r.data.tags.get("mlops.run_type") == "drift_check"
+    )
     return demo
+
+
+def make_drift_page(demo: Demo) -> None:
+    """The tour's drift report, downloaded from its drift-check run (opened from disk)."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{SCRATCH / 'demo' / 'mlflow.db'}")
+    DRIFT.parent.mkdir(parents=True, exist_ok=True)
+    path = client.download_artifacts(demo.drift_run_id, "monitoring/drift_report.html")
+    shutil.copy(path, DRIFT)
 
 
 def read_sweep() -> Sweep:
@@ -731,9 +754,31 @@ def report_plots(page: Any, demo: Demo, base: str) -> Any:
     return Clip(page, [heading, grids.nth(1)], full_page=True)
 
 
+@shot("monitoring-run")
+def monitoring_run(page: Any, demo: Demo, base: str) -> Any:
+    """The tour's serving run: its request figures in the Metrics table."""
+    run_id, name = demo.serving_run
+    page.goto(run_url(base, demo.monitoring_experiment_id, run_id))
+    run_heading(page, name)
+    close_assistant(page)
+    heading = page.get_by_role("heading", name=re.compile(r"^Metrics \("))
+    page.get_by_text("serving/requests_total", exact=True).first.wait_for()
+    to_top(heading)
+    return section(page, heading, 120)
+
+
+@shot("drift-report")
+def drift_report(page: Any, demo: Demo, base: str) -> Any:
+    """The tour's drift report: the verdict and the most shifted features."""
+    page.goto(DRIFT.as_uri())
+    page.get_by_role("heading", name=re.compile("^Drift of ")).wait_for()
+    page.set_viewport_size({"width": 1200, "height": 760})
+    return page
+
+
 PIPELINE_SHOTS = {"pipeline-run"}
 SWEEP_SHOTS = {"sweep-runs", "sweep-chart", "sweep-plots"}
-REPORT_SHOTS = {"report-page", "report-plots"}
+REPORT_SHOTS = {"report-page", "report-plots", "drift-report"}
 
 
 def groups(names: list[str]) -> dict[str, list[str]]:
@@ -810,6 +855,7 @@ def main() -> None:
     demo = read_ids()
     if not (options.reuse and REPORT.exists()):
         make_report(demo)
+    make_drift_page(demo)
     IMAGES.mkdir(parents=True, exist_ok=True)
     sizes: dict[str, int] = {}
     failed: list[str] = []
