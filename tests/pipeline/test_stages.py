@@ -179,6 +179,8 @@ PLUMBING = {
     "cli/sync.py",
     "cli/sweeps.py",  # the sweep and report commands, registered beside the stages
     "cli/reports.py",
+    "cli/monitoring.py",  # the monitor and package commands, registered beside the stages
+    "cli/packaging.py",
 }
 RUN_STAGE = """
 import sys
